@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""The two README commands: ``python3 dev.py example`` and ``python3 dev.py test``.
+
+Why a script rather than a Makefile: it must work on a fresh machine that has nothing but
+Python 3.11+. Each command creates ``.venv/`` at the repository root, installs pystatefun into it
+(editable) when ``pyproject.toml`` changed since the last install, then runs. Running either
+command twice is safe: the second run only re-checks the install stamp.
+
+This file uses the standard library only, because it runs before any dependency exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+STAMP = VENV / ".pystatefun-install-stamp"
+MIN_PYTHON = (3, 11)
+
+
+def _fail(message: str) -> None:
+    print(f"dev.py: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _run(*args: str | Path, check: bool = True) -> int:
+    completed = subprocess.run([str(a) for a in args], cwd=ROOT, check=False)
+    if check and completed.returncode != 0:
+        _fail(f"`{' '.join(str(a) for a in args)}` exited with {completed.returncode}")
+    return completed.returncode
+
+
+def _ensure_venv(extras: str) -> None:
+    """Create .venv and (re)install the package when pyproject.toml or the extras changed."""
+    if sys.version_info < MIN_PYTHON:
+        _fail(f"pystatefun needs Python {'.'.join(map(str, MIN_PYTHON))}+, this is {sys.version}")
+    if not PYTHON.exists():
+        print(f"dev.py: creating {VENV.relative_to(ROOT)}/", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    have = STAMP.read_text().split() if STAMP.exists() else []
+    done = set(have[1:]) if have and have[0] == wanted else set()
+    # An install with the dev extras also satisfies a plain one.
+    if (extras or "base") in done or "dev" in done:
+        return
+    target = f".[{extras}]" if extras else "."
+    print(f"dev.py: installing pystatefun{target[1:]} (editable) into .venv", file=sys.stderr)
+    _run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", target)
+    STAMP.write_text(" ".join([wanted, *sorted(done | {extras or "base"})]) + "\n")
+
+
+def example() -> int:
+    """The main job: run the example application end to end and print what it did."""
+    _ensure_venv("")
+    return _run(PYTHON, ROOT / "examples" / "greeter" / "demo.py", check=False)
+
+
+def test() -> int:
+    """Lint, format check, type check, then the whole test suite."""
+    _ensure_venv("dev")
+    _run(BIN / "ruff", "check", ".")
+    _run(BIN / "ruff", "format", "--check", ".")
+    _run(BIN / "mypy")
+    code = _run(PYTHON, "-m", "pytest", *sys.argv[2:], check=False)
+    if code == 5:
+        print("dev.py: pytest collected no tests; that is a failure here", file=sys.stderr)
+        return 1
+    return code
+
+
+def main() -> int:
+    commands = {"example": example, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        _fail(f"usage: python3 dev.py {{{'|'.join(commands)}}} [pytest args for test]")
+    return commands[sys.argv[1]]()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

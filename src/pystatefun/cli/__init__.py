@@ -1,0 +1,27 @@
+"""The ``pystatefun`` command line. Each command is thin over the Python API.
+
+Data goes to stdout, messages to stderr, so commands compose in shell pipelines.
+"""
+
+from __future__ import annotations
+
+import click
+
+import pystatefun
+from pystatefun.cli._serve import serve
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(pystatefun.__version__, prog_name="pystatefun")
+def cli() -> None:
+    """pystatefun: an event-driven database for stateful functions."""
+
+
+cli.add_command(serve)
+
+
+def main() -> None:
+    """Entry point of the ``pystatefun`` console script."""
+    cli()

@@ -1,0 +1,97 @@
+"""The exceptions pystatefun raises, and what a caller should do about each.
+
+::
+
+    PystatefunError                      base of everything below; has .code
+    ├── ConfigurationError (ValueError)  a definition is wrong (type name, ValueSpec, binding):
+    │                                    fix the code; retrying cannot help
+    ├── UnknownFunctionError (KeyError)  a request names a function type that is not bound:
+    │                                    bind it, or fix the endpoint's `functions` pattern
+    ├── StateTypeMismatchError (TypeError)
+    │                                    stored state has another type than its ValueSpec says:
+    │                                    keep the type, or migrate the state under a new name
+    ├── MessageTypeError (TypeError)     a message was read as a type it does not have:
+    │                                    check ``message.is_type(t)`` before ``as_type(t)``
+    └── ProtocolError (ValueError)       bytes on the wire are not a valid StateFun message:
+                                         the peer speaks another protocol or version
+
+Errors subclass the builtin that the official ``statefun`` SDK raises in the same situation, so
+code ported from it keeps catching what it caught. Every error has a stable ``code``; its page is
+``docs/errors/<code>.md``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ConfigurationError",
+    "MessageTypeError",
+    "ProtocolError",
+    "PystatefunError",
+    "StateTypeMismatchError",
+    "UnknownFunctionError",
+]
+
+
+class PystatefunError(Exception):
+    """Base class of every pystatefun error."""
+
+    code: ClassVar[str] = "PSF-0000"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.message} [{self.code}]"
+
+
+class ConfigurationError(PystatefunError, ValueError):
+    """A definition is invalid: a type name, a ValueSpec, a function binding."""
+
+    code = "PSF-SDK0001"
+
+
+class UnknownFunctionError(PystatefunError, KeyError):
+    """A request targets a function type that nothing is bound to."""
+
+    code = "PSF-SDK0002"
+
+    def __init__(self, typename: str, known: list[str]) -> None:
+        listed = ", ".join(sorted(known)) or "(none)"
+        super().__init__(
+            f"no function is bound to type {typename!r}; bound types: {listed}. "
+            "Bind it with @functions.bind(...) or route only bound types to this endpoint."
+        )
+        self.typename = typename
+        self.known = sorted(known)
+
+
+class StateTypeMismatchError(PystatefunError, TypeError):
+    """A stored state value has a different type name than its ValueSpec declares."""
+
+    code = "PSF-SDK0003"
+
+    def __init__(self, address: str, state: str, stored: str, declared: str) -> None:
+        super().__init__(
+            f"state {state!r} of {address} holds a value of type {stored!r}, but its ValueSpec "
+            f"declares {declared!r}. Keep the declared type, or store the new type under a new "
+            "state name and migrate."
+        )
+        self.address = address
+        self.state = state
+        self.stored = stored
+        self.declared = declared
+
+
+class MessageTypeError(PystatefunError, TypeError):
+    """A message was decoded as a type other than the one it carries."""
+
+    code = "PSF-SDK0004"
+
+
+class ProtocolError(PystatefunError, ValueError):
+    """Bytes received are not a valid StateFun request-reply message."""
+
+    code = "PSF-SDK0005"

@@ -1,0 +1,96 @@
+"""The primitive types of StateFun's cross-language type system (``io.statefun.types/*``).
+
+A primitive ``TypedValue.value`` is the serialized protobuf *wrapper* message, not a raw
+encoding: ``io.statefun.types/int`` 7 is ``0d 07 00 00 00`` (field 1, sfixed32), and the zero
+value of every type is the empty byte string because proto3 leaves defaults off the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar, final
+
+from google.protobuf.message import DecodeError, Message
+
+from pystatefun.errors import ProtocolError
+from pystatefun.protocol._generated.statefun.types_pb2 import (
+    BooleanWrapper,
+    DoubleWrapper,
+    FloatWrapper,
+    IntWrapper,
+    LongWrapper,
+    StringWrapper,
+)
+
+__all__ = [
+    "BOOL",
+    "DOUBLE",
+    "FLOAT",
+    "INT",
+    "LONG",
+    "PRIMITIVES",
+    "STRING",
+    "Primitive",
+]
+
+T = TypeVar("T", bool, int, float, str)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Primitive(Generic[T]):
+    """One primitive type: its type name, Python type and protobuf wrapper."""
+
+    typename: str
+    python_type: type[T]
+    wrapper: type[Message]
+
+    def encode(self, value: T) -> bytes:
+        """Serialize ``value`` as this type's wrapper; raise ``TypeError``/``ValueError`` when it
+        does not fit (an int outside the 32-bit range for ``int``, a str for ``long``, ...)."""
+        # bool is an int in Python; refuse it for numeric types so True never becomes 1 silently.
+        if isinstance(value, bool) and self.python_type is not bool:
+            raise TypeError(f"{self.typename} takes {self.python_type.__name__}, got bool")
+        if not isinstance(value, self.python_type) and not (
+            self.python_type is float and isinstance(value, int) and not isinstance(value, bool)
+        ):
+            raise TypeError(
+                f"{self.typename} takes {self.python_type.__name__}, got "
+                f"{type(value).__name__} {value!r}"
+            )
+        wire_value: object = value
+        if self.python_type is float and value == 0:
+            # The official Python SDK (protobuf 3.x) treats -0.0 as proto3's default and writes
+            # nothing; upb would keep the sign bit. We match the official bytes: -0.0 -> b"".
+            wire_value = 0.0
+        wrapper = self.wrapper()
+        try:
+            wrapper.value = wire_value  # type: ignore[attr-defined]
+        except ValueError as exc:
+            raise ValueError(f"{value!r} does not fit {self.typename}: {exc}") from exc
+        return wrapper.SerializeToString()
+
+    def decode(self, data: bytes) -> T:
+        """Parse the wrapper bytes; empty bytes are the type's zero value."""
+        wrapper = self.wrapper()
+        try:
+            wrapper.ParseFromString(data)
+        except DecodeError as exc:
+            raise ProtocolError(
+                f"{len(data)} bytes are not a valid {self.typename}: {exc}"
+            ) from exc
+        value: T = wrapper.value  # type: ignore[attr-defined]
+        return value
+
+
+BOOL = Primitive("io.statefun.types/bool", bool, BooleanWrapper)
+INT = Primitive("io.statefun.types/int", int, IntWrapper)
+FLOAT = Primitive("io.statefun.types/float", float, FloatWrapper)
+LONG = Primitive("io.statefun.types/long", int, LongWrapper)
+DOUBLE = Primitive("io.statefun.types/double", float, DoubleWrapper)
+STRING = Primitive("io.statefun.types/string", str, StringWrapper)
+
+#: Every primitive by type name.
+PRIMITIVES: dict[str, Primitive[bool] | Primitive[int] | Primitive[float] | Primitive[str]] = {
+    p.typename: p for p in (BOOL, INT, FLOAT, LONG, DOUBLE, STRING)
+}

@@ -1,0 +1,58 @@
+"""Serve functions with aiohttp.
+
+>>> web.run_app(make_app(functions), host="127.0.0.1", port=8000)
+
+Importing this module imports aiohttp; ``pystatefun.sdk`` itself never does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from pystatefun.sdk._functions import StatefulFunctions
+from pystatefun.sdk._handler import RequestReplyHandler
+from pystatefun.sdk._serving import DEFAULT_MAX_REQUEST_BYTES, reply_to, too_large
+
+__all__ = ["make_app", "request_handler"]
+
+
+def request_handler(
+    functions: StatefulFunctions | RequestReplyHandler,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """An aiohttp request handler for mounting into an application of your own."""
+    handler = (
+        functions if isinstance(functions, RequestReplyHandler) else RequestReplyHandler(functions)
+    )
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > max_request_bytes:
+            reply = too_large(request.content_length, max_request_bytes)
+        else:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                reply = too_large(request.content_length or -1, max_request_bytes)
+            else:
+                reply = await reply_to(handler, body)
+        return web.Response(
+            status=reply.status,
+            body=reply.body,
+            content_type=None,
+            headers={"Content-Type": reply.content_type},
+        )
+
+    return handle
+
+
+def make_app(
+    functions: StatefulFunctions | RequestReplyHandler,
+    path: str = "/statefun",
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+) -> web.Application:
+    """An aiohttp application that answers StateFun requests POSTed to ``path``."""
+    app = web.Application(client_max_size=max_request_bytes)
+    app.router.add_post(path, request_handler(functions, max_request_bytes))
+    return app

@@ -1,0 +1,56 @@
+"""Core domain types shared by every layer: addresses and type names.
+
+These are dependency-free on purpose: the SDK, the wire layer and the runtime all speak in
+``Address`` and type names, and none of them should have to import another to do so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import final
+
+__all__ = ["Address", "parse_typename"]
+
+
+def parse_typename(typename: str) -> tuple[str, str]:
+    """Split ``"<namespace>/<name>"`` at the **last** ``/``, as the official SDKs do.
+
+    Namespaces may themselves contain ``/`` (``com.example/v1/greeter`` has namespace
+    ``com.example/v1``), so the split is at the last slash, and both halves must be non-empty.
+    """
+    if not isinstance(typename, str):
+        raise TypeError(f"a type name must be a str like 'com.example/greeter', got {typename!r}")
+    namespace, slash, name = typename.rpartition("/")
+    if not slash or not namespace or not name:
+        raise ValueError(
+            f"invalid type name {typename!r}: expected '<namespace>/<name>' with both parts "
+            "non-empty, for example 'com.example/greeter'"
+        )
+    return namespace, name
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A function instance: its function type (``namespace/type``) and its ``id``.
+
+    Every address owns its own state and is invoked one batch at a time.
+    """
+
+    namespace: str
+    type: str
+    id: str
+
+    @classmethod
+    def of(cls, typename: str, address_id: str) -> Address:
+        """Build an address from a ``namespace/type`` type name and an id."""
+        namespace, name = parse_typename(typename)
+        return cls(namespace, name, address_id)
+
+    @property
+    def typename(self) -> str:
+        """The function type as ``namespace/type``."""
+        return f"{self.namespace}/{self.type}"
+
+    def __str__(self) -> str:
+        return f"{self.typename}/{self.id}"

@@ -1,0 +1,1 @@
+"""Test support shared by the suites: real processes, the official SDK's virtualenv."""

@@ -1,0 +1,115 @@
+"""The public API is exactly what ``__all__`` says, public classes are final, and the SDK stays
+importable without the runtime's dependencies."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import json
+import subprocess
+import sys
+
+import pytest
+
+PUBLIC_MODULES = [
+    "pystatefun",
+    "pystatefun.types",
+    "pystatefun.errors",
+    "pystatefun.protocol",
+    "pystatefun.protocol.v3",
+    "pystatefun.protocol.typed_values",
+    "pystatefun.protocol.egress",
+    "pystatefun.sdk",
+    "pystatefun.sdk.asgi",
+    "pystatefun.sdk.aiohttp",
+]
+# Extension points: users subclass these (errors are caught by type; Type/TypeSerializer are ABCs).
+MEANT_FOR_SUBCLASSING = {"Type", "TypeSerializer"}
+# Module-level type variables and aliases are not API.
+TYPING_HELPERS = {"T", "F", "Scope", "Receive", "Send"}
+
+
+def _declared_public_names(module: object) -> set[str]:
+    """Top-level definitions and explicit re-exports (``from x import Y as Y``) of a module."""
+    tree = ast.parse(inspect.getsource(module))  # type: ignore[arg-type]
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.ImportFrom):
+            names.update(a.asname for a in node.names if a.asname and a.asname == a.name)
+    dunder = {"__version__"}
+    return {n for n in names if (not n.startswith("_") or n in dunder) and n not in TYPING_HELPERS}
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    """ruff's RUF022 order: CONSTANTS, then Classes, then functions."""
+    if name.isupper():
+        return (0, name)
+    return (1, name) if name[:1].isupper() else (2, name)
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_all_lists_exactly_the_public_names_sorted(name: str) -> None:
+    module = importlib.import_module(name)
+    declared = list(module.__all__)
+    assert declared == sorted(declared, key=_isort_key), f"{name}.__all__ is not sorted"
+    assert set(declared) == _declared_public_names(module)
+
+
+@pytest.mark.parametrize("name", ["pystatefun.sdk", "pystatefun.types", "pystatefun.sdk.asgi"])
+def test_public_concrete_classes_are_final(name: str) -> None:
+    module = importlib.import_module(name)
+    for exported in module.__all__:
+        obj = getattr(module, exported)
+        if not inspect.isclass(obj) or exported in MEANT_FOR_SUBCLASSING:
+            continue
+        if issubclass(obj, BaseException):
+            continue
+        assert getattr(obj, "__final__", False), f"{name}.{exported} is not @final"
+
+
+def test_sdk_exports_are_documented_as_living_in_the_package() -> None:
+    from pystatefun import sdk
+
+    assert sdk.StatefulFunctions.__module__ == "pystatefun.sdk"
+    assert sdk.ValueSpec.__module__ == "pystatefun.sdk"
+
+
+def test_sdk_imports_only_protobuf_and_the_standard_library() -> None:
+    """A fresh interpreter imports pystatefun.sdk; nothing outside the allowed set may load."""
+    code = (
+        "import sys, json; before = set(sys.modules); import pystatefun.sdk; "
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout)
+    stdlib = sys.stdlib_module_names
+    foreign = [
+        m
+        for m in loaded
+        if m.split(".")[0] not in stdlib
+        and m.split(".")[0] not in {"google", "pystatefun"}
+        and not m.startswith("_")
+    ]
+    assert not foreign, f"importing pystatefun.sdk loaded {foreign}"
+    ours = {m for m in loaded if m.startswith("pystatefun.")}
+    allowed = ("pystatefun.sdk", "pystatefun.protocol", "pystatefun.types", "pystatefun.errors")
+    assert all(m.startswith(allowed) for m in ours), sorted(ours)
+    assert "pystatefun.sdk.aiohttp" not in ours
+    assert "pystatefun.sdk.asgi" not in ours
+
+
+def test_protocol_never_imports_the_sdk_or_the_runtime() -> None:
+    code = (
+        "import sys, json; import pystatefun.protocol; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('pystatefun.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout)
+    assert not [m for m in loaded if m.startswith(("pystatefun.sdk", "pystatefun.runtime"))]
