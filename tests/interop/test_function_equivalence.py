@@ -15,6 +15,8 @@ import urllib.request
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.wire import to_function as batch
+from support.wire import typed as value
 
 from pystatefun import sdk
 from pystatefun.protocol import FromFunction, ToFunction, TypedValue
@@ -47,36 +49,6 @@ def ask_both(official_server, our_server, request: ToFunction) -> FromFunction:
     assert ours == official, f"ours:\n{ours}\nofficial:\n{official}"
     assert our_body == official_body
     return ours
-
-
-def batch(
-    typename: str,
-    target_id: str,
-    state: dict[str, TypedValue | None],
-    invocations: list[tuple[TypedValue, str | None]],
-) -> ToFunction:
-    """A ToFunction; ``state`` maps name -> value (None = registered but empty); callers are
-    'namespace/type/id' strings or None for ingress."""
-    request = ToFunction()
-    target = request.invocation.target
-    target.namespace, target.type = typename.rsplit("/", 1)
-    target.id = target_id
-    for name, value in state.items():
-        persisted = request.invocation.state.add(state_name=name)
-        if value is not None:
-            persisted.state_value.CopyFrom(value)
-    for argument, caller in invocations:
-        invocation = request.invocation.invocations.add()
-        invocation.argument.CopyFrom(argument)
-        if caller is not None:
-            namespace, kind, caller_id = caller.split("/")
-            invocation.caller.namespace, invocation.caller.type = namespace, kind
-            invocation.caller.id = caller_id
-    return request
-
-
-def value(tpe: sdk.Type, v: object) -> TypedValue:
-    return sdk.message_builder("x/y", "z", value=v, value_type=tpe).typed_value
 
 
 def command(**fields: object) -> TypedValue:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import select
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# What a server prints once it listens: ``PORT <n>`` (test servers) or its URL (pystatefun).
+_READY = re.compile(r"^(?:PORT (\d+)|http://127\.0\.0\.1:(\d+)\S*)$")
+
 
 @dataclass
 class ListeningProcess:
-    """A subprocess that printed ``PORT <n>`` once it was ready to serve on 127.0.0.1."""
+    """A subprocess that announced, on stdout, that it serves on a port of 127.0.0.1."""
 
     process: subprocess.Popen[str]
     port: int
@@ -35,7 +39,7 @@ class ListeningProcess:
 def start_listening_process(
     argv: list[str | Path], *, cwd: Path | None = None, timeout_s: float = 60.0
 ) -> ListeningProcess:
-    """Run ``argv`` and wait (by reading its stdout, not by sleeping) for ``PORT <n>``."""
+    """Run ``argv`` and wait (by reading its stdout, not by sleeping) for its ready line."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [str(a) for a in argv],
@@ -57,8 +61,9 @@ def start_listening_process(
         if not line:  # EOF: the process died before announcing a port
             break
         seen.append(line)
-        if line.startswith("PORT "):
-            return ListeningProcess(process, int(line.split()[1]), seen)
+        if ready_line := _READY.match(line.strip()):
+            port = int(ready_line.group(1) or ready_line.group(2))
+            return ListeningProcess(process, port, seen)
     process.kill()
     _, stderr = process.communicate(timeout=30)
     raise RuntimeError(

@@ -7,6 +7,8 @@ value of every type is the empty byte string because proto3 leaves defaults off 
 
 from __future__ import annotations
 
+import math
+import struct
 from dataclasses import dataclass
 from typing import Generic, TypeVar, final
 
@@ -59,10 +61,8 @@ class Primitive(Generic[T]):
                 f"{type(value).__name__} {value!r}"
             )
         wire_value: object = value
-        if self.python_type is float and value == 0:
-            # The official Python SDK (protobuf 3.x) treats -0.0 as proto3's default and writes
-            # nothing; upb would keep the sign bit. We match the official bytes: -0.0 -> b"".
-            wire_value = 0.0
+        if self.python_type is float:
+            wire_value = _as_the_official_sdk_writes(self.wrapper, float(value))
         wrapper = self.wrapper()
         try:
             wrapper.value = wire_value  # type: ignore[attr-defined]
@@ -81,6 +81,25 @@ class Primitive(Generic[T]):
             ) from exc
         value: T = wrapper.value  # type: ignore[attr-defined]
         return value
+
+
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _as_the_official_sdk_writes(wrapper: type[Message], value: float) -> float:
+    """The float the official Python SDK (protobuf 3.x) puts on the wire for ``value``.
+
+    protobuf 3.x differs from upb in two places, and we follow the official bytes:
+    a value that is zero in the field's width (-0.0, or a double that rounds to ±0 as float32)
+    is proto3's default and is not written at all; a finite value beyond float32's range
+    becomes an infinity, where upb would round values within half an ulp down to FLT_MAX.
+    """
+    if wrapper is FloatWrapper:
+        if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
+            return math.copysign(math.inf, value)
+        rounded: float = struct.unpack("<f", struct.pack("<f", value))[0]
+        return 0.0 if rounded == 0 else value
+    return 0.0 if value == 0 else value
 
 
 BOOL = Primitive("io.statefun.types/bool", bool, BooleanWrapper)

@@ -124,7 +124,9 @@ class RequestReplyHandler:
             )
         return to_function, self._functions.for_typename(f"{target.namespace}/{target.type}")
 
-    async def _process(self, to_function: ToFunction, bound: BoundFunction) -> bytes:
+    async def _process(
+        self, to_function: ToFunction, bound: BoundFunction, *, in_loop: bool
+    ) -> bytes:
         batch = to_function.invocation
         address = _sdk_address(batch.target)
         assert address is not None, "_prepare checked the target"
@@ -140,6 +142,8 @@ class RequestReplyHandler:
             try:
                 result = bound.fun(context, message)
                 if inspect.isawaitable(result):
+                    if not in_loop:
+                        _refuse_awaitable(result, bound.typename)
                     await result
             except Exception as exc:
                 exc.add_note(f"while invoking {where} with message {index + 1} of {count}")
@@ -154,19 +158,17 @@ class RequestReplyHandler:
         loop; there, use ``await handle_async(...)``.
         """
         to_function, bound = self._prepare(request)
-        coroutine = self._process(to_function, bound)
         if bound.is_async:
-            return _run_in_new_loop(coroutine, bound.typename)
+            return _run_in_new_loop(self._process(to_function, bound, in_loop=True), bound.typename)
+        # Plain functions never suspend, so the coroutine finishes on its first step: no loop.
+        coroutine = self._process(to_function, bound, in_loop=False)
         try:
             coroutine.send(None)
         except StopIteration as finished:
             response: bytes = finished.value
             return response
         coroutine.close()
-        raise ConfigurationError(
-            f"the function bound to {bound.typename!r} is a plain function but awaited "
-            "something; declare it `async def` so the handler gives it an event loop"
-        )
+        raise AssertionError(f"{bound.typename}: a plain function's batch suspended")
 
     def handle_sync(self, request: bytes | bytearray | memoryview) -> bytes:
         """The official SDK's name for ``handle``; kept so ported servers work unchanged."""
@@ -175,7 +177,17 @@ class RequestReplyHandler:
     async def handle_async(self, request: bytes | bytearray | memoryview) -> bytes:
         """Answer one request inside a running event loop (awaits ``async def`` functions)."""
         to_function, bound = self._prepare(request)
-        return await self._process(to_function, bound)
+        return await self._process(to_function, bound, in_loop=True)
+
+
+def _refuse_awaitable(result: Any, typename: str) -> None:
+    close = getattr(result, "close", None)
+    if callable(close):
+        close()  # never awaited: close it so Python does not warn about it
+    raise ConfigurationError(
+        f"the function bound to {typename!r} is a plain function but returned an awaitable; "
+        "declare it `async def` so the handler gives it an event loop"
+    )
 
 
 def _run_in_new_loop(coroutine: Coroutine[Any, Any, bytes], typename: str) -> bytes:

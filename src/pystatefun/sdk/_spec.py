@@ -16,9 +16,9 @@ from pystatefun.sdk._types import Type
 __all__ = ["ValueSpec"]
 
 _NAME_RULE = (
-    "a state name must be a lowercase Python identifier that is not a keyword: letters a-z, "
-    "digits and '_', not starting with a digit (e.g. 'seen_count'), because it becomes an "
-    "attribute of context.storage"
+    "a state name must be a lowercase Python identifier that is not a keyword: lowercase "
+    "letters, digits and '_', not starting with a digit (e.g. 'seen_count'), because it "
+    "becomes an attribute of context.storage"
 )
 
 

@@ -1,0 +1,47 @@
+"""The README's promises hold: it starts with the two commands, CI runs the test one, and the
+main job runs end to end."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_starts_with_exactly_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```sh\n(.*?)```", readme, re.S)
+    assert first_block is not None
+    assert readme.index("```sh") < readme.index("\n## ")  # before any section
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).strip().splitlines()]
+    assert commands == ["python3 dev.py example", "python3 dev.py test"]
+
+
+def test_ci_runs_the_readme_test_command_and_nothing_else() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[-1] == "exec python3 dev.py test"
+    assert all(line.startswith(("set ", "cd ")) for line in lines[:-1])
+
+
+def test_the_main_job_runs_the_greeter_end_to_end() -> None:
+    result = subprocess.run(
+        [sys.executable, ROOT / "examples" / "greeter" / "demo.py"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "example/user asks for state: visits (io.statefun.types/int)" in out
+    assert out.count("Nice to meet you.") == 2
+    assert "[greetings]: Hello alice! I have seen you 3 times." in out
+    assert "delayed message in 1000 ms (token 'follow-up-alice')" in out
+    assert out.rstrip().endswith("function server stopped with exit code 0")
