@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,13 +32,12 @@ def test_no_module_is_over_budget() -> None:
 
 
 def test_no_function_is_over_budget() -> None:
-    over = []
-    for path in SOURCES:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                length = (node.end_lineno or node.lineno) - node.lineno + 1
-                if length > FUNCTION_LINES_MAX:
-                    over.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {length}")
+    over = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {length}"
+        for path, node in _nodes(SOURCES)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (length := (node.end_lineno or node.lineno) - node.lineno + 1) > FUNCTION_LINES_MAX
+    ]
     assert not over
 
 
@@ -46,23 +46,28 @@ def test_no_grab_bag_module_names() -> None:
     assert not bad
 
 
-def test_no_print_in_the_package_outside_the_cli() -> None:
-    offenders = []
-    for path in SOURCES:
-        if "cli" in path.relative_to(PACKAGE).parts:
-            continue
+def _nodes(paths: list[Path]) -> Iterator[tuple[Path, ast.AST]]:
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
-                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+            yield path, node
+
+
+def test_no_print_in_the_package_outside_the_cli() -> None:
+    outside_cli = [p for p in SOURCES if "cli" not in p.relative_to(PACKAGE).parts]
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path, node in _nodes(outside_cli)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print"
+    ]
     assert not offenders
 
 
 def test_no_bare_except() -> None:
-    offenders = []
-    for path in CODE:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ExceptHandler) and node.type is None:
-                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path, node in _nodes(CODE)
+        if isinstance(node, ast.ExceptHandler) and node.type is None
+    ]
     assert not offenders
 
 

@@ -7,6 +7,8 @@ address's registered state. The reply is one ``FromFunction``: the batch's effec
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from google.protobuf.message import DecodeError
 
 from pystatefun.errors import ProtocolError
@@ -25,20 +27,27 @@ __all__ = [
 ]
 
 
+_M = TypeVar("_M", ToFunction, FromFunction)
+
+
+def _parse(cls: type[_M], data: bytes | bytearray | memoryview, what: str) -> _M:
+    message = cls()
+    try:
+        message.ParseFromString(bytes(data))
+    except DecodeError as exc:
+        raise ProtocolError(
+            f"{what} ({len(data)} bytes) is not a StateFun {cls.__name__} message: {exc}"
+        ) from exc
+    return message
+
+
 def parse_to_function(data: bytes | bytearray | memoryview) -> ToFunction:
     """Decode a request; raise ``ProtocolError`` if it is not a ToFunction with an invocation.
 
     protobuf decodes many byte strings "successfully" into an empty message, so an absent
     ``invocation`` is treated as what it nearly always is: a body that is not a ToFunction.
     """
-    message = ToFunction()
-    try:
-        message.ParseFromString(bytes(data))
-    except DecodeError as exc:
-        raise ProtocolError(
-            f"request body ({len(data)} bytes) is not a StateFun ToFunction message: {exc}. "
-            "Is the caller a StateFun 3.x runtime posting application/octet-stream?"
-        ) from exc
+    message = _parse(ToFunction, data, "request body")
     if not message.HasField("invocation"):
         raise ProtocolError(
             f"request body ({len(data)} bytes) decodes to a ToFunction without an invocation "
@@ -49,11 +58,4 @@ def parse_to_function(data: bytes | bytearray | memoryview) -> ToFunction:
 
 def parse_from_function(data: bytes | bytearray | memoryview) -> FromFunction:
     """Decode a reply; an empty body is a legal reply meaning "no side effects"."""
-    message = FromFunction()
-    try:
-        message.ParseFromString(bytes(data))
-    except DecodeError as exc:
-        raise ProtocolError(
-            f"response body ({len(data)} bytes) is not a StateFun FromFunction message: {exc}"
-        ) from exc
-    return message
+    return _parse(FromFunction, data, "response body")
