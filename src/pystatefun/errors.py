@@ -15,8 +15,9 @@
     └── ProtocolError (ValueError)       bytes on the wire are not a valid StateFun message:
                                          the peer speaks another protocol or version
 
-Errors subclass the builtin that the official ``statefun`` SDK raises in the same situation, so
-code ported from it keeps catching what it caught. Every error has a stable ``code``; its page is
+Errors subclass the builtin that the official ``statefun`` SDK raises in the same situation
+(``docs/sdk.md`` lists the few exceptions), so code ported from it mostly keeps catching what it
+caught. Every error has a stable ``code``; its page is
 ``docs/errors/<code>.md``.
 """
 

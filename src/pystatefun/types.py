@@ -9,20 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import final
 
+from pystatefun.errors import ConfigurationError
+
 __all__ = ["Address", "parse_typename"]
 
 
 def parse_typename(typename: str) -> tuple[str, str]:
-    """Split ``"<namespace>/<name>"`` at the **last** ``/``, as the official SDKs do.
+    """Split ``"<namespace>/<name>"`` at the **last** ``/``, as the official SDKs do; raise
+    ``ConfigurationError`` (a ``ValueError``) for anything else.
 
     Namespaces may themselves contain ``/`` (``com.example/v1/greeter`` has namespace
     ``com.example/v1``), so the split is at the last slash, and both halves must be non-empty.
     """
     if not isinstance(typename, str):
-        raise TypeError(f"a type name must be a str like 'com.example/greeter', got {typename!r}")
+        raise ConfigurationError(
+            f"a type name must be a str like 'com.example/greeter', got {typename!r}"
+        )
     namespace, slash, name = typename.rpartition("/")
     if not slash or not namespace or not name:
-        raise ValueError(
+        raise ConfigurationError(
             f"invalid type name {typename!r}: expected '<namespace>/<name>' with both parts "
             "non-empty, for example 'com.example/greeter'"
         )

@@ -174,6 +174,13 @@ def test_every_primitive_state_round_trips(official_server, our_server) -> None:
     assert seen["a_string"] == repr("日本 🎉")
 
 
+def test_a_batch_without_effects(official_server, our_server) -> None:
+    state = dict.fromkeys(COUNTER_STATES)
+    request = batch("interop/counter", "q", state, [(value(sdk.BoolType, True), None)])
+    reply = ask_both(official_server, our_server, request)
+    assert reply.SerializeToString() == b""
+
+
 def test_async_functions_run_the_whole_batch(official_server, our_server) -> None:
     invocations = [(value(sdk.LongType, n), None) for n in (1, 2, 3, 2**40)]
     reply = ask_both(

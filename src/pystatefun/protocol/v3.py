@@ -30,13 +30,13 @@ __all__ = [
 _M = TypeVar("_M", ToFunction, FromFunction)
 
 
-def _parse(cls: type[_M], data: bytes | bytearray | memoryview, what: str) -> _M:
+def _parse(cls: type[_M], data: bytes | bytearray | memoryview, what: str, hint: str = "") -> _M:
     message = cls()
     try:
         message.ParseFromString(bytes(data))
     except DecodeError as exc:
         raise ProtocolError(
-            f"{what} ({len(data)} bytes) is not a StateFun {cls.__name__} message: {exc}"
+            f"{what} ({len(data)} bytes) is not a StateFun {cls.__name__} message: {exc}.{hint}"
         ) from exc
     return message
 
@@ -47,7 +47,12 @@ def parse_to_function(data: bytes | bytearray | memoryview) -> ToFunction:
     protobuf decodes many byte strings "successfully" into an empty message, so an absent
     ``invocation`` is treated as what it nearly always is: a body that is not a ToFunction.
     """
-    message = _parse(ToFunction, data, "request body")
+    message = _parse(
+        ToFunction,
+        data,
+        "request body",
+        " Is the caller a StateFun 3.x runtime posting application/octet-stream?",
+    )
     if not message.HasField("invocation"):
         raise ProtocolError(
             f"request body ({len(data)} bytes) decodes to a ToFunction without an invocation "

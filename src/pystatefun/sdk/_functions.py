@@ -61,10 +61,7 @@ class StatefulFunctions:
         self, typename: str, fun: Callable[..., Any], specs: list[ValueSpec] | None = None
     ) -> None:
         """Bind ``fun(context, message)`` (plain or ``async def``) to ``typename``."""
-        try:
-            parse_typename(typename)
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"cannot bind a function: {exc}") from exc
+        parse_typename(typename)
         if not callable(fun):
             raise ConfigurationError(f"the function bound to {typename!r} is not callable: {fun!r}")
         if typename in self._functions:

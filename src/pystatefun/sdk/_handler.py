@@ -66,8 +66,9 @@ def _incomplete(missing: list[ValueSpec]) -> FromFunction:
 
 def _collect(context: Context) -> FromFunction:
     reply = FromFunction()
+    # Like the official SDK: a batch without effects answers an empty FromFunction (zero
+    # bytes), which the runtime reads as "no side effects"; presence starts with the first add.
     result = reply.invocation_result
-    result.SetInParent()  # a batch without effects still answers with an InvocationResponse
     for name, typed_value in dirty_cells(context.storage):
         if typed_value is None:
             result.state_mutations.add(mutation_type=_Mutation.DELETE, state_name=name)
@@ -114,8 +115,12 @@ class RequestReplyHandler:
             raise ConfigurationError("RequestReplyHandler needs at least one bound function")
         self._functions = functions
 
-    def _prepare(self, request: bytes | bytearray | memoryview) -> tuple[ToFunction, BoundFunction]:
-        to_function = parse_to_function(request)
+    def prepare(
+        self, request_bytes: bytes | bytearray | memoryview
+    ) -> tuple[ToFunction, BoundFunction]:
+        """Decode a request and find its function; the errors here are the caller's
+        (``ProtocolError``, ``UnknownFunctionError``), as opposed to the function's own."""
+        to_function = parse_to_function(request_bytes)
         target = to_function.invocation.target
         if not (target.namespace and target.type and target.id):
             raise ProtocolError(
@@ -124,12 +129,13 @@ class RequestReplyHandler:
             )
         return to_function, self._functions.for_typename(f"{target.namespace}/{target.type}")
 
-    async def _process(
-        self, to_function: ToFunction, bound: BoundFunction, *, in_loop: bool
+    async def process(
+        self, to_function: ToFunction, bound: BoundFunction, *, in_loop: bool = True
     ) -> bytes:
+        """Run a prepared batch; errors here come from the function (or its data)."""
         batch = to_function.invocation
         address = _sdk_address(batch.target)
-        assert address is not None, "_prepare checked the target"
+        assert address is not None, "prepare() checked the target"
         where = f"{address.typename}/{address.id}"
         storage = resolve(bound.specs, where, batch.state)
         if not isinstance(storage, AddressScopedStorage):
@@ -150,18 +156,18 @@ class RequestReplyHandler:
                 raise
         return _collect(context).SerializeToString()
 
-    def handle(self, request: bytes | bytearray | memoryview) -> bytes:
+    def handle(self, request_bytes: bytes | bytearray | memoryview) -> bytes:
         """Answer one request synchronously.
 
         Plain functions run right here, with no event loop. An ``async def`` function needs
         one: ``handle`` starts it with ``asyncio.run``, which is impossible inside a running
         loop; there, use ``await handle_async(...)``.
         """
-        to_function, bound = self._prepare(request)
+        to_function, bound = self.prepare(request_bytes)
         if bound.is_async:
-            return _run_in_new_loop(self._process(to_function, bound, in_loop=True), bound.typename)
+            return _run_in_new_loop(self.process(to_function, bound), bound.typename)
         # Plain functions never suspend, so the coroutine finishes on its first step: no loop.
-        coroutine = self._process(to_function, bound, in_loop=False)
+        coroutine = self.process(to_function, bound, in_loop=False)
         try:
             coroutine.send(None)
         except StopIteration as finished:
@@ -170,14 +176,14 @@ class RequestReplyHandler:
         coroutine.close()
         raise AssertionError(f"{bound.typename}: a plain function's batch suspended")
 
-    def handle_sync(self, request: bytes | bytearray | memoryview) -> bytes:
+    def handle_sync(self, request_bytes: bytes | bytearray | memoryview) -> bytes:
         """The official SDK's name for ``handle``; kept so ported servers work unchanged."""
-        return self.handle(request)
+        return self.handle(request_bytes)
 
-    async def handle_async(self, request: bytes | bytearray | memoryview) -> bytes:
+    async def handle_async(self, request_bytes: bytes | bytearray | memoryview) -> bytes:
         """Answer one request inside a running event loop (awaits ``async def`` functions)."""
-        to_function, bound = self._prepare(request)
-        return await self._process(to_function, bound, in_loop=True)
+        to_function, bound = self.prepare(request_bytes)
+        return await self.process(to_function, bound)
 
 
 def _refuse_awaitable(result: Any, typename: str) -> None:

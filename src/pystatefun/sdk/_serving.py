@@ -34,21 +34,21 @@ class Reply:
     body: bytes
 
 
-def too_large(size: int, limit: int) -> Reply:
-    """The answer to a request body over ``limit`` bytes."""
-    return Reply(
-        413, _TEXT, f"request body of {size} bytes exceeds the limit of {limit} bytes\n".encode()
-    )
+def too_large(detail: str) -> Reply:
+    """The answer to a request body over the server's limit; ``detail`` says which limit."""
+    return Reply(413, _TEXT, f"{detail}\n".encode())
 
 
 async def reply_to(handler: RequestReplyHandler, body: bytes) -> Reply:
     """Run ``handler`` on ``body`` and turn the outcome into an HTTP reply."""
     try:
-        return Reply(200, OCTET_STREAM, await handler.handle_async(body))
+        to_function, bound = handler.prepare(body)
     except ProtocolError as exc:
         return Reply(400, _TEXT, f"{exc}\n".encode())
     except UnknownFunctionError as exc:
         return Reply(404, _TEXT, f"{exc}\n".encode())
+    try:
+        return Reply(200, OCTET_STREAM, await handler.process(to_function, bound))
     except Exception as exc:  # noqa: BLE001 - any user error becomes a 500 the runtime retries
         # The runtime retries the batch; the traceback belongs in this server's log.
         _log.exception("function invocation failed")

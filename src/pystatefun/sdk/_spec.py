@@ -17,8 +17,8 @@ __all__ = ["ValueSpec"]
 
 _NAME_RULE = (
     "a state name must be a lowercase Python identifier that is not a keyword: lowercase "
-    "letters, digits and '_', not starting with a digit (e.g. 'seen_count'), because it "
-    "becomes an attribute of context.storage"
+    "letters, digits and '_', not starting with a digit or '__' (e.g. 'seen_count'), "
+    "because it becomes an attribute of context.storage"
 )
 
 
@@ -51,7 +51,7 @@ class ValueSpec:
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"ValueSpec name is missing; {_NAME_RULE}")
-        if not name.isidentifier() or iskeyword(name) or not name.islower():
+        if not name.isidentifier() or iskeyword(name) or not name.islower() or name[:2] == "__":
             raise ConfigurationError(f"invalid ValueSpec name {name!r}: {_NAME_RULE}")
         if not isinstance(type, Type):
             raise ConfigurationError(

@@ -40,19 +40,21 @@ class AddressScopedStorage:
     new value; ``del`` removes it. Changes are sent back to the runtime after the batch.
     """
 
-    __slots__ = ("_address", "_cells")
+    # Name-mangled (``_AddressScopedStorage__cells``): a state name is lowercase, so no state
+    # can ever shadow these, whatever the user calls it.
+    __slots__ = ("__address", "__cells")
 
     def __init__(self, address: str, cells: dict[str, _Cell]) -> None:
-        object.__setattr__(self, "_address", address)
-        object.__setattr__(self, "_cells", cells)
+        object.__setattr__(self, "_AddressScopedStorage__address", address)
+        object.__setattr__(self, "_AddressScopedStorage__cells", cells)
 
-    def _cell(self, name: str) -> _Cell:
-        cells: dict[str, _Cell] = self._cells
+    def __cell(self, name: str) -> _Cell:
+        cells: dict[str, _Cell] = self.__cells
         cell = cells.get(name)
         if cell is None:
             declared = ", ".join(cells) or "(none)"
             raise AttributeError(
-                f"{name!r} is not a declared state of {self._address}; declared: {declared}. "
+                f"{name!r} is not a declared state of {self.__address}; declared: {declared}. "
                 f"Declare it with ValueSpec({name!r}, <type>) in bind(..., specs=[...])."
             )
         return cell
@@ -60,41 +62,42 @@ class AddressScopedStorage:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        cell = self._cell(name)
+        cell = self.__cell(name)
         if cell.typed_value is None:
             return None
         declared = cell.spec.type.typename
         if cell.typed_value.typename != declared:
-            raise StateTypeMismatchError(self._address, name, cell.typed_value.typename, declared)
+            raise StateTypeMismatchError(self.__address, name, cell.typed_value.typename, declared)
         return cell.spec.type.serializer().deserialize(cell.typed_value.value)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        cell = self._cell(name)
+        cell = self.__cell(name)
         if value is None:
             raise ConfigurationError(
-                f"cannot store None in state {name!r} of {self._address}; "
+                f"cannot store None in state {name!r} of {self.__address}; "
                 f"use `del context.storage.{name}` to remove the value"
             )
         try:
             typed_value = to_typed_value(cell.spec.type, value)
         except (TypeError, ValueError) as exc:
-            raise type(exc)(
-                f"cannot store {type(value).__name__} in state {name!r} of {self._address} "
+            reason = (
+                f"cannot store {type(value).__name__} in state {name!r} of {self.__address} "
                 f"(type {cell.spec.type.typename}): {exc}"
-            ) from exc
+            )
+            raise (TypeError(reason) if isinstance(exc, TypeError) else ValueError(reason)) from exc
         cell.typed_value = typed_value
         cell.dirty = True
 
     def __delattr__(self, name: str) -> None:
-        cell = self._cell(name)
+        cell = self.__cell(name)
         cell.typed_value = None
         cell.dirty = True
 
     def __dir__(self) -> list[str]:
-        return list(self._cells)
+        return list(self.__cells)
 
     def __repr__(self) -> str:
-        return f"AddressScopedStorage({self._address}, states={list(self._cells)})"
+        return f"AddressScopedStorage({self.__address}, states={list(self.__cells)})"
 
 
 def resolve(
@@ -121,5 +124,5 @@ def resolve(
 
 def dirty_cells(storage: AddressScopedStorage) -> list[tuple[str, TypedValue | None]]:
     """The changed states in declaration order: ``(name, new value or None if deleted)``."""
-    cells: dict[str, _Cell] = storage._cells  # noqa: SLF001 - the handler's view of its storage
+    cells: dict[str, _Cell] = storage._AddressScopedStorage__cells  # noqa: SLF001 - same module
     return [(name, cell.typed_value) for name, cell in cells.items() if cell.dirty]

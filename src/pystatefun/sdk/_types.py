@@ -57,10 +57,7 @@ class Type(abc.ABC):
     def __init__(self, typename: str) -> None:
         if not typename:
             raise ConfigurationError("a Type needs a typename like 'com.example/User'")
-        try:
-            parse_typename(typename)
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"invalid Type: {exc}") from exc
+        parse_typename(typename)
         self.typename = typename
 
     @abc.abstractmethod

@@ -28,13 +28,18 @@ def request_handler(
     )
 
     async def handle(request: web.Request) -> web.Response:
-        if request.content_length is not None and request.content_length > max_request_bytes:
-            reply = too_large(request.content_length, max_request_bytes)
+        size = request.content_length
+        if size is not None and size > max_request_bytes:
+            reply = too_large(
+                f"request body of {size} bytes exceeds the limit of {max_request_bytes} bytes "
+                "(max_request_bytes)"
+            )
         else:
             try:
                 body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                reply = too_large(request.content_length or -1, max_request_bytes)
+            except web.HTTPRequestEntityTooLarge as exc:
+                # The application's client_max_size was lower than max_request_bytes.
+                reply = too_large(f"{exc.text}; raise the aiohttp application's client_max_size")
             else:
                 reply = await reply_to(handler, body)
         return web.Response(

@@ -57,7 +57,9 @@ class AsgiApp:
                 return
             body += event.get("body", b"")
             if len(body) > self._max_request_bytes:
-                await _send(send, too_large(len(body), self._max_request_bytes))
+                limit = self._max_request_bytes
+                detail = f"request body exceeds the limit of {limit} bytes (max_request_bytes)"
+                await _send(send, too_large(detail))
                 return
             if not event.get("more_body", False):
                 break

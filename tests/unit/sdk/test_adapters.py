@@ -13,7 +13,7 @@ import uvicorn
 from aiohttp import web
 from support.wire import to_function, typed
 
-from pystatefun.protocol import FromFunction
+from pystatefun.protocol import FromFunction, TypedValue
 from pystatefun.sdk import (
     Context,
     IntType,
@@ -40,6 +40,10 @@ def _functions() -> StatefulFunctions:
     @functions.bind("x/fails")
     def fails(context: Context, message: Message) -> None:
         raise ValueError("the function failed on purpose")
+
+    @functions.bind("x/reads-garbage")
+    def reads_garbage(context: Context, message: Message) -> None:
+        message.as_int()  # the message carries bytes that are not an IntWrapper
 
     return functions
 
@@ -116,9 +120,26 @@ async def test_the_handshake_goes_over_http(endpoint: str) -> None:
             500,
             "the function failed on purpose (while invoking x/fails/a with message 1 of 1)",
         ),
+        (
+            to_function(
+                "x/reads-garbage",
+                "a",
+                {},
+                [
+                    (
+                        TypedValue(
+                            typename="io.statefun.types/int", has_value=True, value=b"\xff\xff"
+                        ),
+                        None,
+                    )
+                ],
+            ).SerializeToString(),
+            500,
+            "bytes are not a valid io.statefun.types/int",
+        ),
         (b"\x00" * (LIMIT + 1), 413, f"exceeds the limit of {LIMIT} bytes"),
     ],
-    ids=["garbage", "unknown-function", "function-raises", "too-large"],
+    ids=["garbage", "unknown-function", "function-raises", "function-reads-garbage", "too-large"],
 )
 async def test_errors_get_a_status_and_a_reason(
     endpoint: str, body: bytes, status: int, says: str, caplog: pytest.LogCaptureFixture

@@ -181,9 +181,41 @@ def test_effects_keep_call_order_and_address_is_exposed() -> None:
     assert not delayed[1].HasField("target")
 
 
-def test_a_batch_without_effects_still_answers_an_invocation_result() -> None:
+def test_a_batch_without_effects_answers_an_empty_reply_like_upstream() -> None:
     reply = serve(lambda c, m: None).handle(one(typed(IntType, 0)).SerializeToString())
-    assert reply == b"\xa2\x06\x00"  # field 100, empty InvocationResponse: what upstream sends
+    assert reply == b""  # an empty FromFunction: "no side effects"
+
+
+def test_state_names_cannot_reach_the_storage_internals() -> None:
+    def fun(context: Context, message: Message) -> None:
+        assert context.storage._cells is None
+        context.storage._cells = 1
+        context.storage._address = 2
+
+    specs = [ValueSpec("_cells", IntType), ValueSpec("_address", IntType)]
+    reply = call(
+        serve(fun, specs), one(typed(IntType, 0), state={"_cells": None, "_address": None})
+    )
+    assert [m.state_name for m in reply.invocation_result.state_mutations] == ["_cells", "_address"]
+    with pytest.raises(ConfigurationError, match="not starting with a digit or '__'"):
+        ValueSpec("__dunder", IntType)
+
+
+def test_a_value_the_type_cannot_encode_names_the_state() -> None:
+    from pystatefun.sdk import make_json_type
+
+    errors: list[Exception] = []
+
+    def fun(context: Context, message: Message) -> None:
+        try:
+            context.storage.doc = "lone surrogate \ud800"
+        except ValueError as error:
+            errors.append(error)
+
+    handler = serve(fun, [ValueSpec("doc", make_json_type("x/Doc"))])
+    call(handler, one(typed(IntType, 0), state={"doc": None}))
+    assert "cannot store str in state 'doc' of x/fn/id (type x/Doc)" in str(errors[0])
+    assert isinstance(errors[0].__cause__, UnicodeEncodeError)
 
 
 @pytest.mark.parametrize(

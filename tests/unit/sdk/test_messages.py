@@ -99,7 +99,7 @@ def test_builder_rejects_values_that_do_not_fit() -> None:
         message_builder("x/fn", "id", str_value=b"bytes")
     with pytest.raises(ConfigurationError, match="needs a target_id"):
         message_builder("x/fn", "", int_value=1)
-    with pytest.raises(ValueError, match="invalid type name"):
+    with pytest.raises(ConfigurationError, match="invalid type name 'nofn'"):
         message_builder("nofn", "id", int_value=1)
 
 
