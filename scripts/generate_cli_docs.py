@@ -34,13 +34,17 @@ def _help(
 
 
 def render() -> str:
-    """The whole page, deterministic (fixed terminal width, commands sorted)."""
-    text, root = _help(cli, "pystatefun", None)
-    sections = [HEADER, "## pystatefun\n", f"```text\n{text}\n```\n"]
-    assert isinstance(cli, click.Group)
-    for name in sorted(cli.commands):
-        text, _ = _help(cli.commands[name], name, root)
-        sections += [f"## pystatefun {name}\n", f"```text\n{text}\n```\n"]
+    """The whole page, deterministic (fixed terminal width, commands sorted, groups expanded)."""
+    sections = [HEADER]
+
+    def add(command: click.Command, name: str, parent: click.Context | None) -> None:
+        text, context = _help(command, name, parent)
+        sections.extend([f"## {context.command_path}\n", f"```text\n{text}\n```\n"])
+        if isinstance(command, click.Group):
+            for child in sorted(command.commands):
+                add(command.commands[child], child, context)
+
+    add(cli, "pystatefun", None)
     return "\n".join(sections)
 
 

@@ -23,6 +23,11 @@ PUBLIC_MODULES = [
     "pystatefun.sdk",
     "pystatefun.sdk.asgi",
     "pystatefun.sdk.aiohttp",
+    "pystatefun.module",
+    "pystatefun.module.upgrade",
+    "pystatefun.runtime",
+    "pystatefun.store",
+    "pystatefun.io.api",
 ]
 # Extension points: users subclass these (errors are caught by type; Type/TypeSerializer are ABCs).
 MEANT_FOR_SUBCLASSING = {"Type", "TypeSerializer"}

@@ -1,142 +1,116 @@
-"""The main job (``python3 dev.py example``): serve the greeter and drive it over the wire.
+"""The main job (``python3 dev.py example``): the greeter application, end to end.
 
-Until the embedded runtime lands, this script plays the runtime's part by hand, with real
-StateFun protocol requests over HTTP: it starts ``pystatefun serve`` on the greeter functions,
-sends visits as ``ToFunction`` batches, performs the missing-state handshake, keeps each
-address's state between calls, delivers function-to-function messages and prints everything
-the functions did. Then it stops the server with SIGTERM and checks that it exited cleanly.
+1. serves the greeter functions (``functions.py``) with ``pystatefun serve``;
+2. runs ``pystatefun run`` on a module pointing at them, on a fresh data dir;
+3. sends visits through the playground ingress, one of them waiting for the function's reply;
+4. reads the greetings from the playground egress, including the delayed follow-up;
+5. stops both processes with SIGTERM and checks that they exited cleanly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
-from collections import deque
+import tempfile
+import time
 from pathlib import Path
 
 import aiohttp
 
-from pystatefun.protocol import Address, FromFunction, ToFunction, TypedValue
-from pystatefun.protocol.typed_values import PRIMITIVES
-from pystatefun.sdk import StringType
-
 HERE = Path(__file__).resolve().parent
 PYSTATEFUN = Path(sys.executable).parent / "pystatefun"
-VISITS = ["alice", "bob", "alice", "alice"]
-Key = tuple[str, str, str]
+VISITS = ["alice", "bob", "alice"]
+EXPECTED_GREETINGS = 6  # 4 visits (3 above + 1 request-reply) + a follow-up each for alice, bob
+DEADLINE_S = 60.0
+
+MODULE = """\
+kind: io.statefun.endpoints.v2/http
+spec:
+  functions: example/*
+  urlPathTemplate: {url}
+  transport:
+    call: 10s
+---
+kind: io.statefun.playground.v1/ingress
+spec:
+  port: 0
+---
+kind: io.statefun.playground.v1/egress
+spec:
+  port: 0
+  topics: [greetings]
+"""
 
 
-class HandDrivenRuntime:
-    """Just enough of a runtime to show the protocol: per-address state, a message queue."""
-
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
-        self.session, self.url = session, url
-        self.registered: dict[str, list[str]] = {}  # function type -> registered state names
-        self.state: dict[Key, dict[str, TypedValue]] = {}
-        self.queue: deque[tuple[Address, TypedValue, Address | None]] = deque()
-
-    async def invoke(self, target: Address, argument: TypedValue, caller: Address | None) -> None:
-        typename = f"{target.namespace}/{target.type}"
-        key = (target.namespace, target.type, target.id)
-        while True:
-            request = ToFunction()
-            request.invocation.target.CopyFrom(target)
-            for name in self.registered.get(typename, []):
-                persisted = request.invocation.state.add(state_name=name)
-                if name in self.state.get(key, {}):
-                    persisted.state_value.CopyFrom(self.state[key][name])
-            invocation = request.invocation.invocations.add(argument=argument)
-            if caller is not None:
-                invocation.caller.CopyFrom(caller)
-            async with self.session.post(self.url, data=request.SerializeToString()) as response:
-                body = await response.read()
-                if response.status != 200:
-                    raise SystemExit(f"function answered {response.status}: {body.decode()}")
-            reply = FromFunction.FromString(body)
-            if reply.HasField("incomplete_invocation_context"):
-                missing = reply.incomplete_invocation_context.missing_values
-                print(
-                    f"  {typename} asks for state: "
-                    + ", ".join(f"{m.state_name} ({m.type_typename})" for m in missing)
-                )
-                self.registered.setdefault(typename, []).extend(m.state_name for m in missing)
-                continue  # the handshake: register, then resend the same batch
-            self.apply(key, target, reply.invocation_result)
-            return
-
-    def apply(self, key: Key, target: Address, result: FromFunction.InvocationResponse) -> None:
-        where = "/".join(key)
-        for mutation in result.state_mutations:
-            if mutation.mutation_type == FromFunction.PersistedValueMutation.MODIFY:
-                self.state.setdefault(key, {})[mutation.state_name] = mutation.state_value
-                print(f"  {where}: state {mutation.state_name} := {show(mutation.state_value)}")
-            else:
-                self.state.get(key, {}).pop(mutation.state_name, None)
-                print(f"  {where}: state {mutation.state_name} deleted")
-        for message in result.outgoing_messages:
-            to = message.target
-            print(f"  {where} -> {to.namespace}/{to.type}/{to.id}: {show(message.argument)}")
-            self.queue.append((message.target, message.argument, target))
-        for delayed in result.delayed_invocations:
-            if delayed.is_cancellation_request:
-                print(f"  {where}: cancel delayed message {delayed.cancellation_token!r}")
-            else:
-                print(
-                    f"  {where}: delayed message in {delayed.delay_in_ms} ms "
-                    f"(token {delayed.cancellation_token!r}): {show(delayed.argument)}"
-                )
-        for egress in result.outgoing_egresses:
-            record = json.loads(egress.argument.value)
-            print(
-                f"  EGRESS {egress.egress_namespace}/{egress.egress_type} "
-                f"[{record['topic']}]: {record['payload']}"
-            )
+async def start(*args: str | Path) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
+    """Start a pystatefun command; collect what it prints on stdout until it is ready."""
+    process = await asyncio.create_subprocess_exec(
+        PYSTATEFUN, *map(str, args), stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    announced: dict[str, str] = {}
+    while line := (await process.stdout.readline()).decode().strip():
+        if line == "ready":
+            return process, announced
+        key, _, value = line.rpartition(" ")
+        announced[key or "url"] = value
+        if args[0] == "serve":
+            return process, announced
+    raise SystemExit(f"`pystatefun {args[0]}` exited before it was ready")
 
 
-def show(value: TypedValue) -> str:
-    if value.typename in PRIMITIVES:
-        return repr(PRIMITIVES[value.typename].decode(value.value))
-    return value.value.decode("utf-8", errors="replace")
+async def stop(name: str, process: asyncio.subprocess.Process) -> int:
+    process.send_signal(signal.SIGTERM)
+    code = await process.wait()
+    print(f"{name} stopped with exit code {code}")
+    return code
+
+
+async def greet(session: aiohttp.ClientSession, ingress: str, egress: str) -> int:
+    for name in VISITS:
+        async with session.post(f"{ingress}/example/user/{name}", data=name) as response:
+            print(f"POST /example/user/{name} -> {response.status}")
+    headers = {"Pystatefun-Request-Reply": "true"}
+    async with session.post(f"{ingress}/example/user/bob", data="bob", headers=headers) as reply:
+        print(
+            f"POST /example/user/bob (request-reply) -> {reply.status}: "
+            f"bob has visited {await reply.text()} times"
+        )
+    received = 0
+    deadline = time.monotonic() + DEADLINE_S
+    while received < EXPECTED_GREETINGS and time.monotonic() < deadline:
+        async with session.get(f"{egress}/greetings") as response:
+            if response.status == 200:
+                received += 1
+                print(f"egress [greetings]: {await response.text()}")
+            else:  # 404: nothing yet; the follow-up is due a second after the last visit
+                await asyncio.sleep(0.1)
+    return received
 
 
 async def main() -> int:
-    server = await asyncio.create_subprocess_exec(
-        PYSTATEFUN,
-        "serve",
-        f"{HERE / 'functions.py'}:functions",
-        "--port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert server.stdout is not None
-    url = (await server.stdout.readline()).decode().strip()
-    if not url:
-        raise SystemExit("the function server exited before listening")
-    print(f"greeter functions served at {url} (pid {server.pid})")
-    async with aiohttp.ClientSession() as session:
-        runtime = HandDrivenRuntime(session, url)
-        for name in VISITS:
-            print(f"visit from {name!r}:")
-            user = Address(namespace="example", type="user", id=name)
-            runtime.queue.append(
-                (
-                    user,
-                    TypedValue(
-                        typename=StringType.typename,
-                        has_value=True,
-                        value=StringType.serializer().serialize(name),
-                    ),
-                    None,
-                )
-            )
-            while runtime.queue:
-                await runtime.invoke(*runtime.queue.popleft())
-    server.send_signal(signal.SIGTERM)
-    code = await server.wait()
-    print(f"function server stopped with exit code {code}")
-    return code
+    with tempfile.TemporaryDirectory(prefix="pystatefun-greeter-") as scratch:
+        functions, served = await start(
+            "serve", f"{HERE / 'functions.py'}:functions", "--port", "0", "--log-level", "WARNING"
+        )
+        print(f"greeter functions served at {served['url']}")
+        module = Path(scratch) / "module.yaml"
+        module.write_text(MODULE.format(url=served["url"]))
+        runtime, urls = await start(
+            "run", module, "--data-dir", Path(scratch) / "data", "--log-level", "WARNING"
+        )
+        print(f"pystatefun run: ingress {urls['ingress']}, egress {urls['egress']}")
+        try:
+            async with aiohttp.ClientSession() as session:
+                received = await greet(session, urls["ingress"], urls["egress"])
+        finally:
+            codes = [
+                await stop("pystatefun run", runtime),
+                await stop("function server", functions),
+            ]
+    print(f"{received} of {EXPECTED_GREETINGS} greetings received")
+    return 0 if received == EXPECTED_GREETINGS and codes == [0, 0] else 1
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The greeter application: two stateful functions written with pystatefun.sdk.
 
-``example/user`` remembers how often each user visited and forwards a profile to
+``example/user`` remembers how often each user visited, answers its caller with the count (an
+ingress request in request-reply mode waits for it), and forwards a profile to
 ``example/greeter``, which turns it into a greeting on the playground egress and, for
 returning visitors, schedules a follow-up "welcome back" after a delay.
 
@@ -45,6 +46,8 @@ def user(context: Context, message: Message) -> None:
     context.send(
         message_builder("example/greeter", context.address.id, value=profile, value_type=PROFILE)
     )
+    if context.caller is not None:  # a request-reply ingress request waits for an answer
+        context.send(message_builder(context.caller.typename, context.caller.id, int_value=visits))
 
 
 @functions.bind("example/greeter")

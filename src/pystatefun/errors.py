@@ -4,7 +4,9 @@
 
     PystatefunError                      base of everything below; has .code
     ├── ConfigurationError (ValueError)  a definition is wrong (type name, ValueSpec, binding):
-    │                                    fix the code; retrying cannot help
+    │   │                                fix the code; retrying cannot help
+    │   └── ModuleError                  a module YAML file is missing, malformed or invalid;
+    │                                    .file, .line and .field say where: fix the file
     ├── UnknownFunctionError (KeyError)  a request names a function type that is not bound:
     │                                    bind it, or fix the endpoint's `functions` pattern
     ├── StateTypeMismatchError (TypeError)
@@ -23,11 +25,14 @@ caught. Every error has a stable ``code``; its page is
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
 __all__ = [
     "ConfigurationError",
     "MessageTypeError",
+    "ModuleError",
     "ProtocolError",
     "PystatefunError",
     "StateTypeMismatchError",
@@ -52,6 +57,46 @@ class ConfigurationError(PystatefunError, ValueError):
     """A definition is invalid: a type name, a ValueSpec, a function binding."""
 
     code = "PSF-SDK0001"
+
+
+class ModuleError(ConfigurationError):
+    """A module YAML file cannot be loaded: it is missing, it is not YAML, or a component in it
+    is invalid.
+
+    ``file`` is the path as it was given, ``line`` is 1-based, and ``field`` is the dotted path
+    of the YAML field at fault (``spec.transport.call``); each is ``None`` when it does not apply
+    (a missing file has no line). The message starts with ``file:line: field:`` like a compiler's,
+    so editors and terminals can jump to it.
+    """
+
+    code = "PSF-MOD0001"
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file: Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        where = "" if file is None else f"{file}:" if line is None else f"{file}:{line}:"
+        prefix = " ".join(part for part in (where, f"{field}:" if field else "") if part)
+        super().__init__(f"{prefix} {reason}" if prefix else reason)
+        self.reason = reason
+        self.file = file
+        self.line = line
+        self.field = field
+
+    def __repr__(self) -> str:
+        return (
+            f"ModuleError(reason={self.reason!r}, file={self.file!r}, line={self.line!r}, "
+            f"field={self.field!r})"
+        )
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        # Keep the location fields across pickling (multiprocessing, a worker's error report).
+        rebuild = partial(ModuleError, file=self.file, line=self.line, field=self.field)
+        return rebuild, (self.reason,)
 
 
 class UnknownFunctionError(PystatefunError, KeyError):

@@ -40,8 +40,9 @@ def test_the_main_job_runs_the_greeter_end_to_end() -> None:
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "example/user asks for state: visits (io.statefun.types/int)" in out
+    assert "POST /example/user/bob (request-reply) -> 200: bob has visited 2 times" in out
     assert out.count("Nice to meet you.") == 2
-    assert "[greetings]: Hello alice! I have seen you 3 times." in out
-    assert "delayed message in 1000 ms (token 'follow-up-alice')" in out
-    assert out.rstrip().endswith("function server stopped with exit code 0")
+    assert "egress [greetings]: Hello alice! I have seen you 2 times." in out
+    assert "egress [greetings]: Welcome back for good, alice." in out
+    assert "pystatefun run stopped with exit code 0" in out
+    assert out.rstrip().endswith("6 of 6 greetings received")

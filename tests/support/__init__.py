@@ -1,1 +1,2 @@
-"""Test support shared by the suites: real processes, the official SDK's virtualenv."""
+"""Test support shared by the suites: real processes, the official SDKs (Python virtualenv, JS
+node_modules), and function servers on all three SDKs for the runtime's tests."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pystatefun import sdk
 from pystatefun.protocol import ToFunction, TypedValue
 
+#: A caller for ``to_function``: the ``caller`` field present, holding an empty ``Address``.
+EMPTY_CALLER = ""
+
 
 def typed(tpe: sdk.Type, value: object) -> TypedValue:
     """``value`` serialized as ``tpe``."""
@@ -18,7 +21,8 @@ def to_function(
     invocations: list[tuple[TypedValue, str | None]],
 ) -> ToFunction:
     """A ToFunction batch. ``state`` maps name -> value (None: registered but empty); each
-    invocation has a caller ``'namespace/type/id'`` or None (from an ingress)."""
+    invocation has a caller ``'namespace/type/id'`` or None (from an ingress; the caller field
+    is absent). ``EMPTY_CALLER`` sends a present but all-empty caller ``Address``."""
     request = ToFunction()
     target = request.invocation.target
     target.namespace, target.type = typename.rsplit("/", 1)
@@ -30,7 +34,9 @@ def to_function(
     for argument, caller in invocations:
         invocation = request.invocation.invocations.add()
         invocation.argument.CopyFrom(argument)
-        if caller is not None:
+        if caller == EMPTY_CALLER:
+            invocation.caller.SetInParent()
+        elif caller is not None:
             namespace, kind, caller_id = caller.split("/")
             invocation.caller.namespace, invocation.caller.type = namespace, kind
             invocation.caller.id = caller_id

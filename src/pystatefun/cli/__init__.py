@@ -8,6 +8,9 @@ from __future__ import annotations
 import click
 
 import pystatefun
+from pystatefun.cli._dead_letters import dead_letters
+from pystatefun.cli._module import module
+from pystatefun.cli._run import run
 from pystatefun.cli._serve import serve
 
 __all__ = ["cli", "main"]
@@ -19,7 +22,10 @@ def cli() -> None:
     """pystatefun: an event-driven database for stateful functions."""
 
 
+cli.add_command(run)
 cli.add_command(serve)
+cli.add_command(module)
+cli.add_command(dead_letters)
 
 
 def main() -> None:

@@ -80,12 +80,18 @@ async def _serve(
     help="TCP port; 0 picks a free one (the URL printed on stdout tells which).",
 )
 @click.option("--path", default="/statefun", show_default=True, help="URL path to answer on.")
-def serve(target: str, host: str, port: int, path: str) -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    default="INFO",
+    show_default=True,
+)
+def serve(target: str, host: str, port: int, path: str, log_level: str) -> None:
     """Serve the StatefulFunctions object TARGET (FILE.py:NAME or MODULE:NAME) over HTTP.
 
     Prints the endpoint URL on stdout once listening, then answers StateFun requests until
     SIGTERM or Ctrl-C. Point a module's `urlPathTemplate` at that URL.
     """
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=log_level, stream=sys.stderr, format="%(levelname)s %(message)s")
     functions = load_functions(target)
     asyncio.run(_serve(functions, host, port, path))

@@ -54,7 +54,7 @@ def _incomplete(missing: list[ValueSpec]) -> FromFunction:
     for spec in missing:
         value = missing_values.add(state_name=spec.name, type_typename=spec.type.typename)
         expiration = value.expiration_spec
-        expiration.SetInParent()  # present even with mode NONE, as every official SDK sends it
+        expiration.SetInParent()  # present even with mode NONE, as the official Python SDK sends it
         if spec.after_call:
             expiration.mode = _ExpireMode.AFTER_INVOKE
             expiration.expire_after_millis = spec.duration

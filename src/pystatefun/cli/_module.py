@@ -1,0 +1,109 @@
+"""``pystatefun module``: check module YAML files, and convert older StateFun formats."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from pystatefun.errors import ModuleError
+
+if TYPE_CHECKING:  # pydantic and PyYAML load only when a command runs: keeps --help fast
+    from pystatefun.module import HttpEndpoint, Module, Transport
+
+__all__ = ["describe", "module"]
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "none"
+    millis = round(value * 1000)
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+
+
+def _describe_transport(transport: Transport) -> str:
+    name = transport.kind.rpartition("/")[2]  # async or okhttp
+    parts = [f"call {_seconds(transport.call_timeout_s)}"]
+    parts.append(f"connect {_seconds(transport.connect_timeout_s)}")
+    if transport.read_timeout_s is not None:
+        parts.append(f"read {_seconds(transport.read_timeout_s)}")
+    if transport.write_timeout_s is not None:
+        parts.append(f"write {_seconds(transport.write_timeout_s)}")
+    if transport.trust_cacerts or transport.client_cert:
+        parts.append("tls")
+    return f"{name} transport: {', '.join(parts)}"
+
+
+def _describe_endpoint(endpoint: HttpEndpoint) -> str:
+    batch = endpoint.max_num_batch_requests
+    limit = f"batches of up to {batch}" if batch > 0 else "unbounded batches"
+    return (
+        f"endpoint {endpoint.functions} -> {endpoint.url_path_template} "
+        f"({_describe_transport(endpoint.transport)}; {limit})"
+    )
+
+
+def describe(module: Module, name: str) -> list[str]:
+    """One line per component, in file order, each starting with ``name:line:``."""
+    entries = [(e.location.line, _describe_endpoint(e)) for e in module.endpoints]
+    entries += [(i.location.line, f"playground ingress on port {i.port}") for i in module.ingresses]
+    entries += [
+        (e.location.line, f"playground egress on port {e.port}, topics {', '.join(e.topics)}")
+        for e in module.egresses
+    ]
+    return [f"{name}:{line}: {text}" for line, text in sorted(entries)]
+
+
+@click.group("module")
+def module() -> None:
+    """Check module YAML files, and convert older StateFun module formats."""
+
+
+@module.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too (unknown fields, ...).")
+def validate(file: Path, strict: bool) -> None:
+    """Load and validate the module FILE.
+
+    Prints one line per component on stdout and exits 0. Prints the error (file:line: field:
+    what is wrong and how to fix it) on stderr and exits 1 if the module is invalid. Warnings,
+    such as unknown fields, go to stderr.
+    """
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s"
+    )
+    from pystatefun.module import load_module  # noqa: PLC0415
+
+    try:
+        loaded = load_module(file)
+    except ModuleError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    for line in describe(loaded, str(file)):
+        click.echo(line)
+    if strict and loaded.warnings:
+        click.echo(f"error: {len(loaded.warnings)} warning(s) and --strict", err=True)
+        sys.exit(1)
+
+
+@module.command()
+@click.argument("file", type=click.Path(path_type=Path))
+def upgrade(file: Path) -> None:
+    """Convert the StateFun 2.x or 3.0 module FILE to the current kind/spec format.
+
+    Writes the converted YAML on stdout (redirect it to a new file) and notes on what is left
+    to do by hand on stderr. Exits 1, with the error on stderr, if FILE cannot be converted.
+    """
+    from pystatefun.module.upgrade import upgrade_module  # noqa: PLC0415
+
+    try:
+        upgraded = upgrade_module(file)
+    except ModuleError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    click.echo(upgraded.yaml, nl=False)
+    for note in upgraded.notes:
+        click.echo(f"note: {note}", err=True)

@@ -1,0 +1,137 @@
+"""``pystatefun run MODULE``: run a module embedded, on a local data dir, until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from pystatefun.errors import PystatefunError
+from pystatefun.runtime.options import RuntimeOptions
+from pystatefun.runtime.service import Runtime
+
+__all__ = ["run"]
+
+_log = logging.getLogger("pystatefun.cli")
+
+
+async def _serve(module: object, options: RuntimeOptions) -> None:
+    runtime = Runtime(module, options)
+    await runtime.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    # Data on stdout: where to send messages and read records; then "ready".
+    if runtime.ingress_url:
+        click.echo(f"ingress {runtime.ingress_url}")
+    if runtime.egress_url:
+        click.echo(f"egress {runtime.egress_url}")
+    click.echo("ready")
+    _log.info("running %s; SIGTERM or Ctrl-C stops gracefully", getattr(module, "source", module))
+    try:
+        await stop.wait()
+    finally:
+        _log.info("stopping: finishing in-flight invocations")
+        await runtime.stop()
+
+
+@click.command()
+@click.argument("module_file", metavar="MODULE", type=click.Path(path_type=Path))
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("pystatefun-data"),
+    show_default=True,
+    help="Where state, mailboxes and timers live (created if new).",
+)
+@click.option(
+    "--durability",
+    type=click.Choice(["fsync", "os"]),
+    default="fsync",
+    show_default=True,
+    help="fsync: a commit survives power loss; os: it survives a process crash.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface the playground ingress and egress listen on.",
+)
+@click.option(
+    "--dead-letter-after",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="Failed calls (each a whole call timeout) before a batch is dead-lettered.",
+)
+@click.option(
+    "--shutdown-grace",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    help="Seconds in-flight invocations may take to finish on SIGTERM.",
+)
+@click.option(
+    "--reply-timeout",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    help="Seconds a request-reply ingress request waits for the answer (then 504).",
+)
+@click.option(
+    "--ingress-max-bytes",
+    type=click.IntRange(1),
+    default=32 * 1024 * 1024,
+    show_default=True,
+    help="Largest ingress message accepted (larger: 413).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    default="INFO",
+    show_default=True,
+)
+def run(  # click passes options by keyword
+    module_file: Path,
+    *,
+    data_dir: Path,
+    durability: str,
+    host: str,
+    dead_letter_after: int,
+    shutdown_grace: float,
+    reply_timeout: float,
+    ingress_max_bytes: int,
+    log_level: str,
+) -> None:
+    """Run MODULE (a StateFun module YAML) embedded in this process.
+
+    Prints `ingress URL`, `egress URL` and `ready` on stdout once serving. Stops gracefully on
+    SIGTERM or Ctrl-C: in-flight invocations finish and commit, then it exits 0.
+    """
+    from pystatefun.module import load_module  # noqa: PLC0415 - keeps --help fast
+
+    logging.basicConfig(
+        level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        module = load_module(module_file)
+    except PystatefunError as exc:
+        raise click.ClickException(str(exc)) from exc
+    options = RuntimeOptions(
+        data_dir=data_dir,
+        durability=durability,  # type: ignore[arg-type]
+        host=host,
+        dead_letter_after_attempts=dead_letter_after,
+        shutdown_grace_s=shutdown_grace,
+        reply_timeout_s=reply_timeout,
+        ingress_max_bytes=ingress_max_bytes,
+    )
+    try:
+        asyncio.run(_serve(module, options))
+    except PystatefunError as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -1,0 +1,1 @@
+"""Ingress and egress connectors. They talk to the runtime through ``pystatefun.io.api`` only."""

@@ -1,0 +1,168 @@
+"""What a module declares, as the runtime consumes it: endpoints, ingresses and egresses.
+
+These are plain frozen values, already validated and with defaults filled in, so the runtime
+never sees YAML and never re-checks a field. Each carries the ``Location`` it was declared at,
+so a runtime error about a component can still point at its line. Locations do not take part in
+equality: two endpoints with the same settings are equal wherever they were written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, final
+
+__all__ = [
+    "HttpEndpoint",
+    "Location",
+    "Module",
+    "PlaygroundEgress",
+    "PlaygroundIngress",
+    "Transport",
+]
+
+_PLACEHOLDER = "{function.name}"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a component or field is written: ``line`` and ``column`` are 1-based."""
+
+    file: Path
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transport:
+    """How the runtime talks HTTP to one endpoint: time budgets, the connection pool, TLS.
+
+    ``call_timeout_s`` bounds a whole call including its retries; ``connect_timeout_s``,
+    ``read_timeout_s`` and ``write_timeout_s`` bound one attempt's phases (``None``: only the
+    call budget applies, as for StateFun's async transport without ``timeouts``).
+    ``pool_ttl_s`` is how long a pooled connection lives (0: connections are not reused).
+    The TLS files (absolute paths) are only set for the async transport.
+    """
+
+    ASYNC: ClassVar[str] = "io.statefun.transports.v1/async"
+    OKHTTP: ClassVar[str] = "io.statefun.transports.v1/okhttp"
+
+    kind: str
+    call_timeout_s: float
+    connect_timeout_s: float
+    read_timeout_s: float | None
+    write_timeout_s: float | None
+    pool_ttl_s: float
+    pool_size: int
+    payload_max_bytes: int
+    trust_cacerts: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    client_key_password: Path | None = None
+
+
+def _split(typename: str) -> tuple[str, str] | None:
+    namespace, slash, name = typename.rpartition("/")
+    return (namespace, name) if slash and namespace and name else None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpEndpoint:
+    """Remote functions served over HTTP: which types (``functions``), where, and how.
+
+    ``functions`` is ``"<namespace>/*"`` (every type of that namespace) or
+    ``"<namespace>/<name>"`` (one type). ``max_num_batch_requests`` bounds how many messages one
+    invocation of an address carries; like StateFun, a value of 0 or less means no bound.
+    """
+
+    functions: str
+    url_path_template: str
+    max_num_batch_requests: int = 1000
+    transport: Transport
+    location: Location = field(compare=False)
+
+    def matches(self, typename: str) -> bool:
+        """Whether this endpoint serves the function type ``typename`` (``namespace/name``).
+
+        A namespace pattern matches on the whole namespace (the part before the last ``/``),
+        so ``com.example/*`` matches ``com.example/greeter`` but not ``com.example.v2/greeter``.
+        A malformed type name matches nothing.
+        """
+        parts = _split(typename)
+        if parts is None:
+            return False
+        if self.functions.endswith("/*"):
+            return self.functions[:-2] == parts[0]
+        return self.functions == typename
+
+    def url_for(self, typename: str) -> str:
+        """The URL to POST invocations of ``typename`` to: ``{function.name}`` in the template
+        becomes the function's name (the part after the last ``/``), never its namespace."""
+        return self.url_path_template.replace(_PLACEHOLDER, typename.rpartition("/")[2])
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaygroundIngress:
+    """StateFun's local-development HTTP ingress: any request to ``/<namespace>/<type>/<id>``
+    on ``port`` sends its body to that address. ``port`` 0 means "pick a free port"."""
+
+    ID: ClassVar[str] = "io.statefun.playground/ingress"
+
+    port: int
+    location: Location = field(compare=False)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaygroundEgress:
+    """StateFun's local-development HTTP egress: ``GET /<topic>`` on ``port`` pops one record.
+
+    Functions write to it through the egress id ``io.statefun.playground/egress``; only the
+    ``topics`` listed here exist. ``port`` 0 means "pick a free port".
+    """
+
+    ID: ClassVar[str] = "io.statefun.playground/egress"
+
+    port: int
+    topics: tuple[str, ...]
+    location: Location = field(compare=False)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Module:
+    """A loaded module file: its components in file order, and the warnings loading it gave.
+
+    Two modules are equal when they declare the same components, whichever file they came from.
+    """
+
+    source: Path = field(compare=False)
+    endpoints: tuple[HttpEndpoint, ...] = ()
+    ingresses: tuple[PlaygroundIngress, ...] = ()
+    egresses: tuple[PlaygroundEgress, ...] = ()
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    _by_pattern: dict[str, HttpEndpoint] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        # The loader guarantees unique patterns; for hand-built modules the first one wins,
+        # as it would in file order.
+        for endpoint in reversed(self.endpoints):
+            self._by_pattern[endpoint.functions] = endpoint
+
+    def endpoint_for(self, typename: str) -> HttpEndpoint | None:
+        """The endpoint serving ``typename``: an endpoint for exactly that type wins over one
+        for its whole namespace, as in StateFun. ``None`` when no endpoint serves it."""
+        parts = _split(typename)
+        if parts is None:
+            return None
+        specific = self._by_pattern.get(typename)
+        return specific if specific is not None else self._by_pattern.get(f"{parts[0]}/*")

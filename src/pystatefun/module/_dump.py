@@ -1,0 +1,91 @@
+"""``dump_module``: a ``Module`` back to module YAML that loads as an equal ``Module``.
+
+The output is canonical rather than a copy of the input: every endpoint is written as
+``io.statefun.endpoints.v2/http`` with its transport spelled out, defaults included, so it also
+shows what a module means once defaults are applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from pystatefun.module._components import (
+    HttpEndpoint,
+    Module,
+    PlaygroundEgress,
+    PlaygroundIngress,
+    Transport,
+)
+from pystatefun.module._durations import format_duration
+from pystatefun.module.kinds import (
+    endpoints_v2_http,
+    playground_v1_egress,
+    playground_v1_ingress,
+)
+
+__all__ = ["dump_module"]
+
+
+def dump_module(module: Module) -> str:
+    """The YAML text of ``module``: one document per component, in the order endpoints,
+    ingresses, egresses. ``load_module`` of it gives a module equal to ``module``."""
+    documents: list[dict[str, Any]] = [
+        *(_endpoint(endpoint) for endpoint in module.endpoints),
+        *(_ingress(ingress) for ingress in module.ingresses),
+        *(_egress(egress) for egress in module.egresses),
+    ]
+    return yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True)
+
+
+def _duration(seconds: float) -> str:
+    return format_duration(round(seconds * 1000))
+
+
+def _transport(transport: Transport) -> dict[str, Any]:
+    call = _duration(transport.call_timeout_s)
+    connect = _duration(transport.connect_timeout_s)
+    read = transport.read_timeout_s
+    write = transport.write_timeout_s
+    timeouts = {
+        "call": call,
+        "connect": connect,
+        "read": _duration(transport.call_timeout_s if read is None else read),
+        "write": _duration(transport.call_timeout_s if write is None else write),
+    }
+    if transport.kind == Transport.OKHTTP:
+        return {"type": transport.kind, "timeouts": timeouts}
+    spec: dict[str, Any] = {"type": transport.kind}
+    if read is None and write is None:
+        spec |= {"call": call, "connect": connect}
+    else:
+        spec["timeouts"] = timeouts
+    spec |= {
+        "pool_ttl": _duration(transport.pool_ttl_s),
+        "pool_size": transport.pool_size,
+        "payload_max_bytes": transport.payload_max_bytes,
+    }
+    for name in ("trust_cacerts", "client_cert", "client_key", "client_key_password"):
+        if (path := getattr(transport, name)) is not None:
+            spec[name] = str(path)
+    return spec
+
+
+def _endpoint(endpoint: HttpEndpoint) -> dict[str, Any]:
+    spec = {
+        "functions": endpoint.functions,
+        "urlPathTemplate": endpoint.url_path_template,
+        "maxNumBatchRequests": endpoint.max_num_batch_requests,
+        "transport": _transport(endpoint.transport),
+    }
+    return {"kind": endpoints_v2_http.KIND, "spec": spec}
+
+
+def _ingress(ingress: PlaygroundIngress) -> dict[str, Any]:
+    return {"kind": playground_v1_ingress.KIND, "spec": {"port": ingress.port}}
+
+
+def _egress(egress: PlaygroundEgress) -> dict[str, Any]:
+    spec = {"port": egress.port, "topics": list(egress.topics)}
+    return {"kind": playground_v1_egress.KIND, "spec": spec}

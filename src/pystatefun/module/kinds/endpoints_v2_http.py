@@ -1,0 +1,78 @@
+"""``io.statefun.endpoints.v2/http``: remote functions served over HTTP (StateFun 3.1+).
+
+The current endpoint kind. Annotated example::
+
+    kind: io.statefun.endpoints.v2/http
+    spec:
+      functions: com.example/*      # required: '<namespace>/*' or '<namespace>/<name>'
+      urlPathTemplate: https://functions.example.com/{function.name}
+                                    # required: http, https, http+unix or https+unix URL;
+                                    # {function.name} becomes the function's name
+      maxNumBatchRequests: 1000     # messages per invocation of one address; default 1000;
+                                    # 0 or less: no bound (as in StateFun)
+      transport:                    # optional; default: the async transport with its defaults
+        type: io.statefun.transports.v1/async   # or io.statefun.transports.v1/okhttp
+        call: 2 min                 # see the transport kinds for every field
+        connect: 20 s
+
+When one endpoint names a type exactly and another its whole namespace, the exact one serves
+that type. Each ``functions`` value may be declared once per module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from pystatefun.module._components import HttpEndpoint, Transport
+from pystatefun.module._fields import FunctionsPattern, Integer, UrlPathTemplate
+from pystatefun.module._source import FieldPath, SourceDocument
+from pystatefun.module._validation import SPEC_CONFIG, validate
+from pystatefun.module.kinds import transports_v1_async, transports_v1_okhttp
+
+__all__ = ["KIND", "Spec", "parse"]
+
+KIND = "io.statefun.endpoints.v2/http"
+_TRANSPORTS = {
+    None: transports_v1_async.build,
+    transports_v1_async.KIND: transports_v1_async.build,
+    transports_v1_okhttp.KIND: transports_v1_okhttp.build,
+}
+
+
+class Spec(BaseModel):
+    """``spec:`` of an ``io.statefun.endpoints.v2/http`` document."""
+
+    model_config = SPEC_CONFIG
+
+    functions: FunctionsPattern
+    url_path_template: UrlPathTemplate = Field(alias="urlPathTemplate")
+    max_num_batch_requests: Integer = Field(1000, alias="maxNumBatchRequests")
+    # Validated by the model of the transport type it names, once that type is known.
+    transport: dict[str, Any] | None = None
+
+
+def parse(document: SourceDocument) -> HttpEndpoint:
+    """The endpoint that ``document`` (a whole ``kind``/``spec`` document) declares."""
+    spec = validate(document, Spec, document.value.get("spec"), ("spec",))
+    return HttpEndpoint(
+        functions=spec.functions,
+        url_path_template=spec.url_path_template,
+        max_num_batch_requests=spec.max_num_batch_requests,
+        transport=_transport(document, spec.transport, ("spec", "transport")),
+        location=document.location(),
+    )
+
+
+def _transport(document: SourceDocument, raw: dict[str, Any] | None, path: FieldPath) -> Transport:
+    kind = None if raw is None else raw.get("type")
+    build = _TRANSPORTS.get(kind) if isinstance(kind, str | None) else None
+    if build is None:
+        known = ", ".join(k for k in _TRANSPORTS if k)
+        raise document.error(
+            (*path, "type"),
+            f"unknown transport type {kind!r}; pystatefun has {known} (custom StateFun "
+            "transports are JVM extensions, which pystatefun cannot load)",
+        )
+    return build(document, raw, path)

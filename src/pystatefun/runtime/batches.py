@@ -1,0 +1,173 @@
+"""Turning mailbox rows into a request, and a function's reply into a step (sans-IO).
+
+``build_request`` attaches every registered state of the address, as StateFun does: an empty
+or expired value is sent as a ``PersistedValue`` without ``state_value``. ``step_from_reply``
+validates the reply against the registry (a mutation of an unregistered state, or of another
+type, is ``TerminalError``) and collects all effects into one ``Step``.
+"""
+
+from __future__ import annotations
+
+from pystatefun.protocol import Address as WireAddress
+from pystatefun.protocol import FromFunction, ToFunction, TypedValue
+from pystatefun.runtime.egress import EgressRouter
+from pystatefun.runtime.failures import TerminalError
+from pystatefun.runtime.registry import RegisteredState
+from pystatefun.store import (
+    CancelTimer,
+    ExpireMode,
+    InboxMessage,
+    NewMessage,
+    NewTimer,
+    Payload,
+    StateValue,
+    Step,
+)
+from pystatefun.types import Address
+
+__all__ = ["build_request", "payload_of", "step_from_reply", "typed_value_of"]
+
+_MODIFY = FromFunction.PersistedValueMutation.MODIFY
+_DELETE = FromFunction.PersistedValueMutation.DELETE
+
+
+def typed_value_of(payload: Payload) -> TypedValue:
+    if payload.value is None:
+        return TypedValue(typename=payload.typename)
+    return TypedValue(typename=payload.typename, has_value=True, value=payload.value)
+
+
+def payload_of(value: TypedValue) -> Payload:
+    return Payload(value.typename, bytes(value.value) if value.has_value else None)
+
+
+def _wire(address: Address) -> WireAddress:
+    return WireAddress(namespace=address.namespace, type=address.type, id=address.id)
+
+
+def _address(wire: WireAddress, what: str, where: str) -> Address:
+    if not (wire.namespace and wire.type and wire.id):
+        raise TerminalError(
+            f"{where} replied with {what} to an incomplete address "
+            f"{wire.namespace!r}/{wire.type!r}/{wire.id!r}; namespace, type and id are required"
+        )
+    return Address(wire.namespace, wire.type, wire.id)
+
+
+def _live(value: StateValue | None, now_ms: int) -> StateValue | None:
+    if value is None or (value.expires_at_ms is not None and value.expires_at_ms <= now_ms):
+        return None
+    return value
+
+
+def build_request(
+    target: Address,
+    batch: list[InboxMessage],
+    registered: dict[str, RegisteredState],
+    stored: dict[str, StateValue],
+    now_ms: int,
+) -> ToFunction:
+    """The ``ToFunction`` for ``batch``, with every registered state of ``target``."""
+    request = ToFunction()
+    invocation = request.invocation
+    invocation.target.CopyFrom(_wire(target))
+    for name, spec in registered.items():
+        persisted = invocation.state.add(state_name=name)
+        value = _live(stored.get(name), now_ms)
+        if value is None:
+            continue
+        if value.payload.typename != spec.typename:
+            raise TerminalError(
+                f"{target}: stored state {name!r} has type {value.payload.typename!r}, but the "
+                f"function declares {spec.typename!r}; a state's type cannot change. Keep the old "
+                "type, or move the value to a new state name."
+            )
+        persisted.state_value.CopyFrom(typed_value_of(value.payload))
+    for message in batch:
+        call = invocation.invocations.add(argument=typed_value_of(message.payload))
+        if message.caller is not None:
+            call.caller.CopyFrom(_wire(message.caller))
+    return request
+
+
+def step_from_reply(
+    target: Address,
+    batch: list[InboxMessage],
+    reply: FromFunction.InvocationResponse,
+    context: tuple[dict[str, RegisteredState], dict[str, StateValue], EgressRouter, int],
+) -> Step:
+    """Validate ``reply`` and collect its effects, plus the consumed batch, into one step."""
+    registered, stored, egress_router, now_ms = context
+    where = str(target)
+    step = Step(consumed=[m.seq for m in batch], state_address=target, invoked_at_ms=now_ms)
+    _state_mutations(step, target, reply, registered, now_ms)
+    # Expired values nobody rewrote are removed now, in the same step.
+    touched = {m.state_name for m in reply.state_mutations}
+    step.state_deletes += [
+        name
+        for name, value in stored.items()
+        if name not in touched and _live(value, now_ms) is None
+    ]
+    for message in reply.outgoing_messages:
+        destination = _address(message.target, "a message", where)
+        step.messages.append(NewMessage(destination, target, payload_of(message.argument)))
+    for delayed in reply.delayed_invocations:
+        step.timer_ops.append(_timer_op(target, delayed, now_ms))
+    for egress in reply.outgoing_egresses:
+        name = f"{egress.egress_namespace}/{egress.egress_type}"
+        step.egress.append(egress_router.route(name, egress.argument, where))
+    return step
+
+
+def _state_mutations(
+    step: Step,
+    target: Address,
+    reply: FromFunction.InvocationResponse,
+    registered: dict[str, RegisteredState],
+    now_ms: int,
+) -> None:
+    for mutation in reply.state_mutations:
+        spec = registered.get(mutation.state_name)
+        if spec is None:
+            raise TerminalError(
+                f"{target} replied with a mutation of state {mutation.state_name!r}, which it "
+                f"never declared (registered: {', '.join(registered) or 'none'})"
+            )
+        if mutation.mutation_type == _DELETE:
+            step.state_deletes.append(spec.name)
+            continue
+        if mutation.mutation_type != _MODIFY:
+            raise TerminalError(f"{target}: unknown mutation type {mutation.mutation_type}")
+        value = mutation.state_value
+        if value.typename != spec.typename:
+            raise TerminalError(
+                f"{target} wrote state {spec.name!r} with type {value.typename!r}; it is "
+                f"registered as {spec.typename!r}, and a state's type cannot change"
+            )
+        expires = None
+        if spec.expire_mode in (ExpireMode.AFTER_WRITE, ExpireMode.AFTER_INVOKE):
+            expires = now_ms + spec.expire_after_ms
+        step.state_puts.append(
+            StateValue(
+                spec.name, payload_of(value), spec.expire_mode, spec.expire_after_ms, expires
+            )
+        )
+
+
+def _timer_op(
+    sender: Address, delayed: FromFunction.DelayedInvocation, now_ms: int
+) -> NewTimer | CancelTimer:
+    if delayed.is_cancellation_request:
+        if not delayed.cancellation_token:
+            raise TerminalError(f"{sender} asked to cancel a delayed message without a token")
+        return CancelTimer(sender, delayed.cancellation_token)
+    if delayed.delay_in_ms < 0:
+        raise TerminalError(f"{sender} sent a delayed message with a negative delay")
+    destination = _address(delayed.target, "a delayed message", str(sender))
+    return NewTimer(
+        now_ms + delayed.delay_in_ms,
+        sender,
+        delayed.cancellation_token or None,
+        destination,
+        payload_of(delayed.argument),
+    )

@@ -1,0 +1,54 @@
+"""``RuntimeOptions``: every limit and policy of the embedded runtime, with its default.
+
+Every bound is explicit (STYLE practice 8): workers, batch sizes, retries, time windows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import final
+
+from pystatefun.runtime.keygroups import DEFAULT_KEY_GROUPS
+from pystatefun.store import Durability
+
+__all__ = ["RuntimeOptions", "wall_clock_ms"]
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the epoch. Timers and TTLs outlive the process, so they use the wall
+    clock; a monotonic clock restarts with every boot."""
+    return time.time_ns() // 1_000_000
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class RuntimeOptions:
+    """How the embedded runtime runs. Since v0.1 unless noted."""
+
+    data_dir: Path = Path("pystatefun-data")
+    #: "fsync": a commit survives power loss; "os": it survives a crash of the process.
+    durability: Durability = "fsync"
+    #: Fixed when the data dir is created (see ``pystatefun.runtime.keygroups``).
+    key_groups: int = DEFAULT_KEY_GROUPS
+    #: Invocations in flight at once, across all addresses (one per address at most).
+    max_inflight: int = 256
+    #: Failed calls (each one a whole ``call`` timeout budget) before a batch is dead-lettered.
+    dead_letter_after_attempts: int = 5
+    retry_backoff_initial_s: float = 1.0
+    retry_backoff_max_s: float = 60.0
+    #: How long an ingress ``Idempotency-Key`` is remembered.
+    dedup_window_s: float = 24 * 3600.0
+    #: How long a request-reply ingress request waits for the answer before 504.
+    reply_timeout_s: float = 30.0
+    #: Largest ingress message body accepted.
+    ingress_max_bytes: int = 32 * 1024 * 1024
+    #: Address the playground ingress and egress listen on.
+    host: str = "127.0.0.1"
+    #: On SIGTERM, how long running invocations may take to finish before they are abandoned.
+    shutdown_grace_s: float = 30.0
+    #: How often to look for messages written to the data dir from outside (a re-drive).
+    rescan_interval_s: float = 5.0
+    clock_ms: Callable[[], int] = field(default=wall_clock_ms, repr=False)

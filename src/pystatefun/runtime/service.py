@@ -1,0 +1,235 @@
+"""``Runtime``: the embedded event-driven database for one module, in one process.
+
+Start-up opens the data dir and recovers: every message still in a mailbox is scheduled again,
+timers resume, and a summary is logged. Shutdown (SIGTERM/SIGINT in ``pystatefun run``) stops
+taking messages, lets running invocations finish and commit (up to the grace period; anything
+unfinished is simply not committed and runs again after a restart), then closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from types import TracebackType
+from typing import Any, final
+
+from pystatefun.io.api import IngestOutcome, IngestResult
+from pystatefun.io.playground import PlaygroundEgressServer, PlaygroundIngressServer
+from pystatefun.runtime.dispatcher import Dispatcher
+from pystatefun.runtime.egress import PLAYGROUND_EGRESS
+from pystatefun.runtime.failures import StoppingError
+from pystatefun.runtime.keygroups import key_group_of
+from pystatefun.runtime.options import RuntimeOptions
+from pystatefun.runtime.replies import ReplyWaiters
+from pystatefun.runtime.timers import TimerService
+from pystatefun.store import NewMessage, Payload, SqliteStore, Step
+from pystatefun.types import Address
+
+__all__ = ["Runtime"]
+
+_log = logging.getLogger("pystatefun.runtime")
+_DEDUP_PURGE_INTERVAL_S = 60.0
+
+
+@final
+class Runtime:
+    """Runs ``module`` (a loaded ``pystatefun.module.Module``) on the data dir of ``options``."""
+
+    def __init__(self, module: Any, options: RuntimeOptions | None = None) -> None:
+        self.module = module
+        self.options = options or RuntimeOptions()
+        self._store = SqliteStore(
+            self.options.data_dir,
+            self.options.durability,
+            functools.partial(key_group_of, key_groups=self.options.key_groups),
+            self.options.clock_ms,
+        )
+        self._replies = ReplyWaiters()
+        self._dispatcher = Dispatcher(
+            self._store, module, self.options, self._replies, self._after_step
+        )
+        self._timers = TimerService(
+            self._store, self.options.clock_ms, self._dispatcher.add_pending
+        )
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ingress: PlaygroundIngressServer | None = None
+        self._egress: PlaygroundEgressServer | None = None
+        self._stopping = False
+        self.recovered: dict[str, int] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._store.open(self.options.key_groups)
+        await self._recover()
+        self._dispatcher.start()
+        self._tasks = [
+            asyncio.create_task(self._timers.run(self._stop), name="pystatefun-timers"),
+            asyncio.create_task(self._housekeeping(), name="pystatefun-housekeeping"),
+        ]
+        host = self.options.host
+        if self.module.ingresses:
+            spec = self.module.ingresses[0]
+            self._ingress = PlaygroundIngressServer(
+                self, host, spec.port, self.options.ingress_max_bytes
+            )
+            await self._ingress.start()
+        if self.module.egresses:
+            spec = self.module.egresses[0]
+            self._egress = PlaygroundEgressServer(
+                self, host, spec.port, PLAYGROUND_EGRESS, tuple(spec.topics)
+            )
+            await self._egress.start()
+
+    async def _recover(self) -> None:
+        counts = await self._store.counts()
+        pending = await self._store.pending_counts()
+        for address, count in pending.items():
+            self._dispatcher.add_pending(address, count)
+        self.recovered = {
+            "pending_messages": counts["inbox"],
+            "addresses": len(pending),
+            "timers": counts["timers"],
+            "dead_letters": counts["dead_letters"],
+            "egress_records": counts["egress"],
+            "state_values": counts["state"],
+        }
+        _log.info(
+            "opened %s: recovered %d pending message(s) for %d address(es), %d timer(s), "
+            "%d dead letter(s), %d unread egress record(s), %d state value(s)",
+            self.options.data_dir,
+            *self.recovered.values(),
+        )
+
+    async def stop(self) -> None:
+        """Graceful shutdown; safe to call more than once."""
+        if self._stopping:
+            return
+        self._stopping = True
+        await self._dispatcher.stop(self.options.shutdown_grace_s)
+        self._replies.abandon_all()
+        if self._ingress is not None:
+            await self._ingress.stop()
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._egress is not None:
+            await self._egress.stop()
+        await self._store.close()
+        _log.info("stopped; %s", self._dispatcher.statistics())
+
+    async def __aenter__(self) -> Runtime:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _housekeeping(self) -> None:
+        since_purge = 0.0
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.options.rescan_interval_s)
+            if self._stop.is_set():
+                return
+            await self._dispatcher.rescan()
+            since_purge += self.options.rescan_interval_s
+            if since_purge >= _DEDUP_PURGE_INTERVAL_S:
+                since_purge = 0.0
+                await self._store.purge_dedup()
+
+    def _after_step(self, step: Step) -> None:
+        if step.timer_ops:
+            self._timers.wake()
+
+    @property
+    def ingress_url(self) -> str | None:
+        return None if self._ingress is None else self._ingress.url
+
+    @property
+    def egress_url(self) -> str | None:
+        return None if self._egress is None else self._egress.url
+
+    @property
+    def store(self) -> SqliteStore:
+        return self._store
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            **self._dispatcher.statistics(),
+            "timers_fired": self._timers.fired,
+            "commits": self._store.commits,
+            "steps": self._store.steps_committed,
+        }
+
+    # --- the connector handle ------------------------------------------------------------------
+
+    async def ingest(
+        self,
+        target: Address,
+        typename: str,
+        value: bytes,
+        idempotency_key: str | None,
+        wait_for_reply: bool,
+    ) -> IngestResult:
+        """Append one message durably; with ``wait_for_reply``, also wait for the answer."""
+        if self._stopping or not await self._admitted(target):
+            return IngestResult(IngestOutcome.STOPPING)
+        caller, answer = self._replies.open() if wait_for_reply else (None, None)
+        try:
+            duplicate = await self._append(target, typename, value, idempotency_key, caller)
+            if duplicate:
+                return IngestResult(IngestOutcome.DUPLICATE)
+            if answer is None:
+                return IngestResult(IngestOutcome.ACCEPTED)
+            payload = await asyncio.wait_for(answer, self.options.reply_timeout_s)
+        except TimeoutError:
+            return IngestResult(IngestOutcome.REPLY_TIMEOUT)
+        finally:
+            if caller is not None:
+                self._replies.close(caller)
+        if payload is None:  # stopping: the message is accepted, the answer will not come
+            return IngestResult(IngestOutcome.STOPPING)
+        return IngestResult(IngestOutcome.REPLIED, payload.typename, payload.value)
+
+    async def _admitted(self, target: Address) -> bool:
+        """Wait for room in ``target``'s mailbox (back-pressure); False when stopping."""
+        try:
+            await self._dispatcher.admit(target)
+        except StoppingError:
+            return False
+        return True
+
+    async def _append(
+        self,
+        target: Address,
+        typename: str,
+        value: bytes,
+        key: str | None,
+        caller: Address | None,
+    ) -> bool:
+        """Commit the message (and its idempotency key); True if the key was a duplicate."""
+        step = Step(messages=[NewMessage(target, caller, Payload(typename, value))])
+        if key is not None:
+            step.dedup_key = key
+            step.dedup_expires_at_ms = self.options.clock_ms() + int(
+                self.options.dedup_window_s * 1000
+            )
+        committed = False
+        try:
+            outcome = await self._store.commit(step)
+            committed = outcome.committed
+        finally:
+            self._dispatcher.release(target, committed)
+        return outcome.duplicate
+
+    async def pop_egress(self, egress: str, topic: str) -> bytes | None:
+        record = await self._store.pop_egress(egress, topic)
+        return None if record is None else record.payload.value

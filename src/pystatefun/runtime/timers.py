@@ -1,0 +1,73 @@
+"""Delayed messages: when their time comes, move them into their targets' mailboxes.
+
+Timers are rows (durable across restarts). This service sleeps until the earliest one is due,
+or until a step schedules an earlier one, then fires every due timer in one step: the timer rows
+are deleted and the messages appended, atomically, so a crash neither loses nor repeats one.
+A delivered delayed message has the sender as its caller, as in StateFun.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import final
+
+from pystatefun.store import NewMessage, SqliteStore, Step
+from pystatefun.types import Address
+
+__all__ = ["TimerService"]
+
+_log = logging.getLogger("pystatefun.runtime.timers")
+_FIRE_BATCH_MAX = 512
+_IDLE_CHECK_S = 1.0  # with no timer known, look again this often (re-drives, clock changes)
+
+
+@final
+class TimerService:
+    def __init__(
+        self,
+        store: SqliteStore,
+        clock_ms: Callable[[], int],
+        deliver: Callable[[Address, int], None],
+    ) -> None:
+        self._store = store
+        self._clock_ms = clock_ms
+        self._deliver = deliver
+        self._wake = asyncio.Event()
+        self.fired = 0
+
+    def wake(self) -> None:
+        """A step scheduled a timer: re-check when the next one is due."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if await self._fire_due():
+                continue
+            next_at = await self._store.next_timer_at()
+            timeout = _IDLE_CHECK_S
+            if next_at is not None:
+                timeout = min(max(0.0, (next_at - self._clock_ms()) / 1000), _IDLE_CHECK_S)
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _fire_due(self) -> bool:
+        due = await self._store.due_timers(self._clock_ms(), _FIRE_BATCH_MAX)
+        if not due:
+            return False
+        step = Step(
+            fired_timers=[t.timer_id for t in due],
+            messages=[NewMessage(t.target, t.sender, t.payload) for t in due],
+        )
+        outcome = await self._store.commit(step)
+        assert outcome.committed, outcome.error
+        self.fired += len(due)
+        for timer in due:
+            self._deliver(timer.target, 1)
+        return True

@@ -1,0 +1,103 @@
+"""The rows the store keeps, as plain values that every layer can share.
+
+Messages are stored as their ``TypedValue`` fields (typename, has_value, value) rather than as
+protobuf blobs, so that state and mailboxes stay readable with plain SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import final
+
+from pystatefun.types import Address
+
+__all__ = [
+    "DeadLetter",
+    "EgressRecord",
+    "ExpireMode",
+    "InboxMessage",
+    "Payload",
+    "StateValue",
+    "TimerRecord",
+]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A typed value: the type name, and the bytes when there is a value."""
+
+    typename: str
+    value: bytes | None
+
+    @property
+    def size(self) -> int:
+        return len(self.value or b"") + len(self.typename)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class InboxMessage:
+    """A message waiting in its target's mailbox. ``seq`` orders the whole inbox."""
+
+    seq: int
+    target: Address
+    caller: Address | None
+    payload: Payload
+
+
+class ExpireMode:
+    """State TTL modes, numbered as the wire's ``ExpirationSpec.ExpireMode``."""
+
+    NONE = 0
+    AFTER_WRITE = 1
+    AFTER_INVOKE = 2
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StateValue:
+    """One stored state value of an address. ``expires_at_ms`` is None when it never expires."""
+
+    name: str
+    payload: Payload
+    expire_mode: int
+    expire_after_ms: int
+    expires_at_ms: int | None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class TimerRecord:
+    """A delayed message: due at ``fire_at_ms``, cancellable by ``token`` (scoped to ``sender``)."""
+
+    timer_id: int
+    fire_at_ms: int
+    sender: Address
+    token: str | None
+    target: Address
+    payload: Payload
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class EgressRecord:
+    """A record published to an egress (for the playground egress: a topic queue)."""
+
+    seq: int
+    egress: str
+    topic: str
+    payload: Payload
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A batch that could not be processed, with why; its messages can be re-driven."""
+
+    dead_letter_id: int
+    target: Address
+    error: str
+    failed_at_ms: int
+    attempts: int
+    messages: tuple[InboxMessage, ...]

@@ -1,0 +1,196 @@
+"""The embedded storage engine: one SQLite file per data dir, WAL mode, group commit.
+
+One thread owns the connection and runs every read and write, so the engine needs no locks
+and reads always see every committed step. Steps queued while a transaction runs are applied
+together in the next one: one durable write for many steps (DESIGN §2.7).
+
+Durability (DESIGN §2.7): ``fsync`` runs SQLite with ``synchronous=FULL`` (a commit survives
+power loss); ``os`` with ``synchronous=NORMAL`` (a commit survives a crash of the process, which
+is all a ``kill -9`` can do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal, TypeVar, final
+
+from pystatefun.errors import ConfigurationError
+from pystatefun.store._tables import Tables
+from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
+from pystatefun.store.steps import Step, StepOutcome
+from pystatefun.types import Address
+
+__all__ = ["DATABASE_FILE", "Durability", "SqliteStore", "open_tables"]
+
+Durability = Literal["fsync", "os"]
+DATABASE_FILE = "pystatefun.sqlite3"
+_LOCK_FILE = "LOCK"
+_T = TypeVar("_T")
+_log = logging.getLogger("pystatefun.store")
+
+
+def open_tables(
+    data_dir: Path, durability: Durability, key_group_of: Callable[[str], int]
+) -> Tables:
+    """Open (creating if needed) the data dir's database in the calling thread."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(
+        data_dir / DATABASE_FILE, isolation_level=None, check_same_thread=False
+    )
+    synchronous = {"fsync": "FULL", "os": "NORMAL"}[durability]
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute(f"PRAGMA synchronous = {synchronous}")
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute("PRAGMA busy_timeout = 10000")
+    Tables.create(connection)
+    return Tables(connection, key_group_of)
+
+
+@final
+class SqliteStore:
+    """The data dir, opened by one runtime at a time (an exclusive lock file enforces it)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        durability: Durability,
+        key_group_of: Callable[[str], int],
+        clock_ms: Callable[[], int],
+        commit_batch_max: int = 512,
+    ) -> None:
+        self.data_dir = data_dir
+        self._durability = durability
+        self._key_group_of = key_group_of
+        self._clock_ms = clock_ms
+        self._commit_batch_max = commit_batch_max
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pystatefun-store")
+        self._tables: Tables | None = None
+        self._lock_fd: int | None = None
+        self._queue: asyncio.Queue[tuple[Step, asyncio.Future[StepOutcome]] | None] = (
+            asyncio.Queue()
+        )
+        self._committer: asyncio.Task[None] | None = None
+        self.commits = 0  # transactions, for statistics
+        self.steps_committed = 0
+
+    async def open(self, key_groups: int) -> None:
+        """Lock the data dir, open the database, check it was made with the same key groups."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            raise ConfigurationError(
+                f"data dir {self.data_dir} is in use by another pystatefun process; stop it, "
+                "or pass a different --data-dir"
+            ) from exc
+        self._tables = await self._run(
+            open_tables, self.data_dir, self._durability, self._key_group_of
+        )
+        stored = await self._run(self._tables.meta, "key_groups")
+        if stored is None:
+            await self._run(self._tables.set_meta, "key_groups", str(key_groups))
+        elif int(stored) != key_groups:
+            raise ConfigurationError(
+                f"data dir {self.data_dir} was created with {stored} key groups, not {key_groups};"
+                " the number of key groups cannot change for an existing data dir"
+            )
+        self._committer = asyncio.create_task(self._commit_loop(), name="pystatefun-committer")
+
+    async def close(self) -> None:
+        """Commit what is queued, then close the database and release the lock."""
+        if self._committer is not None:
+            await self._queue.put(None)
+            await self._committer
+            self._committer = None
+        if self._tables is not None:
+            tables, self._tables = self._tables, None
+            await self._run(tables.close)
+        self._executor.shutdown(wait=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def tables(self) -> Tables:
+        assert self._tables is not None, "the store is not open"
+        return self._tables
+
+    # --- group commit ---------------------------------------------------------------------
+
+    async def commit(self, step: Step) -> StepOutcome:
+        """Queue ``step`` for the next transaction and wait until it is durable (or refused)."""
+        future: asyncio.Future[StepOutcome] = asyncio.get_running_loop().create_future()
+        await self._queue.put((step, future))
+        return await future
+
+    async def _commit_loop(self) -> None:
+        closing = False
+        while not closing:
+            item = await self._queue.get()
+            batch = []
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= self._commit_batch_max or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            closing = item is None
+            if batch:
+                await self._commit_batch(batch)
+
+    async def _commit_batch(self, batch: list[tuple[Step, asyncio.Future[StepOutcome]]]) -> None:
+        steps = [step for step, _ in batch]
+        try:
+            outcomes = await self._run(self.tables.apply_steps, steps, self._clock_ms())
+        except Exception as exc:  # noqa: BLE001 - every waiting step learns the transaction failed
+            _log.exception("a commit of %d steps failed; none of them was written", len(steps))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.commits += 1
+        self.steps_committed += len(steps)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+
+    # --- reads and small transactions ---------------------------------------------------------
+
+    async def read_batch(self, target: Address, limit: int) -> list[InboxMessage]:
+        return await self._run(self.tables.read_batch, target, limit)
+
+    async def read_state(self, address: Address) -> dict[str, StateValue]:
+        return await self._run(self.tables.read_state, address)
+
+    async def pending_counts(self) -> dict[Address, int]:
+        return await self._run(self.tables.pending_counts)
+
+    async def due_timers(self, now_ms: int, limit: int) -> list[TimerRecord]:
+        return await self._run(self.tables.due_timers, now_ms, limit)
+
+    async def next_timer_at(self) -> int | None:
+        return await self._run(self.tables.next_timer_at)
+
+    async def counts(self) -> dict[str, int]:
+        return await self._run(self.tables.counts)
+
+    async def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
+        return await self._run(self.tables.pop_egress, egress, topic)
+
+    async def dead_letters(self, limit: int = -1) -> list[DeadLetter]:
+        return await self._run(self.tables.dead_letters, limit)
+
+    async def purge_dedup(self) -> int:
+        return await self._run(self.tables.purge_dedup, self._clock_ms())

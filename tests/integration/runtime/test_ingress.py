@@ -1,0 +1,136 @@
+"""The playground ingress contract: validation (with nothing stored on a refusal),
+idempotency keys, request-reply, and back-pressure at maxNumBatchRequests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from support.counting_functions import counting, emit
+from support.inprocess import function_server, post, records, running, wait_for
+from support.inprocess import write_module as module_file
+
+from pystatefun.sdk import Context, IntType, Message, StatefulFunctions, ValueSpec, message_builder
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status", "says"),
+    [
+        ("/only/two", {}, b"x", 404, "is not /<namespace>/<type>/<id>"),
+        (
+            "/c/fn/1",
+            {"Content-Type": "application/vnd.noslash"},
+            b"x",
+            415,
+            "the typename must be namespace/name",
+        ),
+        (
+            "/c/fn/1",
+            {"Content-Type": "application/vnd.io.statefun.types/int"},
+            b"abc",
+            400,
+            "message to c/fn/1: the body is not a io.statefun.types/int",
+        ),
+        (
+            "/c/fn/1",
+            {"Content-Type": "application/vnd.io.statefun.types/bool"},
+            b"maybe",
+            400,
+            "'maybe' is not a bool",
+        ),
+        ("/c/fn/1", {}, b"\xff\xfe", 400, "the body is not a io.statefun.types/string"),
+        (
+            "/c/fn/1",
+            {},
+            b"x" * 2048,
+            413,
+            "message to c/fn/1 of 2048 bytes exceeds the ingress limit of 1024 bytes",
+        ),
+    ],
+    ids=["bad-path", "bad-content-type", "not-an-int", "not-a-bool", "not-utf8", "too-large"],
+)
+async def test_malformed_requests_are_refused_and_store_nothing(
+    tmp_path: Path, path: str, headers: dict[str, str], body: bytes, status: int, says: str
+) -> None:
+    async with function_server(counting("c/fn")) as url:
+        module = module_file(tmp_path / "m.yaml", {"c/*": url})
+        async with running(module, tmp_path / "data", ingress_max_bytes=1024) as runtime:
+            got, _, text = await post(f"{runtime.ingress_url}{path}", body, headers)
+            assert (got, says in text.decode()) == (status, True), text
+            assert (await runtime.store.counts())["inbox"] == 0
+
+
+async def test_an_idempotency_key_makes_retries_safe(tmp_path: Path) -> None:
+    async with function_server(counting("c/fn")) as url:
+        module = module_file(tmp_path / "m.yaml", {"c/*": url})
+        async with running(module, tmp_path / "data") as runtime:
+            key = {"Idempotency-Key": "order-17"}
+            first = await post(f"{runtime.ingress_url}/c/fn/1", b"pay", key)
+            again = await post(f"{runtime.ingress_url}/c/fn/1", b"pay", key)
+            assert (first[0], first[1].get("Pystatefun-Duplicate")) == (202, None)
+            assert (again[0], again[1].get("Pystatefun-Duplicate")) == (202, "true")
+            await post(f"{runtime.ingress_url}/c/fn/1", b"next")
+            # The duplicate added nothing: the next message is the second one, not the third.
+            assert await records(runtime, "out", 2) == ["1:pay:1", "1:next:2"]
+
+
+async def test_request_reply_answers_or_times_out_with_the_message_processed(
+    tmp_path: Path,
+) -> None:
+    functions = StatefulFunctions()
+
+    @functions.bind("r/fn", specs=[ValueSpec("n", IntType)])
+    def answer(context: Context, message: Message) -> None:
+        context.storage.n = (context.storage.n or 0) + 1
+        emit(context, message.as_string() or "")
+        if context.caller is not None and message.as_string() == "ask":
+            context.send(
+                message_builder(
+                    context.caller.typename, context.caller.id, int_value=context.storage.n
+                )
+            )
+
+    async with function_server(functions) as url:
+        module = module_file(tmp_path / "m.yaml", {"r/*": url})
+        async with running(module, tmp_path / "data", reply_timeout_s=0.3) as runtime:
+            wait = {"Pystatefun-Request-Reply": "true"}
+            status, headers, body = await post(f"{runtime.ingress_url}/r/fn/1", b"ask", wait)
+            assert (status, body) == (200, b"1")
+            assert headers["Content-Type"] == "application/vnd.io.statefun.types/int"
+            status, _, body = await post(f"{runtime.ingress_url}/r/fn/1", b"silent", wait)
+            assert status == 504
+            assert b"the message stays processed" in body
+            assert await records(runtime, "out", 2) == ["ask", "silent"]
+
+
+async def test_a_full_mailbox_back_pressures_the_ingress(tmp_path: Path) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+    seen: list[str] = []
+    functions = StatefulFunctions()
+
+    @functions.bind("b/fn")
+    async def slow(context: Context, message: Message) -> None:
+        entered.set()
+        await release.wait()
+        seen.append(message.as_string() or "")
+
+    async with function_server(functions) as url:
+        module = module_file(tmp_path / "m.yaml", {"b/*": url}, max_batch=2)
+        async with running(module, tmp_path / "data") as runtime:
+            ingress = f"{runtime.ingress_url}/b/fn/1"
+            assert (await post(ingress, b"m1"))[0] == 202
+            await entered.wait()  # m1 is in flight; the mailbox holds up to 2 more
+            assert [(await post(ingress, m))[0] for m in (b"m2", b"m3")] == [202, 202]
+            fourth = asyncio.create_task(post(ingress, b"m4"))
+            dispatcher = runtime._dispatcher  # white box: the ingress waits for room
+            await wait_for(lambda: _true(any(a.id == "1" for a in dispatcher._space)))
+            assert not fourth.done()
+            release.set()
+            assert (await fourth)[0] == 202
+            await wait_for(lambda: _true(len(seen) == 4))
+            assert seen == ["m1", "m2", "m3", "m4"]  # FIFO per address
+
+
+async def _true(value: bool) -> bool:
+    return value

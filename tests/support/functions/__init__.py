@@ -1,0 +1,1 @@
+"""Function definitions and the servers that serve them (one process per SDK)."""

@@ -1,0 +1,132 @@
+"""The runtime in-process, with real HTTP servers on 127.0.0.1 for its functions and clients.
+
+For tests that need to reach inside (an injected clock, statistics, the store) or to make an
+endpoint misbehave on purpose. Everything still goes over real sockets and a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from pystatefun.module import load_module
+from pystatefun.runtime.options import RuntimeOptions
+from pystatefun.runtime.service import Runtime
+from pystatefun.sdk import StatefulFunctions
+from pystatefun.sdk.aiohttp import make_app
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@asynccontextmanager
+async def http_server(app: web.Application, port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` on 127.0.0.1; yields its base URL."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def function_server(functions: StatefulFunctions, port: int = 0) -> AsyncIterator[str]:
+    """Serve SDK functions; yields the endpoint URL."""
+    async with http_server(make_app(functions, path="/statefun"), port) as url:
+        yield url + "/statefun"
+
+
+@asynccontextmanager
+async def raw_server(handler: Handler) -> AsyncIterator[str]:
+    """A server whose every POST is answered by ``handler`` (to misbehave on purpose)."""
+    app = web.Application()
+    app.router.add_post("/statefun", handler)
+    async with http_server(app) as url:
+        yield url + "/statefun"
+
+
+def write_module(
+    path: Path,
+    endpoints: dict[str, str],
+    topics: tuple[str, ...] = ("out",),
+    transport: str = "call: 2s",
+    max_batch: int | None = None,
+) -> Path:
+    """A module: ``endpoints`` maps a ``functions`` pattern to its URL; playground I/O on port 0."""
+    batch = f"  maxNumBatchRequests: {max_batch}\n" if max_batch is not None else ""
+    documents = [
+        f"kind: io.statefun.endpoints.v2/http\nspec:\n  functions: {pattern}\n"
+        f"  urlPathTemplate: {url}\n{batch}  transport:\n    {transport}\n"
+        for pattern, url in endpoints.items()
+    ]
+    documents.append("kind: io.statefun.playground.v1/ingress\nspec:\n  port: 0\n")
+    listed = ", ".join(topics)
+    documents.append(
+        f"kind: io.statefun.playground.v1/egress\nspec:\n  port: 0\n  topics: [{listed}]\n"
+    )
+    path.write_text("---\n".join(documents))
+    return path
+
+
+@dataclass
+class FakeClock:
+    """Wall-clock milliseconds that move only when a test says so."""
+
+    now_ms: int = 1_700_000_000_000
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+@asynccontextmanager
+async def running(module: Path, data_dir: Path, **options: object) -> AsyncIterator[Runtime]:
+    opts = RuntimeOptions(data_dir=data_dir, durability="os", **options)  # type: ignore[arg-type]
+    async with Runtime(load_module(module), opts) as runtime:
+        yield runtime
+
+
+async def post(
+    url: str, body: bytes = b"", headers: dict[str, str] | None = None, method: str = "POST"
+) -> tuple[int, dict[str, str], bytes]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, data=body, headers=headers or {}) as response,
+    ):
+        return response.status, dict(response.headers), await response.read()
+
+
+async def pop(runtime: Runtime, topic: str) -> str | None:
+    status, _, body = await post(f"{runtime.egress_url}/{topic}", method="GET")
+    assert status in (200, 404), (status, body)
+    return body.decode() if status == 200 else None
+
+
+async def wait_for(check: Callable[[], Awaitable[object]], timeout_s: float = 30.0) -> object:
+    """Poll ``check`` until it returns something truthy. Only for conditions with no event to
+    await (an egress is pull-only; a retry policy runs on its own clock); bounded."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := await check()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+    return result
+
+
+async def records(runtime: Runtime, topic: str, count: int) -> list[str]:
+    """Wait for ``count`` records on ``topic`` and return them."""
+    got: list[str] = []
+
+    async def enough() -> bool:
+        while (record := await pop(runtime, topic)) is not None:
+            got.append(record)
+        return len(got) >= count
+
+    await wait_for(enough)
+    return got
