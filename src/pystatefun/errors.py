@@ -14,8 +14,17 @@
     │                                    keep the type, or migrate the state under a new name
     ├── MessageTypeError (TypeError)     a message was read as a type it does not have:
     │                                    check ``message.is_type(t)`` before ``as_type(t)``
-    └── ProtocolError (ValueError)       bytes on the wire are not a valid StateFun message:
-                                         the peer speaks another protocol or version
+    ├── ProtocolError (ValueError)       bytes on the wire are not a valid StateFun message:
+    │                                    the peer speaks another protocol or version
+    ├── DataDirError                     the runtime cannot use its data dir or a port (in use
+    │                                    by another process, made with other key groups)
+    ├── InvocationError                  a batch failed (never raised to users: the runtime
+    │   │                                logs it and acts on it)
+    │   ├── RetryableError               the endpoint failed (down, slow, 5xx, garbage): the
+    │   │                                address is retried with backoff, then dead-lettered
+    │   └── TerminalError                the reply or the module contradicts stored data: the
+    │                                    batch is dead-lettered at once; fix, then re-drive
+    └── StoppingError                    the runtime is shutting down: retry after the restart
 
 Errors subclass the builtin that the official ``statefun`` SDK raises in the same situation
 (``docs/sdk.md`` lists the few exceptions), so code ported from it mostly keeps catching what it
@@ -31,11 +40,16 @@ from typing import ClassVar
 
 __all__ = [
     "ConfigurationError",
+    "DataDirError",
+    "InvocationError",
     "MessageTypeError",
     "ModuleError",
     "ProtocolError",
     "PystatefunError",
+    "RetryableError",
     "StateTypeMismatchError",
+    "StoppingError",
+    "TerminalError",
     "UnknownFunctionError",
 ]
 
@@ -141,3 +155,33 @@ class ProtocolError(PystatefunError, ValueError):
     """Bytes received are not a valid StateFun request-reply message."""
 
     code = "PSF-SDK0005"
+
+
+class DataDirError(PystatefunError):
+    """The runtime cannot use its data dir or listen where the module says."""
+
+    code = "PSF-RT0003"
+
+
+class InvocationError(PystatefunError):
+    """A batch failed; the message says what happened, to which address, and what to check."""
+
+    code = "PSF-RT0000"
+
+
+class RetryableError(InvocationError):
+    """Might succeed later: the endpoint or the network failed."""
+
+    code = "PSF-RT0001"
+
+
+class TerminalError(InvocationError):
+    """Cannot succeed as it is: the function's reply or the module contradicts stored data."""
+
+    code = "PSF-RT0002"
+
+
+class StoppingError(PystatefunError):
+    """The runtime is shutting down and takes no new messages; retry after it restarts."""
+
+    code = "PSF-RT0004"

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import click
 
+from pystatefun.errors import ProtocolError
+from pystatefun.io.playground import decode_text
+from pystatefun.protocol.typed_values import PRIMITIVES
 from pystatefun.runtime.keygroups import key_group_of
 from pystatefun.runtime.options import wall_clock_ms
 from pystatefun.store._tables import Tables
@@ -30,7 +33,7 @@ def _open(data_dir: Path) -> Tables:
     if not (data_dir / DATABASE_FILE).exists():
         raise click.ClickException(f"no pystatefun data dir at {data_dir} (no {DATABASE_FILE})")
     # Rows are tagged with key groups, whose number the data dir recorded when it was created.
-    probe = open_tables(data_dir, "fsync", lambda _: 0)
+    probe = open_tables(data_dir, "fsync", lambda _: 0, read_only=True)
     groups = probe.meta("key_groups")
     probe.close()
     if groups is None:
@@ -38,9 +41,16 @@ def _open(data_dir: Path) -> Tables:
     return open_tables(data_dir, "fsync", functools.partial(key_group_of, key_groups=int(groups)))
 
 
-def _text_or_base64(value: bytes | None) -> dict[str, str | None]:
+def _text_or_base64(typename: str, value: bytes | None) -> dict[str, str | None]:
+    """A message value for people: primitives as the text the ingress takes, other values as
+    UTF-8 when they are text, else base64."""
     if value is None:
         return {"value": None}
+    if typename in PRIMITIVES:
+        try:
+            return {"value": decode_text(typename, value).decode()}
+        except ProtocolError:  # bytes that are not the type they claim: show them raw
+            return {"value_base64": base64.b64encode(value).decode()}
     try:
         return {"value": value.decode("utf-8")}
     except UnicodeDecodeError:
@@ -59,7 +69,9 @@ def dead_letters() -> None:
 @_DATA_DIR
 def list_(data_dir: Path) -> None:
     """Print every dead letter as one JSON object per line."""
-    tables = _open(data_dir)
+    if not (data_dir / DATABASE_FILE).exists():
+        raise click.ClickException(f"no pystatefun data dir at {data_dir} (no {DATABASE_FILE})")
+    tables = open_tables(data_dir, "fsync", lambda _: 0, read_only=True)
     try:
         for letter in tables.dead_letters(limit=-1):
             failed_at = datetime.datetime.fromtimestamp(letter.failed_at_ms / 1000, datetime.UTC)
@@ -67,7 +79,7 @@ def list_(data_dir: Path) -> None:
                 {
                     "caller": str(m.caller) if m.caller else None,
                     "typename": m.payload.typename,
-                    **_text_or_base64(m.payload.value),
+                    **_text_or_base64(m.payload.typename, m.payload.value),
                 }
                 for m in letter.messages
             ]

@@ -78,7 +78,7 @@ async def _serve(module: object, options: RuntimeOptions) -> None:
 )
 @click.option(
     "--reply-timeout",
-    type=click.FloatRange(0),
+    type=click.FloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
     help="Seconds a request-reply ingress request waits for the answer (then 504).",
@@ -89,6 +89,34 @@ async def _serve(module: object, options: RuntimeOptions) -> None:
     default=32 * 1024 * 1024,
     show_default=True,
     help="Largest ingress message accepted (larger: 413).",
+)
+@click.option(
+    "--dedup-window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=24 * 3600.0,
+    show_default=True,
+    help="Seconds an ingress Idempotency-Key is remembered.",
+)
+@click.option(
+    "--max-inflight",
+    type=click.IntRange(1),
+    default=256,
+    show_default=True,
+    help="Invocations in flight at once, across addresses (one per address at most).",
+)
+@click.option(
+    "--cache-mib",
+    type=click.IntRange(1),
+    default=64,
+    show_default=True,
+    help="SQLite page cache: the memory bound for state (state itself may exceed RAM).",
+)
+@click.option(
+    "--key-groups",
+    type=click.IntRange(1),
+    default=128,
+    show_default=True,
+    help="Partitions of the address space; fixed when the data dir is created.",
 )
 @click.option(
     "--log-level",
@@ -106,6 +134,10 @@ def run(  # click passes options by keyword
     shutdown_grace: float,
     reply_timeout: float,
     ingress_max_bytes: int,
+    dedup_window: float,
+    max_inflight: int,
+    cache_mib: int,
+    key_groups: int,
     log_level: str,
 ) -> None:
     """Run MODULE (a StateFun module YAML) embedded in this process.
@@ -122,16 +154,20 @@ def run(  # click passes options by keyword
         module = load_module(module_file)
     except PystatefunError as exc:
         raise click.ClickException(str(exc)) from exc
-    options = RuntimeOptions(
-        data_dir=data_dir,
-        durability=durability,  # type: ignore[arg-type]
-        host=host,
-        dead_letter_after_attempts=dead_letter_after,
-        shutdown_grace_s=shutdown_grace,
-        reply_timeout_s=reply_timeout,
-        ingress_max_bytes=ingress_max_bytes,
-    )
     try:
+        options = RuntimeOptions(
+            data_dir=data_dir,
+            durability=durability,  # type: ignore[arg-type]
+            host=host,
+            dead_letter_after_attempts=dead_letter_after,
+            shutdown_grace_s=shutdown_grace,
+            reply_timeout_s=reply_timeout,
+            ingress_max_bytes=ingress_max_bytes,
+            dedup_window_s=dedup_window,
+            max_inflight=max_inflight,
+            cache_mib=cache_mib,
+            key_groups=key_groups,
+        )
         asyncio.run(_serve(module, options))
     except PystatefunError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -11,8 +11,8 @@ message is durably in the mailbox. Extras over upstream:
   ``Pystatefun-Duplicate: true``);
 - ``Pystatefun-Request-Reply: true``: the request waits for the function to send a message to
   ``context.caller`` and answers 200 with it (``Content-Type: application/vnd.<typename>``,
-  primitive values as text); 504 when none comes within the reply timeout (the message stays
-  processed).
+  primitive values as text); 504 when none comes within the reply timeout (the message is
+  accepted and will be processed: resend it only with an ``Idempotency-Key``).
 
 Egress, on its port: ``GET /<topic>`` removes and answers the oldest record (200, the payload as
 UTF-8 text), 404 when the topic is empty, 405 for a topic the egress does not declare. Records
@@ -25,7 +25,7 @@ from typing import Any, final
 
 from aiohttp import web
 
-from pystatefun.errors import ProtocolError
+from pystatefun.errors import DataDirError, ProtocolError, StoppingError
 from pystatefun.io.api import ConnectorHandle, IngestOutcome, IngestResult
 from pystatefun.protocol.typed_values import PRIMITIVES, Primitive
 from pystatefun.types import Address
@@ -78,7 +78,14 @@ class _Server:
             app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
         )
         await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port).start()
+        try:
+            await web.TCPSite(self._runner, self._host, self._port).start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise DataDirError(
+                f"cannot listen on {self._host}:{self._port}: {exc.strerror or exc}; is another "
+                "process using the port? Change `port` in the module, or stop that process."
+            ) from exc
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
@@ -150,12 +157,20 @@ class PlaygroundIngressServer(_Server):
 
 def _respond(target: Address, result: IngestResult) -> web.Response:
     if result.outcome is IngestOutcome.STOPPING:
-        return _text(503, "the runtime is stopping; retry against the restarted runtime")
+        return _text(
+            503,
+            str(
+                StoppingError(
+                    "the runtime is stopping and took nothing; send the "
+                    "message again once it has restarted"
+                )
+            ),
+        )
     if result.outcome is IngestOutcome.REPLY_TIMEOUT:
         return _text(
             504,
-            f"{target} accepted the message but sent no reply to its caller in "
-            "time; the message stays processed",
+            f"the message to {target} was accepted, but no reply came in time; it is "
+            "processed all the same: do not resend it without an Idempotency-Key",
         )
     if result.outcome is IngestOutcome.REPLIED:
         reply_type = result.reply_typename or _DEFAULT_TYPENAME
@@ -180,7 +195,8 @@ class PlaygroundEgressServer(_Server):
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_get("/{topic}", self._pop)
+        # allow_head=False: a HEAD must not remove a record it cannot return.
+        app.router.add_get("/{topic}", self._pop, allow_head=False)
         await self._start(app)
 
     async def _pop(self, request: web.Request) -> web.Response:

@@ -45,7 +45,7 @@ class Transport:
     ``call_timeout_s`` bounds a whole call including its retries; ``connect_timeout_s``,
     ``read_timeout_s`` and ``write_timeout_s`` bound one attempt's phases (``None``: only the
     call budget applies, as for StateFun's async transport without ``timeouts``).
-    ``pool_ttl_s`` is how long a pooled connection lives (0: connections are not reused).
+    ``pool_ttl_s`` is how long an idle pooled connection is kept (0: connections are not reused).
     The TLS files (absolute paths) are only set for the async transport.
     """
 

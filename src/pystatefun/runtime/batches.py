@@ -8,10 +8,10 @@ type, is ``TerminalError``) and collects all effects into one ``Step``.
 
 from __future__ import annotations
 
+from pystatefun.errors import TerminalError
 from pystatefun.protocol import Address as WireAddress
 from pystatefun.protocol import FromFunction, ToFunction, TypedValue
 from pystatefun.runtime.egress import EgressRouter
-from pystatefun.runtime.failures import TerminalError
 from pystatefun.runtime.registry import RegisteredState
 from pystatefun.store import (
     CancelTimer,
@@ -99,15 +99,28 @@ def step_from_reply(
     """Validate ``reply`` and collect its effects, plus the consumed batch, into one step."""
     registered, stored, egress_router, now_ms = context
     where = str(target)
-    step = Step(consumed=[m.seq for m in batch], state_address=target, invoked_at_ms=now_ms)
+    step = Step(consumed=[m.seq for m in batch], state_address=target)
     _state_mutations(step, target, reply, registered, now_ms)
-    # Expired values nobody rewrote are removed now, in the same step.
+    # Expired values nobody rewrote are removed now, in the same step; live after-invoke values
+    # are written again with a fresh expiry. Re-writing (not updating in place) keeps a value
+    # that the periodic purge deleted while this batch was in flight: it was live when read.
     touched = {m.state_name for m in reply.state_mutations}
-    step.state_deletes += [
-        name
-        for name, value in stored.items()
-        if name not in touched and _live(value, now_ms) is None
-    ]
+    for name, value in stored.items():
+        if name in touched:
+            continue
+        spec = registered.get(name)
+        if _live(value, now_ms) is None or spec is None:
+            step.state_deletes.append(name)
+        elif spec.expire_mode == ExpireMode.AFTER_INVOKE:
+            step.state_puts.append(
+                StateValue(
+                    name,
+                    value.payload,
+                    spec.expire_mode,
+                    spec.expire_after_ms,
+                    now_ms + spec.expire_after_ms,
+                )
+            )
     for message in reply.outgoing_messages:
         destination = _address(message.target, "a message", where)
         step.messages.append(NewMessage(destination, target, payload_of(message.argument)))

@@ -21,14 +21,14 @@ import logging
 from collections.abc import Callable
 from typing import Any, final
 
-from pystatefun.runtime.batches import build_request, step_from_reply
-from pystatefun.runtime.egress import EgressRouter
-from pystatefun.runtime.failures import (
+from pystatefun.errors import (
     InvocationError,
     RetryableError,
     StoppingError,
     TerminalError,
 )
+from pystatefun.runtime.batches import build_request, step_from_reply
+from pystatefun.runtime.egress import EgressRouter
 from pystatefun.runtime.invoker import RemoteInvoker
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.registry import StateRegistry
@@ -97,10 +97,16 @@ class Dispatcher:
         self._scheduled.add(address)
         self._ready.put_nowait(address)
 
-    def _batch_limit(self, address: Address) -> int:
+    def _max_batch(self, address: Address) -> int:
+        """The endpoint's maxNumBatchRequests; 0 when it is unbounded (a value <= 0)."""
         endpoint = self._module.endpoint_for(address.typename)
         limit = endpoint.max_num_batch_requests if endpoint is not None else 0
-        return limit if limit > 0 else _UNBOUNDED_BATCH
+        return max(limit, 0)
+
+    def _batch_limit(self, address: Address) -> int:
+        """How many messages one request carries at most. An unbounded endpoint still gets
+        bounded requests, so no single request grows without limit."""
+        return self._max_batch(address) or _UNBOUNDED_BATCH
 
     def _backlog(self, address: Address) -> int:
         """Messages waiting behind the batch in flight, plus admitted ones not yet committed."""
@@ -110,8 +116,8 @@ class Dispatcher:
     async def admit(self, address: Address) -> None:
         """Back-pressure for ingress, as StateFun's: while ``maxNumBatchRequests`` messages wait
         behind the batch in flight, the next one waits for room."""
-        limit = self._batch_limit(address)
-        while self._backlog(address) >= limit:
+        limit = self._max_batch(address)
+        while limit and self._backlog(address) >= limit:
             if self._stopping:
                 raise StoppingError(f"the runtime is stopping; {address} takes no new messages")
             await self._space.setdefault(address, asyncio.Event()).wait()
@@ -189,9 +195,14 @@ class Dispatcher:
         except TerminalError as exc:
             await self._dead_letter(address, batch, str(exc))
             return
+        except Exception as exc:  # noqa: BLE001 - a bug: log it, and let the policy decide
+            _log.exception("%s: unexpected error while invoking", address)
+            await self._retry_later(address, batch, RetryableError(f"{address}: {exc!r}"))
+            return
         outcome = await self._store.commit(step)
         if not outcome.committed:
-            await self._dead_letter(address, batch, f"{address}: {outcome.error}")
+            failure = TerminalError(f"{address}: {outcome.error}")
+            await self._dead_letter(address, batch, str(failure))
             return
         self._attempts.pop(address, None)
         self._committed(address, step)
@@ -215,17 +226,9 @@ class Dispatcher:
         for _ in range(_HANDSHAKE_ROUNDS_MAX):
             registered = self._registry.states(address.typename)
             stored = await self._store.read_state(address)
-            request = build_request(address, batch, registered, stored, self._options.clock_ms())
-            body = request.SerializeToString()
-            limit = endpoint.transport.payload_max_bytes
-            if len(body) > limit:
-                if len(batch) == 1:
-                    raise TerminalError(
-                        f"{where}: a request of {len(body)} bytes for one message exceeds the "
-                        f"endpoint's payload_max_bytes ({limit}); raise the limit or send less"
-                    )
-                del batch[len(batch) // 2 :]  # send the first half now, the rest next batch
-                continue
+            body = self._request_within_limit(
+                address, batch, registered=registered, stored=stored, endpoint=endpoint, where=where
+            )
             reply = await self._invoker.call(endpoint, address.typename, body, where)
             if reply.HasField("incomplete_invocation_context"):
                 missing = list(reply.incomplete_invocation_context.missing_values)
@@ -237,6 +240,33 @@ class Dispatcher:
             f"{where}: still missing state after {_HANDSHAKE_ROUNDS_MAX} handshakes; the function "
             "keeps declaring states it does not receive"
         )
+
+    def _request_within_limit(
+        self,
+        address: Address,
+        batch: list[InboxMessage],
+        *,
+        registered: dict[str, Any],
+        stored: dict[str, Any],
+        endpoint: Any,
+        where: str,
+    ) -> bytes:
+        """The serialized request; a batch over ``payload_max_bytes`` is cut in half (the rest
+        waits for the next batch) until it fits, and a single message that does not fit is
+        terminal."""
+        limit = endpoint.transport.payload_max_bytes
+        while True:
+            request = build_request(address, batch, registered, stored, self._options.clock_ms())
+            body = request.SerializeToString()
+            if len(body) <= limit:
+                return body
+            if len(batch) == 1:
+                raise TerminalError(
+                    f"{where}: a request of {len(body)} bytes for one message exceeds the "
+                    f"endpoint's payload_max_bytes ({limit}); raise the limit or send less"
+                )
+            del batch[len(batch) // 2 :]
+            self._in_flight[address] = len(batch)
 
     async def _retry_later(
         self, address: Address, batch: list[InboxMessage], error: InvocationError
@@ -272,12 +302,16 @@ class Dispatcher:
         self._attempts.pop(address, None)
         self.dead_lettered_batches += 1
         self._consumed(address, len(batch))
+        data_dir = self._options.data_dir
         _log.error(
             "%d message(s) for %s moved to the dead letters: %s. List them with `pystatefun "
-            "dead-letters list`, re-drive them with `pystatefun dead-letters redrive`.",
+            "dead-letters list --data-dir %s`; after fixing the cause, re-drive them with "
+            "`pystatefun dead-letters redrive --all --data-dir %s`.",
             len(batch),
             address,
             error,
+            data_dir,
+            data_dir,
         )
 
     async def _deliver_replies(self, address: Address, batch: list[InboxMessage]) -> None:

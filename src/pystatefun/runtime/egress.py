@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import final
 
+from pystatefun.errors import TerminalError
 from pystatefun.protocol import TypedValue
-from pystatefun.runtime.failures import TerminalError
 from pystatefun.store import Payload
 
 __all__ = ["PLAYGROUND_EGRESS", "PLAYGROUND_RECORD_TYPENAME", "EgressRouter"]

@@ -4,7 +4,7 @@ One call has a total budget, the endpoint's ``call`` timeout. Inside it, every f
 connection, timeout, non-2xx status, a body that is not a ``FromFunction``) is retried with
 exponential backoff and jitter, as StateFun's async transport does; each attempt is also bound
 by the ``connect`` and ``read`` timeouts. When the budget is spent the call raises
-``RetryableError`` naming the address, the URL and the last error; the dispatcher's policy
+``RetryableError`` naming the address, the URL and the errors seen; the dispatcher's policy
 takes it from there. aiohttp has no write timeout; ``write`` is covered by the call budget.
 """
 
@@ -15,14 +15,14 @@ import logging
 import random
 import ssl
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, final
 
 import aiohttp
 
-from pystatefun.errors import ProtocolError
+from pystatefun.errors import ProtocolError, RetryableError
 from pystatefun.protocol import FromFunction, parse_from_function
-from pystatefun.runtime.failures import RetryableError
 
 __all__ = ["RemoteInvoker"]
 
@@ -62,6 +62,12 @@ def _ssl_context(transport: Any) -> ssl.SSLContext | bool:
     return context
 
 
+def _hint(reasons: Counter[str]) -> str:
+    if any(reason.startswith("HTTP 500") for reason in reasons):
+        return "HTTP 500 means the function itself raised: its server's log has the traceback."
+    return "Check that the function server is up and answers StateFun requests at that URL."
+
+
 @final
 class RemoteInvoker:
     """Sends ``ToFunction`` bytes to endpoints; one connection pool per endpoint."""
@@ -89,7 +95,12 @@ class RemoteInvoker:
         if session is None:
             connector: aiohttp.BaseConnector
             if socket_path is not None:
-                connector = aiohttp.UnixConnector(path=socket_path, limit=transport.pool_size)
+                connector = aiohttp.UnixConnector(
+                    path=socket_path,
+                    limit=transport.pool_size,
+                    force_close=not transport.pool_ttl_s,
+                    keepalive_timeout=transport.pool_ttl_s or None,
+                )
             else:
                 connector = aiohttp.TCPConnector(
                     limit=transport.pool_size,
@@ -121,6 +132,7 @@ class RemoteInvoker:
         transport = endpoint.transport
         deadline = time.monotonic() + transport.call_timeout_s
         attempt = 0
+        reasons: Counter[str] = Counter()
         while True:
             remaining = deadline - time.monotonic()
             try:
@@ -128,16 +140,17 @@ class RemoteInvoker:
             except _AttemptFailedError as exc:
                 self.attempts_failed += 1
                 attempt += 1
-                reason = str(exc)
+                reason = str(exc)[:300]
+                reasons[reason] += 1
             delay = min(self._backoff_initial_s * 2**attempt, self._backoff_max_s)
             delay *= 0.8 + 0.4 * self._rng.random()
             remaining = deadline - time.monotonic()
             _log.debug("%s: attempt %d to %s failed: %s", where, attempt, url, reason)
             if remaining <= delay:
+                seen = "; ".join(f"{r} (x{n})" for r, n in reasons.most_common(3))
                 raise RetryableError(
                     f"{where}: {url} failed {attempt} times within the call timeout of "
-                    f"{transport.call_timeout_s:g}s; last error: {reason}. Check that the "
-                    "function server is up and answers StateFun requests at that URL."
+                    f"{transport.call_timeout_s:g}s; errors: {seen}. {_hint(reasons)}"
                 )
             await asyncio.sleep(delay)
 

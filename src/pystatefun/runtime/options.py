@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import final
 
+from pystatefun.errors import ConfigurationError
 from pystatefun.runtime.keygroups import DEFAULT_KEY_GROUPS
 from pystatefun.store import Durability
 
@@ -33,6 +34,8 @@ class RuntimeOptions:
     durability: Durability = "fsync"
     #: Fixed when the data dir is created (see ``pystatefun.runtime.keygroups``).
     key_groups: int = DEFAULT_KEY_GROUPS
+    #: SQLite page cache: the bounded memory for state; state itself may exceed RAM.
+    cache_mib: int = 64
     #: Invocations in flight at once, across all addresses (one per address at most).
     max_inflight: int = 256
     #: Failed calls (each one a whole ``call`` timeout budget) before a batch is dead-lettered.
@@ -52,3 +55,27 @@ class RuntimeOptions:
     #: How often to look for messages written to the data dir from outside (a re-drive).
     rescan_interval_s: float = 5.0
     clock_ms: Callable[[], int] = field(default=wall_clock_ms, repr=False)
+
+    def __post_init__(self) -> None:
+        at_least_one = {
+            "key_groups": self.key_groups,
+            "max_inflight": self.max_inflight,
+            "dead_letter_after_attempts": self.dead_letter_after_attempts,
+            "cache_mib": self.cache_mib,
+            "ingress_max_bytes": self.ingress_max_bytes,
+        }
+        positive = {
+            "retry_backoff_initial_s": self.retry_backoff_initial_s,
+            "retry_backoff_max_s": self.retry_backoff_max_s,
+            "dedup_window_s": self.dedup_window_s,
+            "reply_timeout_s": self.reply_timeout_s,
+            "rescan_interval_s": self.rescan_interval_s,
+        }
+        bad = [f"{k} must be at least 1, got {v}" for k, v in at_least_one.items() if v < 1]
+        bad += [f"{k} must be positive, got {v}" for k, v in positive.items() if not v > 0]
+        if self.shutdown_grace_s < 0:
+            bad.append(f"shutdown_grace_s must not be negative, got {self.shutdown_grace_s}")
+        if self.durability not in ("fsync", "os"):
+            bad.append(f"durability must be 'fsync' or 'os', got {self.durability!r}")
+        if bad:
+            raise ConfigurationError("invalid RuntimeOptions: " + "; ".join(bad))

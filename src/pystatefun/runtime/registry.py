@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import final
 
+from pystatefun.errors import TerminalError
 from pystatefun.protocol import FromFunction
-from pystatefun.runtime.failures import TerminalError
 
 __all__ = ["RegisteredState", "StateRegistry"]
 

@@ -15,11 +15,11 @@ import logging
 from types import TracebackType
 from typing import Any, final
 
+from pystatefun.errors import DataDirError, StoppingError
 from pystatefun.io.api import IngestOutcome, IngestResult
 from pystatefun.io.playground import PlaygroundEgressServer, PlaygroundIngressServer
 from pystatefun.runtime.dispatcher import Dispatcher
 from pystatefun.runtime.egress import PLAYGROUND_EGRESS
-from pystatefun.runtime.failures import StoppingError
 from pystatefun.runtime.keygroups import key_group_of
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.replies import ReplyWaiters
@@ -30,7 +30,7 @@ from pystatefun.types import Address
 __all__ = ["Runtime"]
 
 _log = logging.getLogger("pystatefun.runtime")
-_DEDUP_PURGE_INTERVAL_S = 60.0
+_PURGE_INTERVAL_S = 60.0
 
 
 @final
@@ -45,6 +45,7 @@ class Runtime:
             self.options.durability,
             functools.partial(key_group_of, key_groups=self.options.key_groups),
             self.options.clock_ms,
+            cache_mib=self.options.cache_mib,
         )
         self._replies = ReplyWaiters()
         self._dispatcher = Dispatcher(
@@ -71,6 +72,12 @@ class Runtime:
             asyncio.create_task(self._housekeeping(), name="pystatefun-housekeeping"),
         ]
         host = self.options.host
+        ports = [c.port for c in (*self.module.ingresses, *self.module.egresses) if c.port]
+        if len(ports) != len(set(ports)):
+            raise DataDirError(
+                f"{self.module.source}: the playground ingress and egress both ask for port "
+                f"{ports[0]}; give each its own port (or 0 for a free one)"
+            )
         if self.module.ingresses:
             spec = self.module.ingresses[0]
             self._ingress = PlaygroundIngressServer(
@@ -133,17 +140,22 @@ class Runtime:
         await self.stop()
 
     async def _housekeeping(self) -> None:
+        """Pick up re-driven messages; drop expired idempotency keys and state values (so the
+        state of an address that is never invoked again does not outlive its TTL on disk)."""
         since_purge = 0.0
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.options.rescan_interval_s)
             if self._stop.is_set():
                 return
-            await self._dispatcher.rescan()
             since_purge += self.options.rescan_interval_s
-            if since_purge >= _DEDUP_PURGE_INTERVAL_S:
-                since_purge = 0.0
-                await self._store.purge_dedup()
+            try:
+                await self._dispatcher.rescan()
+                if since_purge >= _PURGE_INTERVAL_S:
+                    since_purge = 0.0
+                    await self._store.purge_expired()
+            except Exception:  # noqa: BLE001 - housekeeping must not die; the next round retries
+                _log.exception("housekeeping failed; retrying in the next round")
 
     def _after_step(self, step: Step) -> None:
         if step.timer_ops:
@@ -195,8 +207,8 @@ class Runtime:
         finally:
             if caller is not None:
                 self._replies.close(caller)
-        if payload is None:  # stopping: the message is accepted, the answer will not come
-            return IngestResult(IngestOutcome.STOPPING)
+        if payload is None:  # stopping: the message is accepted; its answer will not come here
+            return IngestResult(IngestOutcome.REPLY_TIMEOUT)
         return IngestResult(IngestOutcome.REPLIED, payload.typename, payload.value)
 
     async def _admitted(self, target: Address) -> bool:

@@ -43,19 +43,29 @@ class TimerService:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Fire timers until ``stop``; an error is logged and retried, never the end of timers."""
         while not stop.is_set():
-            if await self._fire_due():
-                continue
-            next_at = await self._store.next_timer_at()
-            timeout = _IDLE_CHECK_S
-            if next_at is not None:
-                timeout = min(max(0.0, (next_at - self._clock_ms()) / 1000), _IDLE_CHECK_S)
-            self._wake.clear()
-            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+            try:
+                await self._round(stop)
+            except Exception:  # noqa: BLE001 - timers must keep firing; the store will recover
+                _log.exception("firing delayed messages failed; retrying in %.0fs", _IDLE_CHECK_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), _IDLE_CHECK_S)
+
+    async def _round(self, stop: asyncio.Event) -> None:
+        """Fire what is due, or wait until the next timer is due (or a step wakes us)."""
+        if await self._fire_due():
+            return
+        next_at = await self._store.next_timer_at()
+        timeout = _IDLE_CHECK_S
+        if next_at is not None:
+            timeout = min(max(0.0, (next_at - self._clock_ms()) / 1000), _IDLE_CHECK_S)
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
 
     async def _fire_due(self) -> bool:
         due = await self._store.due_timers(self._clock_ms(), _FIRE_BATCH_MAX)

@@ -1,9 +1,10 @@
 """The SQLite schema of a data dir, with the reason for each table and index.
 
 Tables are named as in DESIGN §3: ``state``, ``inbox``, ``timers``, ``egress``, ``dedup`` and
-``dead_letters`` (+ ``dead_letter_messages``). ``key_group`` columns record each row's partition
-(see ``pystatefun.runtime.keygroups``) so a future cluster mode or a savepoint can split the data
-by ownership without rehashing.
+``dead_letters`` (+ ``dead_letter_messages``). The ``state`` and ``inbox`` rows carry their
+``key_group`` (see ``pystatefun.runtime.keygroups``), so a future cluster mode or a savepoint can
+split the data by ownership without rehashing; the other tables are keyed by an address too.
+The ``dedup`` and ``state`` expiry indexes serve the periodic purge of expired rows.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS dedup (
         key TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL
     ) WITHOUT ROWID""",
+    """CREATE INDEX IF NOT EXISTS dedup_by_expiry ON dedup (expires_at_ms)""",
     """CREATE TABLE IF NOT EXISTS dead_letters (
         dead_letter_id INTEGER PRIMARY KEY AUTOINCREMENT,
         namespace TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,

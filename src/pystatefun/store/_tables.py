@@ -214,12 +214,6 @@ class Tables:
                 for v in step.state_puts
             ],
         )
-        if step.invoked_at_ms is not None:
-            self._db.execute(
-                "UPDATE state SET expires_at_ms = ? + expire_after_ms "
-                "WHERE namespace = ? AND type = ? AND id = ? AND expire_mode = 2",
-                (step.invoked_at_ms, *key),
-            )
 
     def _append(self, messages: Iterable[NewMessage], now_ms: int) -> None:
         self._db.executemany(
@@ -328,10 +322,20 @@ class Tables:
             raise
         return sum(len(d.messages) for d in chosen)
 
-    def purge_dedup(self, now_ms: int) -> int:
+    def purge_expired(self, now_ms: int) -> int:
+        """Delete expired idempotency keys and state values (both indexed by expiry)."""
         self._db.execute("BEGIN IMMEDIATE")
-        count = self._db.execute("DELETE FROM dedup WHERE expires_at_ms <= ?", (now_ms,)).rowcount
-        self._db.execute("COMMIT")
+        try:
+            keys = self._db.execute("DELETE FROM dedup WHERE expires_at_ms <= ?", (now_ms,))
+            state = self._db.execute(
+                "DELETE FROM state WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?",
+                (now_ms,),
+            )
+            count = keys.rowcount + state.rowcount
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
         return int(count)
 
 

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, TypeVar, final
 
-from pystatefun.errors import ConfigurationError
+from pystatefun.errors import DataDirError
 from pystatefun.store._tables import Tables
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.store.steps import Step, StepOutcome
@@ -37,9 +37,23 @@ _log = logging.getLogger("pystatefun.store")
 
 
 def open_tables(
-    data_dir: Path, durability: Durability, key_group_of: Callable[[str], int]
+    data_dir: Path,
+    durability: Durability,
+    key_group_of: Callable[[str], int],
+    cache_mib: int = 64,
+    *,
+    read_only: bool = False,
 ) -> Tables:
-    """Open (creating if needed) the data dir's database in the calling thread."""
+    """Open (creating if needed) the data dir's database in the calling thread.
+
+    State lives in the file, not in memory: SQLite's page cache, bounded by ``cache_mib``,
+    keeps the hot pages, so state can be far larger than RAM.
+    """
+    if read_only:  # for inspection: no schema changes, no writes, works beside a runtime
+        uri = f"file:{data_dir / DATABASE_FILE}?mode=ro"
+        connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA busy_timeout = 10000")
+        return Tables(connection, key_group_of)
     data_dir.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(
         data_dir / DATABASE_FILE, isolation_level=None, check_same_thread=False
@@ -49,6 +63,7 @@ def open_tables(
     connection.execute(f"PRAGMA synchronous = {synchronous}")
     connection.execute("PRAGMA foreign_keys = ON")
     connection.execute("PRAGMA busy_timeout = 10000")
+    connection.execute(f"PRAGMA cache_size = {-1024 * cache_mib}")  # negative: KiB, not pages
     Tables.create(connection)
     return Tables(connection, key_group_of)
 
@@ -63,13 +78,16 @@ class SqliteStore:
         durability: Durability,
         key_group_of: Callable[[str], int],
         clock_ms: Callable[[], int],
+        *,
         commit_batch_max: int = 512,
+        cache_mib: int = 64,
     ) -> None:
         self.data_dir = data_dir
         self._durability = durability
         self._key_group_of = key_group_of
         self._clock_ms = clock_ms
         self._commit_batch_max = commit_batch_max
+        self._cache_mib = cache_mib
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pystatefun-store")
         self._tables: Tables | None = None
         self._lock_fd: int | None = None
@@ -89,18 +107,18 @@ class SqliteStore:
         except BlockingIOError as exc:
             os.close(self._lock_fd)
             self._lock_fd = None
-            raise ConfigurationError(
+            raise DataDirError(
                 f"data dir {self.data_dir} is in use by another pystatefun process; stop it, "
                 "or pass a different --data-dir"
             ) from exc
         self._tables = await self._run(
-            open_tables, self.data_dir, self._durability, self._key_group_of
+            open_tables, self.data_dir, self._durability, self._key_group_of, self._cache_mib
         )
         stored = await self._run(self._tables.meta, "key_groups")
         if stored is None:
             await self._run(self._tables.set_meta, "key_groups", str(key_groups))
         elif int(stored) != key_groups:
-            raise ConfigurationError(
+            raise DataDirError(
                 f"data dir {self.data_dir} was created with {stored} key groups, not {key_groups};"
                 " the number of key groups cannot change for an existing data dir"
             )
@@ -192,5 +210,6 @@ class SqliteStore:
     async def dead_letters(self, limit: int = -1) -> list[DeadLetter]:
         return await self._run(self.tables.dead_letters, limit)
 
-    async def purge_dedup(self) -> int:
-        return await self._run(self.tables.purge_dedup, self._clock_ms())
+    async def purge_expired(self) -> int:
+        """Delete expired idempotency keys and state values; returns how many rows."""
+        return await self._run(self.tables.purge_expired, self._clock_ms())

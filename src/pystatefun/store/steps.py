@@ -57,8 +57,6 @@ class Step:
     state_address: Address | None = None
     state_puts: list[StateValue] = field(default_factory=list)
     state_deletes: list[str] = field(default_factory=list)
-    # After-invoke TTLs restart at this instant for every state of state_address.
-    invoked_at_ms: int | None = None
     messages: list[NewMessage] = field(default_factory=list)
     timer_ops: list[NewTimer | CancelTimer] = field(default_factory=list)
     egress: list[tuple[str, str, Payload]] = field(default_factory=list)

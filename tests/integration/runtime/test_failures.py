@@ -72,7 +72,8 @@ async def test_a_down_endpoint_is_retried_dead_lettered_and_re_driven(
                 text=True,
                 check=True,
             )
-            assert json.loads(listed.stdout)["address"] == "bad/fn/x"
+            record = json.loads(listed.stdout)
+            assert (record["address"], record["messages"][0]["value"]) == ("bad/fn/x", "kept")
             async with function_server(counting("bad/fn"), port=port):
                 redriven = subprocess.run(
                     [

@@ -100,7 +100,7 @@ async def test_request_reply_answers_or_times_out_with_the_message_processed(
             assert headers["Content-Type"] == "application/vnd.io.statefun.types/int"
             status, _, body = await post(f"{runtime.ingress_url}/r/fn/1", b"silent", wait)
             assert status == 504
-            assert b"the message stays processed" in body
+            assert b"it is processed all the same" in body
             assert await records(runtime, "out", 2) == ["ask", "silent"]
 
 
@@ -134,3 +134,44 @@ async def test_a_full_mailbox_back_pressures_the_ingress(tmp_path: Path) -> None
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_egress_head_does_not_consume_and_unknown_topics_are_refused(
+    tmp_path: Path,
+) -> None:
+    async with function_server(counting("c/fn")) as url:
+        module = module_file(tmp_path / "m.yaml", {"c/*": url})
+        async with running(module, tmp_path / "data") as runtime:
+            await post(f"{runtime.ingress_url}/c/fn/1", b"x")
+            await wait_for(lambda: _egress_rows(runtime))
+            head = await post(f"{runtime.egress_url}/out", method="HEAD")
+            assert head[0] == 405  # a HEAD would remove a record it cannot return
+            unknown = await post(f"{runtime.egress_url}/nope", method="GET")
+            assert (unknown[0], b"topic 'nope' is not declared; topics: out" in unknown[2]) == (
+                405,
+                True,
+            )
+            assert await records(runtime, "out", 1) == ["1:x:1"]  # still there for the GET
+
+
+async def _egress_rows(runtime: object) -> int:
+    return (await runtime.store.counts())["egress"]  # type: ignore[attr-defined]
+
+
+async def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    from pystatefun.errors import DataDirError
+    from pystatefun.module import load_module
+    from pystatefun.runtime import Runtime, RuntimeOptions
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        module = tmp_path / "m.yaml"
+        module.write_text(f"kind: io.statefun.playground.v1/ingress\nspec:\n  port: {port}\n")
+        runtime = Runtime(load_module(module), RuntimeOptions(data_dir=tmp_path / "data"))
+        with pytest.raises(DataDirError, match=f"cannot listen on 127.0.0.1:{port}"):
+            await runtime.start()
+        await runtime.stop()

@@ -9,7 +9,7 @@ upgrade`` writes this kind when it converts 3.0 and 2.x modules. Annotated examp
       urlPathTemplate: http://functions:8000/statefun   # required: http(s)[+unix] URL;
                                        # {function.name} becomes the function's name
       maxNumBatchRequests: 1000        # messages per invocation of one address; default 1000;
-                                       # 0 or less: no bound (as in StateFun)
+                                       # 0 or less: no back-pressure, at most 10,000 per invocation
       timeouts:                        # optional
         call: 1 min                    # the whole call, retries included; default 1 min
         connect: 10 s                  # each at most `call`; default 10 s

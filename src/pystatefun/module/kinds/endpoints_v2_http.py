@@ -9,7 +9,7 @@ The current endpoint kind. Annotated example::
                                     # required: http, https, http+unix or https+unix URL;
                                     # {function.name} becomes the function's name
       maxNumBatchRequests: 1000     # messages per invocation of one address; default 1000;
-                                    # 0 or less: no bound (as in StateFun)
+                                    # 0 or less: no back-pressure, at most 10,000 per invocation
       transport:                    # optional; default: the async transport with its defaults
         type: io.statefun.transports.v1/async   # or io.statefun.transports.v1/okhttp
         call: 2 min                 # see the transport kinds for every field

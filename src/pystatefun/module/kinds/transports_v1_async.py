@@ -10,7 +10,7 @@ A v2 endpoint uses it when ``transport`` is absent, has no ``type``, or names th
         type: io.statefun.transports.v1/async  # optional: this is the default
         call: 2 min               # the whole call, retries included; default 2 min
         connect: 20 s             # one connection attempt; default 20 s; at most `call`
-        pool_ttl: 15 s            # how long a pooled connection lives; default 15 s; 0: no reuse
+        pool_ttl: 15 s            # how long an idle connection stays pooled; 0: no reuse
         pool_size: 1024           # pooled connections to this endpoint; default 1024
         payload_max_bytes: 33554432   # request and response size cap; default 32 MiB
         trust_cacerts: ca.pem     # TLS: CA certificates to trust (path, relative to this file)

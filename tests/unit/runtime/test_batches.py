@@ -1,0 +1,153 @@
+"""Requests from mailbox rows and steps from replies: every validation StateFun makes, with
+errors that name the address and the state."""
+
+from __future__ import annotations
+
+import pytest
+
+from pystatefun.errors import TerminalError
+from pystatefun.protocol import FromFunction, TypedValue
+from pystatefun.runtime.batches import build_request, step_from_reply
+from pystatefun.runtime.egress import EgressRouter
+from pystatefun.runtime.keygroups import key_group_of
+from pystatefun.runtime.registry import RegisteredState, StateRegistry
+from pystatefun.store import ExpireMode, InboxMessage, Payload, StateValue
+from pystatefun.types import Address
+
+SELF = Address("ns", "fn", "me")
+INT = "io.statefun.types/int"
+REGISTERED = {
+    "n": RegisteredState("n", INT, ExpireMode.NONE, 0),
+    "t": RegisteredState("t", INT, ExpireMode.AFTER_WRITE, 500),
+}
+BATCH = [
+    InboxMessage(7, SELF, None, Payload("ns/T", b"x")),
+    InboxMessage(8, SELF, Address("ns", "other", "1"), Payload("ns/T", None)),
+]
+ROUTER = EgressRouter(("out",))
+
+
+def test_requests_carry_every_registered_state_and_only_live_values() -> None:
+    stored = {
+        "n": StateValue("n", Payload(INT, b"\x0d\x01\x00\x00\x00"), 0, 0, None),
+        "t": StateValue("t", Payload(INT, b""), 1, 500, 1_000),  # expired at 1000
+    }
+    request = build_request(SELF, BATCH, REGISTERED, stored, now_ms=1_000)
+    state = {s.state_name: s for s in request.invocation.state}
+    assert set(state) == {"n", "t"}
+    assert state["n"].state_value.value == b"\x0d\x01\x00\x00\x00"
+    assert not state["t"].HasField("state_value")
+    first, second = request.invocation.invocations
+    assert not first.HasField("caller")  # from an ingress: no caller at all
+    assert (second.caller.type, second.argument.has_value) == ("other", False)
+
+
+def test_a_stored_value_of_another_type_is_terminal() -> None:
+    stored = {"n": StateValue("n", Payload("io.statefun.types/long", b""), 0, 0, None)}
+    with pytest.raises(TerminalError, match="ns/fn/me: stored state 'n' has type"):
+        build_request(SELF, BATCH, REGISTERED, stored, now_ms=0)
+
+
+def _reply(**fields: object) -> FromFunction.InvocationResponse:
+    return FromFunction.InvocationResponse(**fields)  # type: ignore[arg-type]
+
+
+def test_a_step_collects_every_effect() -> None:
+    modify = FromFunction.PersistedValueMutation(
+        mutation_type=FromFunction.PersistedValueMutation.MODIFY,
+        state_name="t",
+        state_value=TypedValue(typename=INT, has_value=True, value=b""),
+    )
+    delayed = FromFunction.DelayedInvocation(
+        delay_in_ms=250,
+        cancellation_token="tok",
+        target={"namespace": "ns", "type": "fn", "id": "x"},
+        argument=TypedValue(typename="a/b"),
+    )
+    reply = _reply(state_mutations=[modify], delayed_invocations=[delayed])
+    step = step_from_reply(SELF, BATCH, reply, (REGISTERED, {}, ROUTER, 2_000))
+    assert step.consumed == [7, 8]
+    [put] = step.state_puts
+    assert (put.name, put.expires_at_ms) == ("t", 2_500)
+    [timer] = step.timer_ops
+    assert (timer.fire_at_ms, timer.token, timer.sender) == (2_250, "tok", SELF)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("reply", "says"),
+    [
+        (
+            _reply(
+                state_mutations=[
+                    {"mutation_type": 1, "state_name": "ghost", "state_value": {"typename": INT}}
+                ]
+            ),
+            "never declared",
+        ),
+        (
+            _reply(
+                state_mutations=[
+                    {
+                        "mutation_type": 1,
+                        "state_name": "n",
+                        "state_value": {"typename": "io.statefun.types/long"},
+                    }
+                ]
+            ),
+            "registered as 'io.statefun.types/int'",
+        ),
+        (
+            _reply(outgoing_messages=[{"target": {"namespace": "ns", "type": "fn"}}]),
+            "incomplete address",
+        ),
+        (
+            _reply(
+                delayed_invocations=[
+                    {"delay_in_ms": -1, "target": {"namespace": "a", "type": "b", "id": "c"}}
+                ]
+            ),
+            "negative delay",
+        ),
+        (_reply(delayed_invocations=[{"is_cancellation_request": True}]), "without a token"),
+        (
+            _reply(
+                outgoing_egresses=[
+                    {
+                        "egress_namespace": "io.statefun.playground",
+                        "egress_type": "egress",
+                        "argument": {
+                            "typename": "io.statefun.playground/EgressRecord",
+                            "has_value": True,
+                            "value": b"{}",
+                        },
+                    }
+                ]
+            ),
+            "invalid io.statefun.playground/EgressRecord",
+        ),
+    ],
+    ids=["unregistered", "wrong-type", "no-id", "negative-delay", "cancel-no-token", "bad-record"],
+)
+def test_invalid_replies_are_terminal(reply: FromFunction.InvocationResponse, says: str) -> None:
+    with pytest.raises(TerminalError, match=says):
+        step_from_reply(SELF, BATCH, reply, (REGISTERED, {}, ROUTER, 0))
+
+
+def test_a_registered_state_cannot_change_type() -> None:
+    registry = StateRegistry()
+    spec = FromFunction.PersistedValueSpec(state_name="n", type_typename=INT)
+    registry.register("ns/fn", "ns/fn/me", [spec])
+    registry.register("ns/fn", "ns/fn/me", [spec])  # the same again is fine
+    changed = FromFunction.PersistedValueSpec(
+        state_name="n", type_typename="io.statefun.types/long"
+    )
+    with pytest.raises(TerminalError, match="state 'n' is registered with type"):
+        registry.register("ns/fn", "ns/fn/me", [changed])
+
+
+def test_key_groups_partition_by_id_only_and_stably() -> None:
+    assert key_group_of("alice", 128) == key_group_of("alice", 128)
+    assert {key_group_of(str(n), 128) for n in range(2000)} == set(range(128))
+    # Pinned: a different hash would put every row of an existing data dir in the wrong group.
+    assert key_group_of("alice", 128) == 71
+    assert key_group_of("alice", 8) == 71 % 8
