@@ -14,6 +14,9 @@ from support.official_sdk import official_python as _official_python
 from support.processes import ListeningProcess, start_listening_process
 
 HERE = Path(__file__).parent
+# The same server script the runtime's tests use, serving this suite's functions.
+SERVE = HERE.parent / "support" / "functions" / "serve_python.py"
+FUNCTIONS = ("--functions", str(HERE / "interop_functions.py"))
 
 
 @pytest.fixture(scope="session")
@@ -23,14 +26,14 @@ def official_python() -> Path:
 
 @pytest.fixture(scope="session")
 def official_server(official_python: Path) -> Iterator[ListeningProcess]:
-    server = start_listening_process([official_python, HERE / "serve_functions.py", "official"])
+    server = start_listening_process([official_python, SERVE, "official", *FUNCTIONS])
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def our_server() -> Iterator[ListeningProcess]:
-    server = start_listening_process([sys.executable, HERE / "serve_functions.py", "ours"])
+    server = start_listening_process([sys.executable, SERVE, "ours", *FUNCTIONS])
     yield server
     server.stop()
 

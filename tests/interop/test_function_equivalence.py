@@ -1,6 +1,6 @@
 """The same functions served by the official SDK and by ours answer the same batches alike.
 
-Both servers are real processes on 127.0.0.1 (``serve_functions.py``): the official
+Both servers are real processes on 127.0.0.1 (``support/functions/serve_python.py``): the official
 ``statefun`` 3.3.0 behind a stdlib HTTP server, ours behind ``pystatefun.sdk.aiohttp``. Each test
 POSTs identical ``ToFunction`` bytes to both and requires identical ``FromFunction`` replies,
 compared as messages and as bytes.

@@ -7,6 +7,7 @@ endpoint misbehave on purpose. Everything still goes over real sockets and a rea
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.service import Runtime
 from pystatefun.sdk import StatefulFunctions
 from pystatefun.sdk.aiohttp import make_app
+from support.modules import write_module as write_module
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -51,29 +53,6 @@ async def raw_server(handler: Handler) -> AsyncIterator[str]:
     app.router.add_post("/statefun", handler)
     async with http_server(app) as url:
         yield url + "/statefun"
-
-
-def write_module(
-    path: Path,
-    endpoints: dict[str, str],
-    topics: tuple[str, ...] = ("out",),
-    transport: str = "call: 2s",
-    max_batch: int | None = None,
-) -> Path:
-    """A module: ``endpoints`` maps a ``functions`` pattern to its URL; playground I/O on port 0."""
-    batch = f"  maxNumBatchRequests: {max_batch}\n" if max_batch is not None else ""
-    documents = [
-        f"kind: io.statefun.endpoints.v2/http\nspec:\n  functions: {pattern}\n"
-        f"  urlPathTemplate: {url}\n{batch}  transport:\n    {transport}\n"
-        for pattern, url in endpoints.items()
-    ]
-    documents.append("kind: io.statefun.playground.v1/ingress\nspec:\n  port: 0\n")
-    listed = ", ".join(topics)
-    documents.append(
-        f"kind: io.statefun.playground.v1/egress\nspec:\n  port: 0\n  topics: [{listed}]\n"
-    )
-    path.write_text("---\n".join(documents))
-    return path
 
 
 @dataclass
@@ -109,11 +88,17 @@ async def pop(runtime: Runtime, topic: str) -> str | None:
     return body.decode() if status == 200 else None
 
 
-async def wait_for(check: Callable[[], Awaitable[object]], timeout_s: float = 30.0) -> object:
-    """Poll ``check`` until it returns something truthy. Only for conditions with no event to
-    await (an egress is pull-only; a retry policy runs on its own clock); bounded."""
+async def wait_for(check: Callable[[], object], timeout_s: float = 30.0) -> object:
+    """Poll ``check`` (plain, or returning an awaitable) until it gives something truthy. Only
+    for conditions with no event to await (an egress is pull-only; a retry policy runs on its
+    own clock); bounded."""
     deadline = time.monotonic() + timeout_s
-    while not (result := await check()):
+
+    async def result_of_check() -> object:
+        result = check()
+        return await result if inspect.isawaitable(result) else result
+
+    while not (result := await result_of_check()):
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
     return result

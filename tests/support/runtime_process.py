@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from support import modules
+
 PYSTATEFUN = Path(sys.executable).parent / "pystatefun"
 
 
@@ -26,16 +28,10 @@ def write_module(
     transport: str = "call: 10s",
     max_batch: int | None = None,
 ) -> Path:
-    """A module with one endpoint and the playground ingress and egress on free ports."""
-    batch = f"\n  maxNumBatchRequests: {max_batch}" if max_batch is not None else ""
-    path.write_text(
-        f"kind: io.statefun.endpoints.v2/http\nspec:\n  functions: {functions}\n"
-        f"  urlPathTemplate: {endpoint_url}{batch}\n  transport:\n    {transport}\n---\n"
-        "kind: io.statefun.playground.v1/ingress\nspec:\n  port: 0\n---\n"
-        "kind: io.statefun.playground.v1/egress\nspec:\n  port: 0\n"
-        f"  topics: [{', '.join(topics)}]\n"
+    """A module with one endpoint (the smoke functions by default) and the playground I/O."""
+    return modules.write_module(
+        path, {functions: endpoint_url}, topics=topics, transport=transport, max_batch=max_batch
     )
-    return path
 
 
 @dataclass

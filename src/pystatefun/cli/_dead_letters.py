@@ -29,11 +29,14 @@ _DATA_DIR = click.option(
 )
 
 
-def _open(data_dir: Path) -> Tables:
+def _open(data_dir: Path, *, writable: bool) -> Tables:
+    """The data dir's tables: read-only for inspection, writable (with key groups) to re-drive."""
     if not (data_dir / DATABASE_FILE).exists():
         raise click.ClickException(f"no pystatefun data dir at {data_dir} (no {DATABASE_FILE})")
-    # Rows are tagged with key groups, whose number the data dir recorded when it was created.
     probe = open_tables(data_dir, "fsync", lambda _: 0, read_only=True)
+    if not writable:
+        return probe
+    # Rows are tagged with key groups, whose number the data dir recorded when it was created.
     groups = probe.meta("key_groups")
     probe.close()
     if groups is None:
@@ -69,9 +72,7 @@ def dead_letters() -> None:
 @_DATA_DIR
 def list_(data_dir: Path) -> None:
     """Print every dead letter as one JSON object per line."""
-    if not (data_dir / DATABASE_FILE).exists():
-        raise click.ClickException(f"no pystatefun data dir at {data_dir} (no {DATABASE_FILE})")
-    tables = open_tables(data_dir, "fsync", lambda _: 0, read_only=True)
+    tables = _open(data_dir, writable=False)
     try:
         for letter in tables.dead_letters(limit=-1):
             failed_at = datetime.datetime.fromtimestamp(letter.failed_at_ms / 1000, datetime.UTC)
@@ -112,7 +113,7 @@ def redrive(data_dir: Path, ids: tuple[int, ...], everything: bool) -> None:
     """
     if not ids and not everything:
         raise click.UsageError("name dead letters with --id N (repeatable) or pass --all")
-    tables = _open(data_dir)
+    tables = _open(data_dir, writable=True)
     try:
         count = tables.redrive(None if everything else list(ids), wall_clock_ms())
     finally:

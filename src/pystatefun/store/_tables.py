@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from pystatefun.store import _schema
 from pystatefun.store.records import (
@@ -144,8 +145,7 @@ class Tables:
         """Apply every step in one transaction; each in a savepoint so a failing step (a
         duplicate cancellation token, say) is rolled back alone."""
         outcomes = []
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             for step in steps:
                 self._db.execute("SAVEPOINT step")
                 try:
@@ -155,11 +155,18 @@ class Tables:
                     outcome = StepOutcome(committed=False, error=_integrity_reason(exc))
                 self._db.execute("RELEASE step")
                 outcomes.append(outcome)
-            self._db.execute("COMMIT")
+        return outcomes
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction: committed if the block completes, rolled back otherwise."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return outcomes
+        self._db.execute("COMMIT")
 
     def _apply(self, step: Step, now_ms: int) -> StepOutcome:
         if step.dedup_key is not None:
@@ -282,25 +289,19 @@ class Tables:
 
     def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
         """Remove and return the oldest record of a topic, in its own transaction."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             row = self._db.execute(
                 "DELETE FROM egress WHERE seq = (SELECT MIN(seq) FROM egress WHERE egress = ? "
                 "AND topic = ?) RETURNING seq, typename, value",
                 (egress, topic),
             ).fetchone()
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return (
             None if row is None else EgressRecord(row[0], egress, topic, _payload(row[1], row[2]))
         )
 
     def redrive(self, dead_letter_ids: list[int] | None, now_ms: int) -> int:
         """Move dead letters' messages back to the end of their mailboxes; return how many."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             letters = self.dead_letters(limit=-1)
             chosen = [
                 d for d in letters if dead_letter_ids is None or d.dead_letter_id in dead_letter_ids
@@ -316,27 +317,17 @@ class Tables:
                 self._db.execute(
                     "DELETE FROM dead_letters WHERE dead_letter_id = ?", (letter.dead_letter_id,)
                 )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return sum(len(d.messages) for d in chosen)
 
     def purge_expired(self, now_ms: int) -> int:
         """Delete expired idempotency keys and state values (both indexed by expiry)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             keys = self._db.execute("DELETE FROM dedup WHERE expires_at_ms <= ?", (now_ms,))
             state = self._db.execute(
                 "DELETE FROM state WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?",
                 (now_ms,),
             )
-            count = keys.rowcount + state.rowcount
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        return int(count)
+        return int(keys.rowcount + state.rowcount)
 
 
 def _columns(address: Address | None) -> tuple[str | None, str | None, str | None]:

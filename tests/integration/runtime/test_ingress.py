@@ -124,16 +124,12 @@ async def test_a_full_mailbox_back_pressures_the_ingress(tmp_path: Path) -> None
             assert [(await post(ingress, m))[0] for m in (b"m2", b"m3")] == [202, 202]
             fourth = asyncio.create_task(post(ingress, b"m4"))
             dispatcher = runtime._dispatcher  # white box: the ingress waits for room
-            await wait_for(lambda: _true(any(a.id == "1" for a in dispatcher._space)))
+            await wait_for(lambda: any(a.id == "1" for a in dispatcher._space))
             assert not fourth.done()
             release.set()
             assert (await fourth)[0] == 202
-            await wait_for(lambda: _true(len(seen) == 4))
+            await wait_for(lambda: len(seen) == 4)
             assert seen == ["m1", "m2", "m3", "m4"]  # FIFO per address
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_egress_head_does_not_consume_and_unknown_topics_are_refused(

@@ -123,9 +123,9 @@ async def test_graceful_stop_finishes_in_flight_work_and_refuses_new(tmp_path: P
         await entered.wait()
         ask = {"Pystatefun-Request-Reply": "true"}  # g/fn never answers its caller
         waiting = asyncio.create_task(post(f"{runtime.ingress_url}/g/fn/3", b"ask", ask))
-        await wait_for(lambda: _true(len(runtime._replies) == 1))
+        await wait_for(lambda: len(runtime._replies) == 1)
         stopping = asyncio.create_task(runtime.stop())
-        await wait_for(lambda: _true(runtime._stopping))
+        await wait_for(lambda: runtime._stopping)
         status, _, body = await post(f"{runtime.ingress_url}/g/fn/2", b"late")
         assert (status, b"the runtime is stopping" in body) == (503, True)
         release.set()
@@ -135,10 +135,6 @@ async def test_graceful_stop_finishes_in_flight_work_and_refuses_new(tmp_path: P
         async with running(module, tmp_path / "data") as again:
             assert again.recovered["pending_messages"] == 0  # both in-flight batches committed
             assert await records(again, "out", 2) == ["finished", "finished"]
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 def test_run_reports_a_bad_module_with_file_line_and_field(tmp_path: Path) -> None:
