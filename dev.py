@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The two README commands: ``python3 dev.py example`` and ``python3 dev.py test``.
+"""The README commands: ``python3 dev.py example``, ``python3 dev.py test`` and
+``python3 dev.py bench`` (the benchmark suite, bench/README.md).
 
 Why a script rather than a Makefile: it must work on a fresh machine that has nothing but
 Python 3.11+. Each command creates ``.venv/`` at the repository root, installs pystatefun into it
@@ -38,8 +39,13 @@ def _run(*args: str | Path, check: bool = True) -> int:
     return completed.returncode
 
 
-def _ensure_venv(extras: str) -> None:
-    """Create .venv and (re)install the package when pyproject.toml or the extras changed."""
+def _ensure_venv(*extras: str) -> None:
+    """Create .venv and (re)install the package when pyproject.toml or the extras changed.
+
+    ``extras`` are optional-dependency groups of pyproject.toml (none: the plain package). The
+    stamp records which groups the current pyproject.toml was installed with; any extra at all
+    also satisfies a plain install.
+    """
     if sys.version_info < MIN_PYTHON:
         _fail(f"pystatefun needs Python {'.'.join(map(str, MIN_PYTHON))}+, this is {sys.version}")
     if not PYTHON.exists():
@@ -48,18 +54,20 @@ def _ensure_venv(extras: str) -> None:
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     have = STAMP.read_text().split() if STAMP.exists() else []
     done = set(have[1:]) if have and have[0] == wanted else set()
-    # An install with the dev extras also satisfies a plain one.
-    if (extras or "base") in done or "dev" in done:
+    needed = set(extras) or {"base"}
+    if needed <= done or (needed == {"base"} and done):
         return
-    target = f".[{extras}]" if extras else "."
+    # Install every group installed before too, so that one command never drops another's.
+    groups = sorted((needed | done) - {"base"})
+    target = f".[{','.join(groups)}]" if groups else "."
     print(f"dev.py: installing pystatefun{target[1:]} (editable) into .venv", file=sys.stderr)
     _run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", target)
-    STAMP.write_text(" ".join([wanted, *sorted(done | {extras or "base"})]) + "\n")
+    STAMP.write_text(" ".join([wanted, *sorted(done | needed)]) + "\n")
 
 
 def example() -> int:
     """The main job: run the example application end to end and print what it did."""
-    _ensure_venv("")
+    _ensure_venv()
     return _run(PYTHON, ROOT / "examples" / "greeter" / "demo.py", check=False)
 
 
@@ -76,10 +84,20 @@ def test() -> int:
     return code
 
 
+def bench() -> int:
+    """The benchmark suite against Restate: installs what it needs, prints a table, writes
+    bench/results/ (options: ``python3 dev.py bench --help``)."""
+    _ensure_venv("dev", "bench")
+    return _run(PYTHON, ROOT / "bench" / "run.py", *sys.argv[2:], check=False)
+
+
 def main() -> int:
-    commands = {"example": example, "test": test}
+    commands = {"example": example, "test": test, "bench": bench}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
-        _fail(f"usage: python3 dev.py {{{'|'.join(commands)}}} [pytest args for test]")
+        _fail(
+            f"usage: python3 dev.py {{{'|'.join(commands)}}} "
+            "[pytest args for test | options for bench]"
+        )
     return commands[sys.argv[1]]()
 
 

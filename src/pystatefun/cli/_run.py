@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from pystatefun.errors import PystatefunError
+from pystatefun.http import run_event_loop
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.service import Runtime
 
@@ -168,6 +169,6 @@ def run(  # click passes options by keyword
             cache_mib=cache_mib,
             key_groups=key_groups,
         )
-        asyncio.run(_serve(module, options))
+        run_event_loop(_serve(module, options))  # on uvloop when it is installed
     except PystatefunError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -8,13 +8,20 @@ import importlib.util
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import click
 
+from pystatefun.http import HttpRequest, HttpResponse, HttpServer, run_event_loop
 from pystatefun.sdk import RequestReplyHandler, StatefulFunctions
+from pystatefun.sdk._serving import DEFAULT_MAX_REQUEST_BYTES, reply_to, too_large
 
 __all__ = ["load_functions", "serve"]
+
+_TEXT = {"Content-Type": "text/plain; charset=utf-8"}
+# Requests in progress get this long to finish on SIGTERM, as the aiohttp runner allowed.
+_SHUTDOWN_TIMEOUT_S = 60.0
 
 
 def load_functions(target: str) -> StatefulFunctions | RequestReplyHandler:
@@ -45,28 +52,64 @@ def load_functions(target: str) -> StatefulFunctions | RequestReplyHandler:
     return found
 
 
+def _app(
+    functions: StatefulFunctions | RequestReplyHandler, path: str, max_request_bytes: int
+) -> tuple[
+    Callable[[HttpRequest], Awaitable[HttpResponse]],
+    Callable[[HttpRequest, int | None], HttpResponse],
+]:
+    """The request handler and the too-large answer: the aiohttp adapter's statuses (404 for
+    another path, 405 for another method, 413, and ``reply_to``'s 200/400/404/500)."""
+    handler = (
+        functions if isinstance(functions, RequestReplyHandler) else RequestReplyHandler(functions)
+    )
+
+    def refusal(request: HttpRequest) -> HttpResponse | None:
+        if request.path != path:
+            return HttpResponse(404, b"404: Not Found", _TEXT)
+        if request.method != "POST":
+            return HttpResponse(405, b"405: Method Not Allowed", {**_TEXT, "Allow": "POST"})
+        return None
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        refused = refusal(request)
+        if refused is not None:
+            return refused
+        reply = await reply_to(handler, request.body)
+        return HttpResponse(reply.status, reply.body, {"Content-Type": reply.content_type})
+
+    def too_large_answer(request: HttpRequest, size: int | None) -> HttpResponse:
+        refused = refusal(request)
+        if refused is not None:
+            return refused
+        of = f"over {max_request_bytes}" if size is None else str(size)
+        reply = too_large(
+            f"request body of {of} bytes exceeds the limit of {max_request_bytes} bytes "
+            "(max_request_bytes)"
+        )
+        return HttpResponse(reply.status, reply.body, {"Content-Type": reply.content_type})
+
+    return handle, too_large_answer
+
+
 async def _serve(
     functions: StatefulFunctions | RequestReplyHandler, host: str, port: int, path: str
 ) -> None:
-    from aiohttp import web  # noqa: PLC0415 - keeps `pystatefun --help` fast
-
-    from pystatefun.sdk.aiohttp import make_app  # noqa: PLC0415
-
-    runner = web.AppRunner(make_app(functions, path=path), handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0]
+    handle, too_large_answer = _app(functions, path, DEFAULT_MAX_REQUEST_BYTES)
+    server = HttpServer(
+        handle, max_body_bytes=DEFAULT_MAX_REQUEST_BYTES, too_large=too_large_answer
+    )
+    await server.start(host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    click.echo(f"http://{bound[0]}:{bound[1]}{path}")  # data: the URL, for scripts
+    click.echo(f"http://{host}:{server.port}{path}")  # data: the URL, for scripts
     logging.getLogger("pystatefun.cli").info("serving; SIGTERM or Ctrl-C stops")
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await server.stop(_SHUTDOWN_TIMEOUT_S)
 
 
 @click.command()
@@ -94,4 +137,10 @@ def serve(target: str, host: str, port: int, path: str, log_level: str) -> None:
     """
     logging.basicConfig(level=log_level, stream=sys.stderr, format="%(levelname)s %(message)s")
     functions = load_functions(target)
-    asyncio.run(_serve(functions, host, port, path))
+    try:
+        run_event_loop(_serve(functions, host, port, path))
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another process using "
+            "the port? Pick another with --port (0 picks a free one)."
+        ) from exc

@@ -20,6 +20,9 @@ class IngestOutcome(Enum):
     DUPLICATE = "duplicate"  # the idempotency key was seen within its window; nothing added
     REPLIED = "replied"  # request-reply: accepted, and the function answered
     REPLY_TIMEOUT = "reply_timeout"  # request-reply: accepted, but no answer in time
+    # request-reply without an idempotency key: no answer in time (or the runtime is stopping),
+    # and the message, never stored, was taken back before it was processed; nothing happened
+    WITHDRAWN = "withdrawn"
     STOPPING = "stopping"  # the runtime is shutting down; nothing added
 
 

@@ -11,21 +11,25 @@ message is durably in the mailbox. Extras over upstream:
   ``Pystatefun-Duplicate: true``);
 - ``Pystatefun-Request-Reply: true``: the request waits for the function to send a message to
   ``context.caller`` and answers 200 with it (``Content-Type: application/vnd.<typename>``,
-  primitive values as text); 504 when none comes within the reply timeout (the message is
-  accepted and will be processed: resend it only with an ``Idempotency-Key``).
+  primitive values as text); 504 when none comes within the reply timeout: either the message
+  is accepted and will be processed (resend it only with an ``Idempotency-Key``), or it was
+  taken back before it was processed (``nothing happened``: send it again).
 
 Egress, on its port: ``GET /<topic>`` removes and answers the oldest record (200, the payload as
 UTF-8 text), 404 when the topic is empty, 405 for a topic the egress does not declare. Records
 are durable and each is answered once.
+
+Both serve on ``pystatefun.http.HttpServer`` (the ingress is the runtime's front door, so its
+CPU per request matters); statuses and texts are those of the aiohttp server they replaced.
 """
 
 from __future__ import annotations
 
 from typing import Any, final
-
-from aiohttp import web
+from urllib.parse import unquote
 
 from pystatefun.errors import DataDirError, ProtocolError, StoppingError
+from pystatefun.http import HttpRequest, HttpResponse, HttpServer
 from pystatefun.io.api import ConnectorHandle, IngestOutcome, IngestResult
 from pystatefun.protocol.typed_values import PRIMITIVES, Primitive
 from pystatefun.types import Address
@@ -34,6 +38,8 @@ __all__ = ["PlaygroundEgressServer", "PlaygroundIngressServer", "decode_text", "
 
 _VND = "application/vnd."
 _TEXT = "text/plain"
+_TEXT_UTF8 = "text/plain; charset=utf-8"
+_EGRESS_MAX_BODY_BYTES = 1024 * 1024  # aiohttp's default client_max_size, as before
 _DEFAULT_TYPENAME = "io.statefun.types/string"
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
@@ -69,30 +75,25 @@ def decode_text(typename: str, value: bytes | None) -> bytes:
 class _Server:
     def __init__(self, host: str, port: int) -> None:
         self._host, self._port = host, port
-        self._runner: web.AppRunner | None = None
+        self._server: HttpServer | None = None
         self.port = port
 
-    async def _start(self, app: web.Application) -> None:
-        # Requests in progress get this long to finish when the runtime stops.
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
-        )
-        await self._runner.setup()
+    async def _start(self, server: HttpServer) -> None:
         try:
-            await web.TCPSite(self._runner, self._host, self._port).start()
+            await server.start(self._host, self._port)
         except OSError as exc:
-            await self._runner.cleanup()
             raise DataDirError(
                 f"cannot listen on {self._host}:{self._port}: {exc.strerror or exc}; is another "
                 "process using the port? Change `port` in the module, or stop that process."
             ) from exc
-        self.port = self._runner.addresses[0][1]
+        self._server = server
+        self.port = server.port
 
     async def stop(self) -> None:
-        """Stop listening; requests in progress finish first."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        """Stop listening; requests in progress get ``_SHUTDOWN_TIMEOUT_S`` to finish."""
+        if self._server is not None:
+            await self._server.stop(_SHUTDOWN_TIMEOUT_S)
+            self._server = None
 
     @property
     def url(self) -> str:
@@ -107,30 +108,45 @@ class PlaygroundIngressServer(_Server):
         self._max_bytes = max_bytes
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=self._max_bytes)
-        app.router.add_route("*", "/{path:.*}", self._ingest)
-        await self._start(app)
+        await self._start(
+            HttpServer(self._ingest, max_body_bytes=self._max_bytes, too_large=self._too_large)
+        )
 
-    async def _ingest(self, request: web.Request) -> web.Response:
-        parsed = await self._parse(request)
-        if isinstance(parsed, web.Response):
+    async def _ingest(self, request: HttpRequest) -> HttpResponse:
+        parsed = self._parse(request)
+        if isinstance(parsed, HttpResponse):
             return parsed
-        target, typename, body = parsed
-        wait = request.headers.get("Pystatefun-Request-Reply", "").lower() in _TRUE
-        key = request.headers.get("Idempotency-Key") or None
+        target, typename = parsed
+        body = request.body
+        if typename in PRIMITIVES:
+            try:
+                body = encode_text(typename, body.decode("utf-8"))
+            except (ValueError, TypeError, UnicodeDecodeError) as exc:
+                return _text(400, f"message to {target}: the body is not a {typename}: {exc}")
+        headers = request.headers
+        wait = headers.get("pystatefun-request-reply", "").lower() in _TRUE
+        key = headers.get("idempotency-key") or None
         result = await self._handle.ingest(target, typename, body, key, wait)
         return _respond(target, result)
 
-    async def _parse(self, request: web.Request) -> tuple[Address, str, bytes] | web.Response:
-        """The target, typename and message bytes of a request, or the 4xx that explains why not."""
-        parts = request.match_info["path"].split("/")
+    def _too_large(self, request: HttpRequest, size: int | None) -> HttpResponse:
+        """A body over the limit, refused before it is read, unless the request is wrong
+        already (a bad path or type says more than the size)."""
+        parsed = self._parse(request)
+        if isinstance(parsed, HttpResponse):
+            return parsed
+        return _too_large(parsed[0], size, self._max_bytes)
+
+    def _parse(self, request: HttpRequest) -> tuple[Address, str] | HttpResponse:
+        """The target and typename of a request, or the 4xx that explains why not."""
+        path = _decoded(request.path)
+        parts = path[1:].split("/")
         if len(parts) != 3 or not all(parts):
             return _text(
-                404,
-                f"{request.path!r} is not /<namespace>/<type>/<id>, e.g. /example/greeter/alice",
+                404, f"{path!r} is not /<namespace>/<type>/<id>, e.g. /example/greeter/alice"
             )
         target = Address(*parts)
-        content_type = request.headers.get("Content-Type", "")
+        content_type = request.headers.get("content-type", "")
         typename = _DEFAULT_TYPENAME
         if content_type.startswith(_VND):
             typename = content_type[len(_VND) :].split(";")[0].strip()
@@ -140,22 +156,21 @@ class PlaygroundIngressServer(_Server):
                 f"Content-Type {content_type!r}: the typename must be "
                 "namespace/name, as in application/vnd.com.example/Greeting",
             )
-        size = request.content_length or 0
-        if size > self._max_bytes:
-            return _too_large(target, size, self._max_bytes)
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _too_large(target, size, self._max_bytes)
-        if typename in PRIMITIVES:
-            try:
-                body = encode_text(typename, body.decode("utf-8"))
-            except (ValueError, TypeError, UnicodeDecodeError) as exc:
-                return _text(400, f"message to {target}: the body is not a {typename}: {exc}")
-        return target, typename, body
+        return target, typename
 
 
-def _respond(target: Address, result: IngestResult) -> web.Response:
+def _decoded(path: str) -> str:
+    """The request path with %-escapes decoded, as aiohttp's router matched it (an escape that
+    is not UTF-8 stays as it was)."""
+    if "%" not in path:
+        return path
+    try:
+        return unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        return path
+
+
+def _respond(target: Address, result: IngestResult) -> HttpResponse:
     if result.outcome is IngestOutcome.STOPPING:
         return _text(
             503,
@@ -172,17 +187,21 @@ def _respond(target: Address, result: IngestResult) -> web.Response:
             f"the message to {target} was accepted, but no reply came in time; it is "
             "processed all the same: do not resend it without an Idempotency-Key",
         )
+    if result.outcome is IngestOutcome.WITHDRAWN:
+        return _text(
+            504,
+            f"no reply came in time, and the message to {target} was taken back before it was "
+            "processed: nothing happened; send it again",
+        )
     if result.outcome is IngestOutcome.REPLIED:
         reply_type = result.reply_typename or _DEFAULT_TYPENAME
         try:
             reply_body = decode_text(reply_type, result.reply_value)
         except ProtocolError:
             reply_body = result.reply_value or b""
-        return web.Response(
-            status=200, body=reply_body, headers={"Content-Type": f"{_VND}{reply_type}"}
-        )
+        return HttpResponse(200, reply_body, {"Content-Type": f"{_VND}{reply_type}"})
     duplicate = result.outcome is IngestOutcome.DUPLICATE
-    return web.Response(status=202, headers={"Pystatefun-Duplicate": "true"} if duplicate else {})
+    return HttpResponse(202, b"", {"Pystatefun-Duplicate": "true"} if duplicate else {})
 
 
 @final
@@ -194,28 +213,34 @@ class PlaygroundEgressServer(_Server):
         self._handle, self._egress, self._topics = handle, egress, topics
 
     async def start(self) -> None:
-        app = web.Application()
-        # allow_head=False: a HEAD must not remove a record it cannot return.
-        app.router.add_get("/{topic}", self._pop, allow_head=False)
-        await self._start(app)
+        # Requests carry no body; the limit only bounds what a confused client can send.
+        await self._start(HttpServer(self._pop, max_body_bytes=_EGRESS_MAX_BODY_BYTES))
 
-    async def _pop(self, request: web.Request) -> web.Response:
-        topic = request.match_info["topic"]
+    async def _pop(self, request: HttpRequest) -> HttpResponse:
+        topic = _decoded(request.path)[1:]
+        if not topic or "/" in topic:
+            return _text(404, "404: Not Found")
+        if request.method != "GET":
+            # HEAD too: it would remove a record it cannot return.
+            return _text(405, "405: Method Not Allowed", {"Allow": "GET"})
         if topic not in self._topics:
             return _text(405, f"topic {topic!r} is not declared; topics: {', '.join(self._topics)}")
         record = await self._handle.pop_egress(self._egress, topic)
         if record is None:
-            return web.Response(status=404)
-        return web.Response(status=200, body=record, headers={"Content-Type": _TEXT})
+            return HttpResponse(404)
+        return HttpResponse(200, record, {"Content-Type": _TEXT})
 
 
-def _text(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=message + "\n")
+def _text(status: int, message: str, headers: dict[str, str] | None = None) -> HttpResponse:
+    return HttpResponse(
+        status, (message + "\n").encode(), {"Content-Type": _TEXT_UTF8, **(headers or {})}
+    )
 
 
-def _too_large(target: Address, size: int, limit: int) -> web.Response:
+def _too_large(target: Address, size: int | None, limit: int) -> HttpResponse:
+    of = f"over {limit}" if size is None else str(size)
     return _text(
         413,
-        f"message to {target} of {size} bytes exceeds the ingress limit of {limit} "
+        f"message to {target} of {of} bytes exceeds the ingress limit of {limit} "
         "bytes; send less, or raise --ingress-max-bytes",
     )

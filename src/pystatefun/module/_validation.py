@@ -18,7 +18,9 @@ from pystatefun.module._source import FieldPath, SourceDocument
 
 __all__ = ["SPEC_CONFIG", "validate"]
 
-SPEC_CONFIG = ConfigDict(extra="allow", frozen=True)
+# defer_build: a model builds its validator on first use, so start-up pays only for the
+# kinds a module uses (building every one took most of `pystatefun run`'s start-up).
+SPEC_CONFIG = ConfigDict(extra="allow", frozen=True, defer_build=True)
 _M = TypeVar("_M", bound=BaseModel)
 _REPR_MAX = 60
 

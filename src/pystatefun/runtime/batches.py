@@ -8,6 +8,8 @@ type, is ``TerminalError``) and collects all effects into one ``Step``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pystatefun.errors import TerminalError
 from pystatefun.protocol import Address as WireAddress
 from pystatefun.protocol import FromFunction, ToFunction, TypedValue
@@ -25,10 +27,15 @@ from pystatefun.store import (
 )
 from pystatefun.types import Address
 
-__all__ = ["build_request", "payload_of", "step_from_reply", "typed_value_of"]
+__all__ = ["build_request", "payload_of", "step_from_reply", "stored_seqs", "typed_value_of"]
 
 _MODIFY = FromFunction.PersistedValueMutation.MODIFY
 _DELETE = FromFunction.PersistedValueMutation.DELETE
+
+
+def stored_seqs(batch: list[InboxMessage]) -> list[int]:
+    """The inbox rows a batch consumes: its messages that were stored."""
+    return [m.seq for m in batch if m.seq is not None]
 
 
 def typed_value_of(payload: Payload) -> TypedValue:
@@ -41,23 +48,33 @@ def payload_of(value: TypedValue) -> Payload:
     return Payload(value.typename, bytes(value.value) if value.has_value else None)
 
 
-def _wire(address: Address) -> WireAddress:
-    return WireAddress(namespace=address.namespace, type=address.type, id=address.id)
-
-
-def _address(wire: WireAddress, what: str, where: str) -> Address:
-    if not (wire.namespace and wire.type and wire.id):
+def _address(wire: WireAddress, what: str, where: object) -> Address:
+    namespace, kind, address_id = wire.namespace, wire.type, wire.id
+    if not (namespace and kind and address_id):
         raise TerminalError(
             f"{where} replied with {what} to an incomplete address "
-            f"{wire.namespace!r}/{wire.type!r}/{wire.id!r}; namespace, type and id are required"
+            f"{namespace!r}/{kind!r}/{address_id!r}; namespace, type and id are required"
         )
-    return Address(wire.namespace, wire.type, wire.id)
+    return Address(namespace, kind, address_id)
 
 
 def _live(value: StateValue | None, now_ms: int) -> StateValue | None:
     if value is None or (value.expires_at_ms is not None and value.expires_at_ms <= now_ms):
         return None
     return value
+
+
+def _set_typed_value(field: TypedValue, payload: Payload) -> None:
+    field.typename = payload.typename
+    if payload.value is not None:
+        field.has_value = True
+        field.value = payload.value
+
+
+def _set_address(field: WireAddress, address: Address) -> None:
+    field.namespace = address.namespace
+    field.type = address.type
+    field.id = address.id
 
 
 def build_request(
@@ -67,12 +84,17 @@ def build_request(
     stored: dict[str, StateValue],
     now_ms: int,
 ) -> ToFunction:
-    """The ``ToFunction`` for ``batch``, with every registered state of ``target``."""
+    """The ``ToFunction`` for ``batch``, with every registered state of ``target``.
+
+    Fields are set in place rather than built and copied: this runs once per invocation.
+    """
     request = ToFunction()
     invocation = request.invocation
-    invocation.target.CopyFrom(_wire(target))
+    _set_address(invocation.target, target)
+    states = invocation.state
     for name, spec in registered.items():
-        persisted = invocation.state.add(state_name=name)
+        persisted = states.add()
+        persisted.state_name = name
         value = _live(stored.get(name), now_ms)
         if value is None:
             continue
@@ -82,11 +104,13 @@ def build_request(
                 f"function declares {spec.typename!r}; a state's type cannot change. Keep the old "
                 "type, or move the value to a new state name."
             )
-        persisted.state_value.CopyFrom(typed_value_of(value.payload))
+        _set_typed_value(persisted.state_value, value.payload)
+    calls = invocation.invocations
     for message in batch:
-        call = invocation.invocations.add(argument=typed_value_of(message.payload))
+        call = calls.add()
+        _set_typed_value(call.argument, message.payload)
         if message.caller is not None:
-            call.caller.CopyFrom(_wire(message.caller))
+            _set_address(call.caller, message.caller)
     return request
 
 
@@ -98,13 +122,16 @@ def step_from_reply(
 ) -> Step:
     """Validate ``reply`` and collect its effects, plus the consumed batch, into one step."""
     registered, stored, egress_router, now_ms = context
-    where = str(target)
-    step = Step(consumed=[m.seq for m in batch], state_address=target)
-    _state_mutations(step, target, reply, registered, now_ms)
+    step = Step(consumed=stored_seqs(batch), state_address=target)
+    # ListFields names only the fields the reply has: empty repeated fields cost nothing.
+    fields = {descriptor.name: value for descriptor, value in reply.ListFields()}
+    mutations = fields.get("state_mutations", ())
+    if mutations:
+        _state_mutations(step, target, mutations, registered, now_ms)
     # Expired values nobody rewrote are removed now, in the same step; live after-invoke values
     # are written again with a fresh expiry. Re-writing (not updating in place) keeps a value
     # that the periodic purge deleted while this batch was in flight: it was live when read.
-    touched = {m.state_name for m in reply.state_mutations}
+    touched = {m.state_name for m in mutations}
     for name, value in stored.items():
         if name in touched:
             continue
@@ -121,25 +148,25 @@ def step_from_reply(
                     now_ms + spec.expire_after_ms,
                 )
             )
-    for message in reply.outgoing_messages:
-        destination = _address(message.target, "a message", where)
+    for message in fields.get("outgoing_messages", ()):
+        destination = _address(message.target, "a message", target)
         step.messages.append(NewMessage(destination, target, payload_of(message.argument)))
-    for delayed in reply.delayed_invocations:
+    for delayed in fields.get("delayed_invocations", ()):
         step.timer_ops.append(_timer_op(target, delayed, now_ms))
-    for egress in reply.outgoing_egresses:
+    for egress in fields.get("outgoing_egresses", ()):
         name = f"{egress.egress_namespace}/{egress.egress_type}"
-        step.egress.append(egress_router.route(name, egress.argument, where))
+        step.egress.append(egress_router.route(name, egress.argument, str(target)))
     return step
 
 
 def _state_mutations(
     step: Step,
     target: Address,
-    reply: FromFunction.InvocationResponse,
+    mutations: Iterable[FromFunction.PersistedValueMutation],
     registered: dict[str, RegisteredState],
     now_ms: int,
 ) -> None:
-    for mutation in reply.state_mutations:
+    for mutation in mutations:
         spec = registered.get(mutation.state_name)
         if spec is None:
             raise TerminalError(

@@ -1,9 +1,17 @@
 """Mailboxes and invocations: at most one batch in flight per address, FIFO per address.
 
-Messages wait as inbox rows (durable before anyone acknowledged them). A fixed pool of workers
-takes ready addresses; a worker reads the address's oldest messages (up to the endpoint's
-``maxNumBatchRequests``), invokes the function, and commits the step that consumes them with all
-their effects. Messages that arrive meanwhile wait for the next batch.
+Messages wait as inbox rows (durable before anyone acknowledged them), and each mailbox is also
+held in memory: a message enters it once its row is committed, so the hot path reads no row.
+Rows that are not in memory (recovered at start-up, or re-driven from outside) are read from the
+store first. A request-reply message without an idempotency key is the one exception: it lives
+only in memory, because its request is answered only after the step that processes it commits,
+and a crash before that leaves the client without an answer to retry on.
+
+A fixed pool of workers takes ready addresses; a worker takes the address's oldest messages (up
+to the endpoint's ``maxNumBatchRequests``), invokes the function, and commits the step that
+consumes them with all their effects. Messages that arrive meanwhile wait for the next batch.
+Replies to request-reply callers are handed to the waiting request once that step commits; they
+are never stored.
 
 An address is in exactly one of these states (``_scheduled`` holds the last three)::
 
@@ -19,21 +27,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from itertools import islice
 from typing import Any, final
 
 from pystatefun.errors import (
     InvocationError,
     RetryableError,
-    StoppingError,
     TerminalError,
 )
-from pystatefun.runtime.batches import build_request, step_from_reply
+from pystatefun.runtime.batches import build_request, step_from_reply, stored_seqs
 from pystatefun.runtime.egress import EgressRouter
 from pystatefun.runtime.invoker import RemoteInvoker
+from pystatefun.runtime.mailboxes import Mailbox, Mailboxes
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.registry import StateRegistry
-from pystatefun.runtime.replies import REPLY_NAMESPACE, REPLY_TYPE, ReplyWaiters
-from pystatefun.store import InboxMessage, NewMessage, SqliteStore, Step
+from pystatefun.runtime.replies import ReplyWaiters, is_reply_address
+from pystatefun.runtime.statecache import StateCache
+from pystatefun.store import InboxMessage, NewMessage, SqliteStore, StateValue, Step
 from pystatefun.types import Address
 
 __all__ = ["Dispatcher"]
@@ -62,12 +72,10 @@ class Dispatcher:
         self._on_step = on_step  # after a commit: wake the timer service, count statistics
         self._invoker = RemoteInvoker()
         self._registry = StateRegistry()
+        self._states = StateCache(options.state_cache_addresses)
         topics = module.egresses[0].topics if module.egresses else None
         self._egress_router = EgressRouter(topics)
-        self._pending: dict[Address, int] = {}
-        self._reserved: dict[Address, int] = {}
-        self._in_flight: dict[Address, int] = {}  # messages of the batch being invoked
-        self._space: dict[Address, asyncio.Event] = {}
+        self.mailboxes = Mailboxes(self._schedule)
         self._scheduled: set[Address] = set()
         self._running: set[Address] = set()
         self._parked: dict[Address, asyncio.TimerHandle] = {}
@@ -86,13 +94,15 @@ class Dispatcher:
             for n in range(self._options.max_inflight)
         ]
 
-    def add_pending(self, address: Address, count: int = 1) -> None:
-        """``count`` messages for ``address`` were committed to its mailbox."""
-        self._pending[address] = self._pending.get(address, 0) + count
-        self._schedule(address)
+    def deliver(self, message: InboxMessage) -> None:
+        """``message`` is committed to its target's mailbox (or held in memory only)."""
+        self.mailboxes.deliver(message)
 
     def _schedule(self, address: Address) -> None:
-        if self._stopping or address in self._scheduled or not self._pending.get(address):
+        if self._stopping or address in self._scheduled:
+            return
+        mailbox = self.mailboxes.get(address)
+        if mailbox is None or not mailbox.waiting():
             return
         self._scheduled.add(address)
         self._ready.put_nowait(address)
@@ -108,43 +118,12 @@ class Dispatcher:
         bounded requests, so no single request grows without limit."""
         return self._max_batch(address) or _UNBOUNDED_BATCH
 
-    def _backlog(self, address: Address) -> int:
-        """Messages waiting behind the batch in flight, plus admitted ones not yet committed."""
-        waiting = self._pending.get(address, 0) - self._in_flight.get(address, 0)
-        return waiting + self._reserved.get(address, 0)
-
     async def admit(self, address: Address) -> None:
-        """Back-pressure for ingress, as StateFun's: while ``maxNumBatchRequests`` messages wait
-        behind the batch in flight, the next one waits for room."""
-        limit = self._max_batch(address)
-        while limit and self._backlog(address) >= limit:
-            if self._stopping:
-                raise StoppingError(f"the runtime is stopping; {address} takes no new messages")
-            await self._space.setdefault(address, asyncio.Event()).wait()
-        self._reserved[address] = self._reserved.get(address, 0) + 1
+        """Back-pressure for ingress (see ``Mailboxes.admit``)."""
+        await self.mailboxes.admit(address, self._max_batch(address))
 
-    def release(self, address: Address, committed: bool) -> None:
-        """End an ``admit`` reservation; ``committed`` when its message reached the inbox."""
-        self._reserved[address] -= 1
-        if not self._reserved[address]:
-            del self._reserved[address]
-        if committed:
-            self.add_pending(address)
-        else:
-            self._wake_space(address)
-
-    def _consumed(self, address: Address, count: int) -> None:
-        left = self._pending.get(address, 0) - count
-        if left > 0:
-            self._pending[address] = left
-        else:
-            self._pending.pop(address, None)
-        self._wake_space(address)
-
-    def _wake_space(self, address: Address) -> None:
-        event = self._space.pop(address, None)
-        if event is not None:
-            event.set()
+    def release(self, address: Address, message: InboxMessage | None) -> None:
+        self.mailboxes.release(address, message)
 
     # --- workers -------------------------------------------------------------------------------
 
@@ -161,6 +140,7 @@ class Dispatcher:
                 self._running.discard(address)
                 if address not in self._parked:
                     self._scheduled.discard(address)
+                    self.mailboxes.forget_if_empty(address)
                     self._schedule(address)
 
     def _park(self, address: Address, delay_s: float) -> None:
@@ -171,48 +151,83 @@ class Dispatcher:
         if self._parked.pop(address, None) is not None and not self._stopping:
             self._ready.put_nowait(address)
 
-    async def _process(self, address: Address) -> None:
-        batch = await self._store.read_batch(address, self._batch_limit(address))
-        if not batch:
-            self._pending.pop(address, None)  # the count was stale (an external re-drive)
-            return
-        if address.namespace == REPLY_NAMESPACE and address.type == REPLY_TYPE:
-            await self._deliver_replies(address, batch)
-            return
-        self._in_flight[address] = len(batch)
-        try:
-            await self._invoke_and_commit(address, batch)
-        finally:
-            self._in_flight.pop(address, None)
-            self._wake_space(address)
+    async def _take(self, address: Address, mailbox: Mailbox) -> tuple[list[InboxMessage], int]:
+        """The next batch: unloaded rows first (read from the store), then the queue's head.
+        Returns the batch and how many of its messages came from rows."""
+        limit = self._batch_limit(address)
+        batch: list[InboxMessage] = []
+        if mailbox.unloaded:
+            in_memory = {m.seq for m in mailbox.queue}
+            rows = await self._store.read_batch(address, limit + len(in_memory))
+            batch = [row for row in rows if row.seq not in in_memory][:limit]
+            if not batch:
+                mailbox.unloaded = 0  # the count was stale (rows consumed by a re-drive)
+        from_rows = len(batch)
+        batch.extend(islice(mailbox.queue, 0, limit - from_rows))
+        return batch, from_rows
 
-    async def _invoke_and_commit(self, address: Address, batch: list[InboxMessage]) -> None:
+    async def _process(self, address: Address) -> None:
+        mailbox = self.mailboxes.get(address)
+        if mailbox is None:
+            return
+        batch, from_rows = await self._take(address, mailbox)
+        if not batch:
+            return
+        if is_reply_address(address):
+            await self._drop_stale_replies(address, batch, from_rows)
+            return
+        mailbox.in_flight = len(batch)
+        mailbox.in_flight_queue = len(batch) - from_rows
+        try:
+            await self._invoke_and_commit(address, batch, from_rows)
+        finally:
+            self.mailboxes.finished(address)
+
+    async def _invoke_and_commit(
+        self, address: Address, batch: list[InboxMessage], from_rows: int
+    ) -> None:
+        failure: InvocationError | None = None
         try:
             step = await self._invoke(address, batch)
-        except RetryableError as exc:
-            await self._retry_later(address, batch, exc)
-            return
-        except TerminalError as exc:
-            await self._dead_letter(address, batch, str(exc))
-            return
+        except InvocationError as exc:
+            failure = exc
         except Exception as exc:  # noqa: BLE001 - a bug: log it, and let the policy decide
             _log.exception("%s: unexpected error while invoking", address)
-            await self._retry_later(address, batch, RetryableError(f"{address}: {exc!r}"))
+            failure = RetryableError(f"{address}: {exc!r}")
+        from_rows = min(from_rows, len(batch))  # the batch may have been cut to fit
+        if isinstance(failure, TerminalError):
+            await self._dead_letter(address, batch, from_rows, str(failure))
             return
+        if failure is not None:
+            await self._retry_later(address, batch, from_rows, failure)
+            return
+        replies = [m for m in step.messages if is_reply_address(m.target)]
+        if replies:
+            step.messages = [m for m in step.messages if not is_reply_address(m.target)]
         outcome = await self._store.commit(step)
         if not outcome.committed:
-            failure = TerminalError(f"{address}: {outcome.error}")
-            await self._dead_letter(address, batch, str(failure))
+            refused = TerminalError(f"{address}: {outcome.error}")
+            await self._dead_letter(address, batch, from_rows, str(refused))
             return
         self._attempts.pop(address, None)
-        self._committed(address, step)
-
-    def _committed(self, address: Address, step: Step) -> None:
         self.batches_committed += 1
-        self._consumed(address, len(step.consumed))
-        for message in step.messages:
-            self.add_pending(message.target)
+        self._states.committed(address, step.state_puts, step.state_deletes)
+        self.mailboxes.consumed(address, len(batch), from_rows)
+        for message, seq in zip(step.messages, outcome.seqs, strict=True):
+            self.mailboxes.deliver(
+                InboxMessage(seq, message.target, message.caller, message.payload)
+            )
+        for reply in replies:
+            if not self._replies.deliver(reply.target, reply.payload):
+                _log.info("%s: a reply arrived for a request that no longer waits", reply.target)
         self._on_step(step)
+
+    async def _read_state(self, address: Address) -> dict[str, StateValue]:
+        values = self._states.get(address)
+        if values is None:
+            values = await self._store.read_state(address)
+            self._states.put(address, values)
+        return values
 
     async def _invoke(self, address: Address, batch: list[InboxMessage]) -> Step:
         endpoint = self._module.endpoint_for(address.typename)
@@ -225,7 +240,7 @@ class Dispatcher:
         where = f"{address} at {endpoint.url_for(address.typename)}"
         for _ in range(_HANDSHAKE_ROUNDS_MAX):
             registered = self._registry.states(address.typename)
-            stored = await self._store.read_state(address)
+            stored = await self._read_state(address)
             body = self._request_within_limit(
                 address, batch, registered=registered, stored=stored, endpoint=endpoint, where=where
             )
@@ -266,16 +281,18 @@ class Dispatcher:
                     f"endpoint's payload_max_bytes ({limit}); raise the limit or send less"
                 )
             del batch[len(batch) // 2 :]
-            self._in_flight[address] = len(batch)
+            mailbox = self.mailboxes.get(address)
+            if mailbox is not None:
+                mailbox.in_flight = len(batch)
 
     async def _retry_later(
-        self, address: Address, batch: list[InboxMessage], error: InvocationError
+        self, address: Address, batch: list[InboxMessage], from_rows: int, error: InvocationError
     ) -> None:
         attempts = self._attempts.get(address, 0) + 1
         self._attempts[address] = attempts
         policy = self._options
         if attempts >= policy.dead_letter_after_attempts:
-            await self._dead_letter(address, batch, str(error), attempts)
+            await self._dead_letter(address, batch, from_rows, str(error), attempts)
             return
         delay = min(
             policy.retry_backoff_initial_s * 2 ** (attempts - 1), policy.retry_backoff_max_s
@@ -290,10 +307,15 @@ class Dispatcher:
         self._park(address, delay)
 
     async def _dead_letter(
-        self, address: Address, batch: list[InboxMessage], error: str, attempts: int = 1
+        self,
+        address: Address,
+        batch: list[InboxMessage],
+        from_rows: int,
+        error: str,
+        attempts: int = 1,
     ) -> None:
         step = Step(
-            consumed=[m.seq for m in batch],
+            consumed=stored_seqs(batch),
             dead_letter=(address, error, attempts),
             dead_letter_messages=[NewMessage(m.target, m.caller, m.payload) for m in batch],
         )
@@ -301,7 +323,7 @@ class Dispatcher:
         assert outcome.committed, f"a dead-letter step cannot fail: {outcome.error}"
         self._attempts.pop(address, None)
         self.dead_lettered_batches += 1
-        self._consumed(address, len(batch))
+        self.mailboxes.consumed(address, len(batch), from_rows)
         data_dir = self._options.data_dir
         _log.error(
             "%d message(s) for %s moved to the dead letters: %s. List them with `pystatefun "
@@ -314,22 +336,25 @@ class Dispatcher:
             data_dir,
         )
 
-    async def _deliver_replies(self, address: Address, batch: list[InboxMessage]) -> None:
-        outcome = await self._store.commit(Step(consumed=[m.seq for m in batch]))
+    async def _drop_stale_replies(
+        self, address: Address, batch: list[InboxMessage], from_rows: int
+    ) -> None:
+        """Stored messages to a request-reply caller: left by an earlier version, which stored
+        replies, or re-driven. Nobody waits for them any more, so they are consumed."""
+        outcome = await self._store.commit(Step(consumed=stored_seqs(batch)))
         assert outcome.committed
-        self._consumed(address, len(batch))
-        for message in batch:
-            if not self._replies.deliver(address, message.payload):
-                _log.info("%s: a reply arrived for a request that no longer waits", address)
+        self.mailboxes.consumed(address, len(batch), from_rows)
+        _log.info("%s: dropped %d reply(ies) nobody waits for", address, len(batch))
 
     # --- lifecycle -------------------------------------------------------------------------
 
     async def rescan(self) -> None:
         """Pick up mailboxes filled from outside (``pystatefun dead-letters redrive``)."""
         for address, count in (await self._store.pending_counts()).items():
-            if count > self._pending.get(address, 0):
-                self._pending[address] = count
-                self._schedule(address)
+            mailbox = self.mailboxes.get(address)
+            known = 0 if mailbox is None else mailbox.stored()
+            if count > known:  # a count running ahead of memory heals in _take
+                self.mailboxes.add_unloaded(address, count - known)
 
     async def stop(self, grace_s: float) -> None:
         """Stop taking work; let running batches finish for ``grace_s``, then abandon them
@@ -338,8 +363,7 @@ class Dispatcher:
         for handle in self._parked.values():
             handle.cancel()
         self._parked.clear()
-        for event in self._space.values():
-            event.set()
+        self.mailboxes.stop()
         for _ in self._workers:
             self._ready.put_nowait(None)
         _, late = await asyncio.wait(self._workers, timeout=grace_s) if self._workers else ((), ())
@@ -356,8 +380,10 @@ class Dispatcher:
 
     def statistics(self) -> dict[str, int]:
         return {
-            "pending_messages": sum(self._pending.values()),
-            "addresses_pending": len(self._pending),
+            "pending_messages": sum(m.waiting() for m in self.mailboxes),
+            "addresses_pending": sum(1 for m in self.mailboxes if m.waiting()),
+            "state_cache_hits": self._states.hits,
+            "state_cache_misses": self._states.misses,
             "running": len(self._running),
             "parked": len(self._parked),
             "batches_committed": self.batches_committed,

@@ -5,7 +5,12 @@ connection, timeout, non-2xx status, a body that is not a ``FromFunction``) is r
 exponential backoff and jitter, as StateFun's async transport does; each attempt is also bound
 by the ``connect`` and ``read`` timeouts. When the budget is spent the call raises
 ``RetryableError`` naming the address, the URL and the errors seen; the dispatcher's policy
-takes it from there. aiohttp has no write timeout; ``write`` is covered by the call budget.
+takes it from there. ``write`` is not enforced on its own; the call budget covers writes.
+
+HTTP goes through ``pystatefun.http.HttpClientPool``: one pool per endpoint and origin, of
+``pool_size`` connections kept ``pool_ttl`` while idle. An attempt's error is named as it was
+when aiohttp carried the calls (``ClientConnectorError``, ``ServerDisconnectedError``,
+``TimeoutError``), so logs, dead letters and the docs keep one vocabulary.
 """
 
 from __future__ import annotations
@@ -18,10 +23,18 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, final
-
-import aiohttp
+from urllib.parse import urlsplit
 
 from pystatefun.errors import ProtocolError, RetryableError
+from pystatefun.http import (
+    HttpBodyTooLargeError,
+    HttpClientError,
+    HttpClientPool,
+    HttpConnectError,
+    HttpConnectionClosedError,
+    HttpResponse,
+    HttpTimeoutError,
+)
 from pystatefun.protocol import FromFunction, parse_from_function
 
 __all__ = ["RemoteInvoker"]
@@ -29,6 +42,7 @@ __all__ = ["RemoteInvoker"]
 _log = logging.getLogger("pystatefun.runtime.invoker")
 _OCTET_STREAM = "application/octet-stream"
 _HEADERS = {"Content-Type": _OCTET_STREAM, "Accept": _OCTET_STREAM, "User-Agent": "pystatefun"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class _AttemptFailedError(Exception):
@@ -47,13 +61,13 @@ def _split_unix_url(url: str) -> tuple[str, str]:
     raise ValueError(f"{url!r} has no path segment ending in .sock")
 
 
-def _ssl_context(transport: Any) -> ssl.SSLContext | bool:
+def _ssl_context(transport: Any) -> ssl.SSLContext:
     """TLS for https endpoints: the module's CA bundle and client certificate, if any; else
-    the system's trust store (``True``)."""
+    the system's trust store."""
     cafile = getattr(transport, "trust_cacerts", None)
     cert = getattr(transport, "client_cert", None)
     if cafile is None and cert is None:
-        return True
+        return ssl.create_default_context()
     context = ssl.create_default_context(cafile=None if cafile is None else str(cafile))
     if cert is not None:
         password_file = getattr(transport, "client_key_password", None)
@@ -68,9 +82,30 @@ def _hint(reasons: Counter[str]) -> str:
     return "Check that the function server is up and answers StateFun requests at that URL."
 
 
+def _reason(exc: HttpClientError, unix: bool) -> str:
+    """An attempt's error as the dead letters and logs show it (names from the aiohttp days)."""
+    if isinstance(exc, HttpTimeoutError):
+        return f"TimeoutError: {exc}"
+    if isinstance(exc, HttpConnectError):
+        return f"{'UnixClientConnectorError' if unix else 'ClientConnectorError'}: {exc}"
+    if isinstance(exc, HttpConnectionClosedError):
+        return f"ServerDisconnectedError: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@final
+class _Route:
+    """Where one URL's requests go: its pool, the request target, and how to name errors."""
+
+    __slots__ = ("pool", "target", "unix")
+
+    def __init__(self, pool: HttpClientPool, target: str, unix: bool) -> None:
+        self.pool, self.target, self.unix = pool, target, unix
+
+
 @final
 class RemoteInvoker:
-    """Sends ``ToFunction`` bytes to endpoints; one connection pool per endpoint."""
+    """Sends ``ToFunction`` bytes to endpoints; one connection pool per endpoint and origin."""
 
     def __init__(
         self,
@@ -81,49 +116,62 @@ class RemoteInvoker:
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
-        self._sessions: dict[tuple[int, str | None], aiohttp.ClientSession] = {}
+        self._pools: dict[tuple[int, str, str, int, str | None], HttpClientPool] = {}
+        self._routes: dict[tuple[int, str], _Route] = {}
+        self._tls: dict[int, ssl.SSLContext] = {}
         self.calls = 0
         self.attempts_failed = 0
 
-    def _session(self, endpoint: Any, url: str) -> tuple[aiohttp.ClientSession, str]:
+    def _route(self, endpoint: Any, url: str) -> _Route:
+        route = self._routes.get((id(endpoint), url))
+        if route is None:
+            route = self._new_route(endpoint, url)
+            self._routes[(id(endpoint), url)] = route
+        return route
+
+    def _new_route(self, endpoint: Any, url: str) -> _Route:
         transport = endpoint.transport
         socket_path = None
+        request_url = url
         if "+unix://" in url:
-            socket_path, url = _split_unix_url(url)
-        key = (id(endpoint), socket_path)
-        session = self._sessions.get(key)
-        if session is None:
-            connector: aiohttp.BaseConnector
-            if socket_path is not None:
-                connector = aiohttp.UnixConnector(
-                    path=socket_path,
-                    limit=transport.pool_size,
-                    force_close=not transport.pool_ttl_s,
-                    keepalive_timeout=transport.pool_ttl_s or None,
-                )
-            else:
-                connector = aiohttp.TCPConnector(
-                    limit=transport.pool_size,
-                    # pool_ttl 0 means "do not reuse connections", as in StateFun.
-                    force_close=not transport.pool_ttl_s,
-                    keepalive_timeout=transport.pool_ttl_s or None,
-                    ssl=_ssl_context(transport),
-                )
-            session = aiohttp.ClientSession(connector=connector, headers=_HEADERS)
-            self._sessions[key] = session
-        return session, url
+            socket_path, request_url = _split_unix_url(url)
+        parts = urlsplit(request_url)
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http, https or http+unix URL")
+        host, port = parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme]
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        key = (id(endpoint), parts.scheme, host, port, socket_path)
+        pool = self._pools.get(key)
+        if pool is None:
+            tls = None
+            if parts.scheme == "https":
+                tls = self._tls.get(id(endpoint))
+                if tls is None:
+                    tls = self._tls[id(endpoint)] = _ssl_context(transport)
+            pool = HttpClientPool(
+                host,
+                port,
+                ssl_context=tls,
+                unix_path=socket_path,
+                pool_size=transport.pool_size,
+                # pool_ttl 0 means "do not reuse connections", as in StateFun.
+                keepalive_s=transport.pool_ttl_s,
+            )
+            self._pools[key] = pool
+        return _Route(pool, target, socket_path is not None)
 
     async def close(self) -> None:
-        for session in self._sessions.values():
-            await session.close()
-        self._sessions.clear()
+        for pool in self._pools.values():
+            await pool.close()
+        self._pools.clear()
+        self._routes.clear()
 
     async def call(self, endpoint: Any, typename: str, body: bytes, where: str) -> FromFunction:
         """POST ``body`` to the endpoint of ``typename``; retry within the call budget."""
         self.calls += 1
         url = endpoint.url_for(typename)
         try:
-            session, request_url = self._session(endpoint, url)
+            route = self._route(endpoint, url)
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise RetryableError(
                 f"{where}: cannot set up the connection to {url}: {exc}. Check the endpoint's "
@@ -136,7 +184,7 @@ class RemoteInvoker:
         while True:
             remaining = deadline - time.monotonic()
             try:
-                return await self._attempt(session, request_url, body, remaining, transport)
+                return await self._attempt(route, body, remaining, transport)
             except _AttemptFailedError as exc:
                 self.attempts_failed += 1
                 attempt += 1
@@ -155,39 +203,42 @@ class RemoteInvoker:
             await asyncio.sleep(delay)
 
     async def _attempt(
-        self,
-        session: aiohttp.ClientSession,
-        url: str,
-        body: bytes,
-        remaining_s: float,
-        transport: Any,
+        self, route: _Route, body: bytes, remaining_s: float, transport: Any
     ) -> FromFunction:
-        timeout = aiohttp.ClientTimeout(
-            total=max(remaining_s, 0.001),
-            sock_connect=transport.connect_timeout_s,
-            sock_read=transport.read_timeout_s,
-        )
         limit = transport.payload_max_bytes
         try:
-            async with session.post(url, data=body, timeout=timeout) as response:
-                if not 200 <= response.status < 300:
-                    text = (await response.content.read(300)).decode("utf-8", "replace")
-                    raise _AttemptFailedError(f"HTTP {response.status}: {text.strip()}")
-                content_type = response.headers.get("Content-Type", "")
-                if _OCTET_STREAM not in content_type.lower():
-                    raise _AttemptFailedError(
-                        f"answered Content-Type {content_type!r}, not {_OCTET_STREAM}"
-                    )
-                data = bytearray()
-                async for chunk in response.content.iter_chunked(1 << 16):
-                    data += chunk
-                    if len(data) > limit:
-                        raise _AttemptFailedError(
-                            f"response exceeds payload_max_bytes ({limit} bytes)"
-                        )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise _AttemptFailedError(f"{type(exc).__name__}: {exc}") from exc
-        try:
-            return parse_from_function(data)
-        except ProtocolError as exc:
-            raise _AttemptFailedError(str(exc)) from exc
+            response = await route.pool.request(
+                "POST",
+                route.target,
+                body,
+                _HEADERS,
+                connect_timeout_s=transport.connect_timeout_s,
+                read_timeout_s=transport.read_timeout_s,
+                total_timeout_s=max(remaining_s, 0.001),
+                max_body_bytes=limit,
+            )
+        except HttpBodyTooLargeError as exc:
+            if 200 <= exc.status < 300:
+                raise _AttemptFailedError(
+                    f"response exceeds payload_max_bytes ({limit} bytes)"
+                ) from exc
+            raise _AttemptFailedError(
+                f"HTTP {exc.status}: (a body over payload_max_bytes, {limit} bytes)"
+            ) from exc
+        except HttpClientError as exc:
+            raise _AttemptFailedError(_reason(exc, route.unix)) from exc
+        return _from_function(response)
+
+
+def _from_function(response: HttpResponse) -> FromFunction:
+    """The reply in a response, or the reason the attempt failed."""
+    if not 200 <= response.status < 300:
+        text = response.body[:300].decode("utf-8", "replace")
+        raise _AttemptFailedError(f"HTTP {response.status}: {text.strip()}")
+    content_type = response.headers.get("content-type", "")
+    if _OCTET_STREAM not in content_type.lower():
+        raise _AttemptFailedError(f"answered Content-Type {content_type!r}, not {_OCTET_STREAM}")
+    try:
+        return parse_from_function(response.body)
+    except ProtocolError as exc:
+        raise _AttemptFailedError(str(exc)) from exc

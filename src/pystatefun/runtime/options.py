@@ -36,6 +36,9 @@ class RuntimeOptions:
     key_groups: int = DEFAULT_KEY_GROUPS
     #: SQLite page cache: the bounded memory for state; state itself may exceed RAM.
     cache_mib: int = 64
+    #: Addresses whose state is kept in memory (least recently invoked evicted first); 0 reads
+    #: every invocation's state from disk. Since v0.2.
+    state_cache_addresses: int = 10_000
     #: Invocations in flight at once, across all addresses (one per address at most).
     max_inflight: int = 256
     #: Failed calls (each one a whole ``call`` timeout budget) before a batch is dead-lettered.
@@ -73,6 +76,10 @@ class RuntimeOptions:
         }
         bad = [f"{k} must be at least 1, got {v}" for k, v in at_least_one.items() if v < 1]
         bad += [f"{k} must be positive, got {v}" for k, v in positive.items() if not v > 0]
+        if self.state_cache_addresses < 0:
+            bad.append(
+                f"state_cache_addresses must not be negative, got {self.state_cache_addresses}"
+            )
         if self.shutdown_grace_s < 0:
             bad.append(f"shutdown_grace_s must not be negative, got {self.shutdown_grace_s}")
         if self.durability not in ("fsync", "os"):

@@ -2,23 +2,30 @@
 
 In request-reply mode the ingress message's caller is a reply address in the reserved
 ``io.pystatefun/ingress-reply`` type, one id per waiting request. A function answers with
-``context.send(...)`` to ``context.caller``; the message travels through the mailbox like any
-other (so it is durable and exactly-once), and its delivery completes the waiting request.
+``context.send(...)`` to ``context.caller``; the answer is handed to the waiting request once
+the step that sent it commits. It is not stored: after a crash nobody waits for it, and a retry
+of the request (with its ``Idempotency-Key``) is answered as a duplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from typing import final
 
 from pystatefun.store import Payload
 from pystatefun.types import Address
 
-__all__ = ["REPLY_NAMESPACE", "REPLY_TYPE", "ReplyWaiters"]
+__all__ = ["REPLY_NAMESPACE", "REPLY_TYPE", "ReplyWaiters", "is_reply_address"]
 
 REPLY_NAMESPACE = "io.pystatefun"
 REPLY_TYPE = "ingress-reply"
+
+
+def is_reply_address(address: Address) -> bool:
+    """Whether ``address`` is a waiting ingress request rather than a function."""
+    return address.type == REPLY_TYPE and address.namespace == REPLY_NAMESPACE
 
 
 @final
@@ -27,11 +34,18 @@ class ReplyWaiters:
 
     def __init__(self) -> None:
         self._waiting: dict[str, asyncio.Future[Payload | None]] = {}
+        # Unique within the process, which is all a reply address must be: ids are never
+        # stored, and a restart leaves nobody waiting. A random prefix tells runs apart in logs.
+        self._prefix = f"{uuid.uuid4().hex[:8]}-"
+        self._ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def open(self) -> tuple[Address, asyncio.Future[Payload | None]]:
         """A fresh reply address, and the future its answer (or None, on shutdown) completes."""
-        reply_id = uuid.uuid4().hex
-        future: asyncio.Future[Payload | None] = asyncio.get_running_loop().create_future()
+        reply_id = f"{self._prefix}{next(self._ids):x}"
+        if self._loop is None:  # cached: looking the loop up costs a system call (getpid)
+            self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[Payload | None] = self._loop.create_future()
         self._waiting[reply_id] = future
         return Address(REPLY_NAMESPACE, REPLY_TYPE, reply_id), future
 

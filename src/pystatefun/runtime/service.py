@@ -24,13 +24,19 @@ from pystatefun.runtime.keygroups import key_group_of
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.replies import ReplyWaiters
 from pystatefun.runtime.timers import TimerService
-from pystatefun.store import NewMessage, Payload, SqliteStore, Step
+from pystatefun.store import InboxMessage, NewMessage, Payload, SqliteStore, Step
 from pystatefun.types import Address
 
 __all__ = ["Runtime"]
 
 _log = logging.getLogger("pystatefun.runtime")
 _PURGE_INTERVAL_S = 60.0
+
+
+def _give_up(answer: asyncio.Future[Payload | None]) -> None:
+    """The reply timeout passed: the waiting request stops waiting (None: no answer)."""
+    if not answer.done():
+        answer.set_result(None)
 
 
 @final
@@ -51,9 +57,7 @@ class Runtime:
         self._dispatcher = Dispatcher(
             self._store, module, self.options, self._replies, self._after_step
         )
-        self._timers = TimerService(
-            self._store, self.options.clock_ms, self._dispatcher.add_pending
-        )
+        self._timers = TimerService(self._store, self.options.clock_ms, self._dispatcher.deliver)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._ingress: PlaygroundIngressServer | None = None
@@ -95,7 +99,7 @@ class Runtime:
         counts = await self._store.counts()
         pending = await self._store.pending_counts()
         for address, count in pending.items():
-            self._dispatcher.add_pending(address, count)
+            self._dispatcher.mailboxes.add_unloaded(address, count)
         self.recovered = {
             "pending_messages": counts["inbox"],
             "addresses": len(pending),
@@ -191,25 +195,37 @@ class Runtime:
         idempotency_key: str | None,
         wait_for_reply: bool,
     ) -> IngestResult:
-        """Append one message durably; with ``wait_for_reply``, also wait for the answer."""
+        """Append one message durably; with ``wait_for_reply``, also wait for the answer.
+
+        A request-reply message without an idempotency key is not stored before it is
+        processed: its answer comes only after the step that processes it commits, so a crash
+        before then loses nothing the client was told about, and saves two writes per request.
+        """
         if self._stopping or not await self._admitted(target):
             return IngestResult(IngestOutcome.STOPPING)
         caller, answer = self._replies.open() if wait_for_reply else (None, None)
+        payload = Payload(typename, value)
+        held: InboxMessage | None = None  # a request-reply message kept in memory only
         try:
-            duplicate = await self._append(target, typename, value, idempotency_key, caller)
-            if duplicate:
+            if caller is not None and idempotency_key is None:
+                held = InboxMessage(None, target, caller, payload)
+                self._dispatcher.release(target, held)
+            elif await self._append(target, payload, idempotency_key, caller):
                 return IngestResult(IngestOutcome.DUPLICATE)
             if answer is None:
                 return IngestResult(IngestOutcome.ACCEPTED)
-            payload = await asyncio.wait_for(answer, self.options.reply_timeout_s)
-        except TimeoutError:
-            return IngestResult(IngestOutcome.REPLY_TIMEOUT)
+            # A timer rather than asyncio.wait_for: no extra task on the hot path.
+            timeout = answer.get_loop().call_later(self.options.reply_timeout_s, _give_up, answer)
+            reply = await answer
+            timeout.cancel()
         finally:
             if caller is not None:
                 self._replies.close(caller)
-        if payload is None:  # stopping: the message is accepted; its answer will not come here
-            return IngestResult(IngestOutcome.REPLY_TIMEOUT)
-        return IngestResult(IngestOutcome.REPLIED, payload.typename, payload.value)
+        if reply is not None:
+            return IngestResult(IngestOutcome.REPLIED, reply.typename, reply.value)
+        if held is not None and self._dispatcher.mailboxes.withdraw(held):
+            return IngestResult(IngestOutcome.WITHDRAWN)
+        return IngestResult(IngestOutcome.REPLY_TIMEOUT)
 
     async def _admitted(self, target: Address) -> bool:
         """Wait for room in ``target``'s mailbox (back-pressure); False when stopping."""
@@ -220,26 +236,22 @@ class Runtime:
         return True
 
     async def _append(
-        self,
-        target: Address,
-        typename: str,
-        value: bytes,
-        key: str | None,
-        caller: Address | None,
+        self, target: Address, payload: Payload, key: str | None, caller: Address | None
     ) -> bool:
         """Commit the message (and its idempotency key); True if the key was a duplicate."""
-        step = Step(messages=[NewMessage(target, caller, Payload(typename, value))])
+        step = Step(messages=[NewMessage(target, caller, payload)])
         if key is not None:
             step.dedup_key = key
             step.dedup_expires_at_ms = self.options.clock_ms() + int(
                 self.options.dedup_window_s * 1000
             )
-        committed = False
+        message = None
         try:
             outcome = await self._store.commit(step)
-            committed = outcome.committed
+            if outcome.committed:
+                message = InboxMessage(outcome.seqs[0], target, caller, payload)
         finally:
-            self._dispatcher.release(target, committed)
+            self._dispatcher.release(target, message)
         return outcome.duplicate
 
     async def pop_egress(self, egress: str, topic: str) -> bytes | None:

@@ -14,8 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import final
 
-from pystatefun.store import NewMessage, SqliteStore, Step
-from pystatefun.types import Address
+from pystatefun.store import InboxMessage, NewMessage, SqliteStore, Step
 
 __all__ = ["TimerService"]
 
@@ -30,7 +29,7 @@ class TimerService:
         self,
         store: SqliteStore,
         clock_ms: Callable[[], int],
-        deliver: Callable[[Address, int], None],
+        deliver: Callable[[InboxMessage], None],
     ) -> None:
         self._store = store
         self._clock_ms = clock_ms
@@ -71,13 +70,11 @@ class TimerService:
         due = await self._store.due_timers(self._clock_ms(), _FIRE_BATCH_MAX)
         if not due:
             return False
-        step = Step(
-            fired_timers=[t.timer_id for t in due],
-            messages=[NewMessage(t.target, t.sender, t.payload) for t in due],
-        )
+        messages = [NewMessage(t.target, t.sender, t.payload) for t in due]
+        step = Step(fired_timers=[t.timer_id for t in due], messages=messages)
         outcome = await self._store.commit(step)
         assert outcome.committed, outcome.error
         self.fired += len(due)
-        for timer in due:
-            self._deliver(timer.target, 1)
+        for message, seq in zip(messages, outcome.seqs, strict=True):
+            self._deliver(InboxMessage(seq, message.target, message.caller, message.payload))
         return True

@@ -142,11 +142,14 @@ class Tables:
     # --- writes --------------------------------------------------------------------------------
 
     def apply_steps(self, steps: list[Step], now_ms: int) -> list[StepOutcome]:
-        """Apply every step in one transaction; each in a savepoint so a failing step (a
-        duplicate cancellation token, say) is rolled back alone."""
+        """Apply every step in one transaction. A step that can fail alone (only a delayed
+        message's token can clash) runs in a savepoint, so it is rolled back alone."""
         outcomes = []
         with self._transaction():
             for step in steps:
+                if not any(isinstance(op, NewTimer) and op.token for op in step.timer_ops):
+                    outcomes.append(self._apply(step, now_ms))
+                    continue
                 self._db.execute("SAVEPOINT step")
                 try:
                     outcome = self._apply(step, now_ms)
@@ -177,23 +180,27 @@ class Tables:
             ).rowcount
             if not inserted:
                 return StepOutcome(committed=False, duplicate=True)
-        if step.consumed:
+        if len(step.consumed) == 1:
+            self._db.execute("DELETE FROM inbox WHERE seq = ?", (step.consumed[0],))
+        elif step.consumed:
             self._db.executemany("DELETE FROM inbox WHERE seq = ?", [(s,) for s in step.consumed])
         if step.fired_timers:
             self._db.executemany(
                 "DELETE FROM timers WHERE timer_id = ?", [(t,) for t in step.fired_timers]
             )
         self._write_state(step)
-        self._append(step.messages, now_ms)
+        seqs = self._append(step.messages, now_ms)
         for op in step.timer_ops:
             self._timer(op)
-        self._db.executemany(
-            "INSERT INTO egress (egress, topic, typename, value, created_at_ms) VALUES (?,?,?,?,?)",
-            [(e, t, p.typename, p.value, now_ms) for e, t, p in step.egress],
-        )
+        if step.egress:
+            self._db.executemany(
+                "INSERT INTO egress (egress, topic, typename, value, created_at_ms) "
+                "VALUES (?,?,?,?,?)",
+                [(e, t, p.typename, p.value, now_ms) for e, t, p in step.egress],
+            )
         if step.dead_letter is not None:
             self._dead_letter(step, now_ms)
-        return StepOutcome(committed=True)
+        return StepOutcome(committed=True, seqs=seqs)
 
     def _write_state(self, step: Step) -> None:
         address = step.state_address
@@ -201,10 +208,13 @@ class Tables:
             return
         key = (address.namespace, address.type, address.id)
         group = self._key_group_of(address.id)
-        self._db.executemany(
-            "DELETE FROM state WHERE namespace = ? AND type = ? AND id = ? AND name = ?",
-            [(*key, name) for name in step.state_deletes],
-        )
+        if step.state_deletes:
+            self._db.executemany(
+                "DELETE FROM state WHERE namespace = ? AND type = ? AND id = ? AND name = ?",
+                [(*key, name) for name in step.state_deletes],
+            )
+        if not step.state_puts:
+            return
         self._db.executemany(
             "INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?,?,?,?)",
             [
@@ -222,11 +232,17 @@ class Tables:
             ],
         )
 
-    def _append(self, messages: Iterable[NewMessage], now_ms: int) -> None:
-        self._db.executemany(
+    def _append(self, messages: Iterable[NewMessage], now_ms: int) -> tuple[int, ...]:
+        """Insert ``messages`` at the end of their mailboxes; returns their seqs, in order."""
+        insert = (
             "INSERT INTO inbox (namespace, type, id, key_group, caller_namespace, caller_type, "
-            "caller_id, typename, value, enqueued_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [
+            "caller_id, typename, value, enqueued_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "RETURNING seq"
+        )
+        execute = self._db.execute
+        return tuple(
+            execute(
+                insert,
                 (
                     m.target.namespace,
                     m.target.type,
@@ -236,9 +252,9 @@ class Tables:
                     m.payload.typename,
                     m.payload.value,
                     now_ms,
-                )
-                for m in messages
-            ],
+                ),
+            ).fetchone()[0]
+            for m in messages
         )
 
     def _timer(self, op: NewTimer | CancelTimer) -> None:

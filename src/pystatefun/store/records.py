@@ -38,9 +38,11 @@ class Payload:
 @final
 @dataclass(frozen=True, slots=True)
 class InboxMessage:
-    """A message waiting in its target's mailbox. ``seq`` orders the whole inbox."""
+    """A message waiting in its target's mailbox. ``seq`` orders the whole inbox; it is None
+    for a message that was never stored (a request-reply message without an idempotency key
+    lives only in memory until the step that processes it commits)."""
 
-    seq: int
+    seq: int | None
     target: Address
     caller: Address | None
     payload: Payload

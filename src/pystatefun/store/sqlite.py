@@ -91,15 +91,17 @@ class SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pystatefun-store")
         self._tables: Tables | None = None
         self._lock_fd: int | None = None
-        self._queue: asyncio.Queue[tuple[Step, asyncio.Future[StepOutcome]] | None] = (
-            asyncio.Queue()
-        )
+        self._waiting: list[tuple[Step, asyncio.Future[StepOutcome]]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._committer: asyncio.Task[None] | None = None
         self.commits = 0  # transactions, for statistics
         self.steps_committed = 0
 
     async def open(self, key_groups: int) -> None:
         """Lock the data dir, open the database, check it was made with the same key groups."""
+        self._loop = asyncio.get_running_loop()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(self.data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -127,7 +129,8 @@ class SqliteStore:
     async def close(self) -> None:
         """Commit what is queued, then close the database and release the lock."""
         if self._committer is not None:
-            await self._queue.put(None)
+            self._closing = True
+            self._wake.set()
             await self._committer
             self._committer = None
         if self._tables is not None:
@@ -139,7 +142,8 @@ class SqliteStore:
             self._lock_fd = None
 
     async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        loop = self._loop or asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
 
     @property
     def tables(self) -> Tables:
@@ -150,23 +154,23 @@ class SqliteStore:
 
     async def commit(self, step: Step) -> StepOutcome:
         """Queue ``step`` for the next transaction and wait until it is durable (or refused)."""
-        future: asyncio.Future[StepOutcome] = asyncio.get_running_loop().create_future()
-        await self._queue.put((step, future))
+        assert self._loop is not None, "the store is not open"
+        future: asyncio.Future[StepOutcome] = self._loop.create_future()
+        self._waiting.append((step, future))
+        self._wake.set()
         return await future
 
     async def _commit_loop(self) -> None:
-        closing = False
-        while not closing:
-            item = await self._queue.get()
-            batch = []
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= self._commit_batch_max or self._queue.empty():
-                    break
-                item = self._queue.get_nowait()
-            closing = item is None
-            if batch:
+        """Every step queued while a transaction runs goes into the next one (group commit)."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._waiting:
+                batch = self._waiting[: self._commit_batch_max]
+                del self._waiting[: self._commit_batch_max]
                 await self._commit_batch(batch)
+            if self._closing:
+                return
 
     async def _commit_batch(self, batch: list[tuple[Step, asyncio.Future[StepOutcome]]]) -> None:
         steps = [step for step, _ in batch]

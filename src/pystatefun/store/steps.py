@@ -70,8 +70,13 @@ class Step:
 @final
 @dataclass(frozen=True, slots=True)
 class StepOutcome:
-    """What happened to a step: committed, refused as a duplicate, or failed (nothing written)."""
+    """What happened to a step: committed, refused as a duplicate, or failed (nothing written).
+
+    ``seqs`` are the mailbox positions the store gave the step's ``messages``, in order: the
+    runtime keeps committed messages in memory too, and needs their positions to consume them.
+    """
 
     committed: bool
     duplicate: bool = False
     error: str | None = None
+    seqs: tuple[int, ...] = ()

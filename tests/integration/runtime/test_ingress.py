@@ -124,7 +124,9 @@ async def test_a_full_mailbox_back_pressures_the_ingress(tmp_path: Path) -> None
             assert [(await post(ingress, m))[0] for m in (b"m2", b"m3")] == [202, 202]
             fourth = asyncio.create_task(post(ingress, b"m4"))
             dispatcher = runtime._dispatcher  # white box: the ingress waits for room
-            await wait_for(lambda: any(a.id == "1" for a in dispatcher._space))
+            await wait_for(
+                lambda: any(a.id == "1" for a in dispatcher.mailboxes.waiting_for_room())
+            )
             assert not fourth.done()
             release.set()
             assert (await fourth)[0] == 202
@@ -171,3 +173,39 @@ async def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(DataDirError, match=f"cannot listen on 127.0.0.1:{port}"):
             await runtime.start()
         await runtime.stop()
+
+
+async def test_request_reply_without_a_key_is_held_in_memory_and_withdrawn_on_timeout(
+    tmp_path: Path,
+) -> None:
+    """A request-reply message without an Idempotency-Key is not stored before it is processed
+    (its answer waits for the commit anyway). One that times out before its invocation starts
+    is taken back, and the answer says nothing happened; one already in flight is processed."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    seen: list[str] = []
+    functions = StatefulFunctions()
+
+    @functions.bind("h/fn")
+    async def slow(context: Context, message: Message) -> None:
+        entered.set()
+        await release.wait()
+        seen.append(message.as_string() or "")
+
+    async with function_server(functions) as url:
+        module = module_file(tmp_path / "m.yaml", {"h/*": url}, max_batch=1)
+        async with running(module, tmp_path / "data", reply_timeout_s=0.5) as runtime:
+            ingress = f"{runtime.ingress_url}/h/fn/1"
+            wait = {"Pystatefun-Request-Reply": "true"}
+            first = asyncio.create_task(post(ingress, b"first", wait))
+            await entered.wait()
+            assert (await runtime.store.counts())["inbox"] == 0  # held in memory only
+            second = asyncio.create_task(post(ingress, b"second", wait))
+            status, _, body = await first
+            assert (status, b"it is processed all the same" in body) == (504, True), body
+            status, _, body = await second
+            assert (status, b"nothing happened" in body) == (504, True), body
+            assert (await post(ingress, b"third"))[0] == 202
+            release.set()
+            await wait_for(lambda: len(seen) == 2)
+            assert seen == ["first", "third"]
+            assert (await runtime.store.counts())["inbox"] == 0

@@ -1,0 +1,46 @@
+"""A lean HTTP/1.1 server and client pool for the runtime's hot paths.
+
+Why: an aiohttp client and server cost about 400 µs of CPU per request pair, even on uvloop; a
+Protocol per connection with ``httptools`` (the llhttp parser uvicorn uses) on uvloop costs a
+fraction of that (``bench/http_stack.py``). Only what the runtime needs is here: whole bodies with
+limits, keep-alive, timeouts, TLS and Unix sockets. Users serving functions keep the ASGI and
+aiohttp adapters of ``pystatefun.sdk``.
+
+- ``HttpServer``: serves an ``async def handler(HttpRequest) -> HttpResponse``;
+- ``HttpClientPool``: keep-alive connections to one origin, at most ``pool_size``;
+- ``run_event_loop(main)``: ``asyncio.run`` on uvloop when it is installed.
+"""
+
+from pystatefun.http._errors import HttpBodyTooLargeError as HttpBodyTooLargeError
+from pystatefun.http._errors import HttpClientError as HttpClientError
+from pystatefun.http._errors import HttpConnectError as HttpConnectError
+from pystatefun.http._errors import HttpConnectionClosedError as HttpConnectionClosedError
+from pystatefun.http._errors import HttpProtocolError as HttpProtocolError
+from pystatefun.http._errors import HttpTimeoutError as HttpTimeoutError
+from pystatefun.http._loop import event_loop_factory as event_loop_factory
+from pystatefun.http._loop import run_event_loop as run_event_loop
+from pystatefun.http._messages import HttpRequest as HttpRequest
+from pystatefun.http._messages import HttpResponse as HttpResponse
+from pystatefun.http.client import HttpClientPool as HttpClientPool
+from pystatefun.http.server import HttpServer as HttpServer
+
+__all__ = [
+    "HttpBodyTooLargeError",
+    "HttpClientError",
+    "HttpClientPool",
+    "HttpConnectError",
+    "HttpConnectionClosedError",
+    "HttpProtocolError",
+    "HttpRequest",
+    "HttpResponse",
+    "HttpServer",
+    "HttpTimeoutError",
+    "event_loop_factory",
+    "run_event_loop",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if _obj.__module__.startswith("pystatefun.http._"):
+        _obj.__module__ = __name__
+del _name, _obj
