@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shlex
 import shutil
 import signal
 import socket
@@ -325,6 +326,8 @@ class PystatefunPeer:
                 self.durability,
                 "--log-level",
                 "WARNING",
+                # Extra `pystatefun run` options, to try settings: not used by default.
+                *shlex.split(os.environ.get("PYSTATEFUN_BENCH_RUN_ARGS", "")),
             ],
             self.scratch / "runtime.log",
         )

@@ -52,6 +52,8 @@ __all__ = ["RESTATE_VERSION", "SDK_VERSION", "RestatePeer", "ensure_installed"]
 RESTATE_VERSION = "1.7.12"
 SDK_VERSION = "1.2.0"
 HYPERCORN_SPEC = "hypercorn>=0.17,<0.19"
+# The service runs on uvloop, as pystatefun's processes do: the same event loop on both sides.
+UVLOOP_SPEC = "uvloop>=0.19,<1"
 
 BENCH = Path(__file__).resolve().parent.parent
 CACHE = BENCH / ".cache"
@@ -88,7 +90,7 @@ def _venv_ready() -> bool:
     if not VENV_PYTHON.exists():
         return False
     probe = (
-        "import importlib.metadata as m, hypercorn, restate; "
+        "import importlib.metadata as m, hypercorn, restate, uvloop; "
         f"assert m.version('restate-sdk') == {SDK_VERSION!r}"
     )
     done = subprocess.run([str(VENV_PYTHON), "-c", probe], capture_output=True, check=False)
@@ -122,7 +124,7 @@ def ensure_installed() -> None:
     if _venv_ready():
         _say(f"venv with restate-sdk {SDK_VERSION} present: {VENV}")
         return
-    _say(f"creating {VENV} with restate-sdk=={SDK_VERSION}, {HYPERCORN_SPEC}")
+    _say(f"creating {VENV} with restate-sdk=={SDK_VERSION}, {HYPERCORN_SPEC}, {UVLOOP_SPEC}")
     if not VENV_PYTHON.exists():
         _run([sys.executable, "-m", "venv", str(VENV)])
     _run(
@@ -135,10 +137,11 @@ def ensure_installed() -> None:
             "--disable-pip-version-check",
             f"restate-sdk=={SDK_VERSION}",
             HYPERCORN_SPEC,
+            UVLOOP_SPEC,
         ]
     )
     if not _venv_ready():
-        raise RuntimeError(f"{VENV} still lacks restate-sdk {SDK_VERSION} or hypercorn")
+        raise RuntimeError(f"{VENV} still lacks restate-sdk {SDK_VERSION}, hypercorn or uvloop")
 
 
 def _free_port() -> int:

@@ -23,6 +23,7 @@ from datetime import timedelta
 import hypercorn.asyncio
 import hypercorn.config
 import restate
+import uvloop
 from restate import ObjectContext, VirtualObject
 
 # --- counter ------------------------------------------------------------------------------------
@@ -142,7 +143,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bind", required=True, help="HOST:PORT, e.g. 127.0.0.1:9080")
     args = parser.parse_args()
-    asyncio.run(_serve(args.bind))
+    # uvloop, like hypercorn's `--worker-class uvloop` and like every pystatefun process here.
+    uvloop.run(_serve(args.bind))
 
 
 if __name__ == "__main__":

@@ -6,8 +6,7 @@ These are dependency-free on purpose: the SDK, the wire layer and the runtime al
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import final
+from typing import NamedTuple, final
 
 from pystatefun.errors import ConfigurationError
 
@@ -35,11 +34,12 @@ def parse_typename(typename: str) -> tuple[str, str]:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(NamedTuple):
     """A function instance: its function type (``namespace/type``) and its ``id``.
 
-    Every address owns its own state and is invoked one batch at a time.
+    Every address owns its own state and is invoked one batch at a time. A named tuple rather
+    than a dataclass: the runtime makes and hashes addresses on every message, and a tuple does
+    both several times faster than a frozen dataclass.
     """
 
     namespace: str

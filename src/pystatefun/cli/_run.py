@@ -103,7 +103,16 @@ async def _serve(module: object, options: RuntimeOptions) -> None:
     type=click.IntRange(1),
     default=256,
     show_default=True,
-    help="Invocations in flight at once, across addresses (one per address at most).",
+    help="Invocations in flight at once, across addresses (one per address at most): the "
+    "ceiling of the adaptive limit.",
+)
+@click.option(
+    "--min-inflight",
+    type=click.IntRange(1),
+    default=16,
+    show_default=True,
+    help="Floor of the adaptive in-flight limit (it shrinks to this while calls queue at the "
+    "function servers, so that mailboxes fill into batches).",
 )
 @click.option(
     "--cache-mib",
@@ -111,6 +120,13 @@ async def _serve(module: object, options: RuntimeOptions) -> None:
     default=64,
     show_default=True,
     help="SQLite page cache: the memory bound for state (state itself may exceed RAM).",
+)
+@click.option(
+    "--state-cache-addresses",
+    type=click.IntRange(0),
+    default=10_000,
+    show_default=True,
+    help="Addresses whose state stays in memory (least recently invoked out first); 0: none.",
 )
 @click.option(
     "--key-groups",
@@ -137,7 +153,9 @@ def run(  # click passes options by keyword
     ingress_max_bytes: int,
     dedup_window: float,
     max_inflight: int,
+    min_inflight: int,
     cache_mib: int,
+    state_cache_addresses: int,
     key_groups: int,
     log_level: str,
 ) -> None:
@@ -166,7 +184,9 @@ def run(  # click passes options by keyword
             ingress_max_bytes=ingress_max_bytes,
             dedup_window_s=dedup_window,
             max_inflight=max_inflight,
+            min_inflight=min_inflight,
             cache_mib=cache_mib,
+            state_cache_addresses=state_cache_addresses,
             key_groups=key_groups,
         )
         run_event_loop(_serve(module, options))  # on uvloop when it is installed

@@ -27,7 +27,14 @@ from pystatefun.store import (
 )
 from pystatefun.types import Address
 
-__all__ = ["build_request", "payload_of", "step_from_reply", "stored_seqs", "typed_value_of"]
+__all__ = [
+    "build_request",
+    "payload_of",
+    "request_within_limit",
+    "step_from_reply",
+    "stored_seqs",
+    "typed_value_of",
+]
 
 _MODIFY = FromFunction.PersistedValueMutation.MODIFY
 _DELETE = FromFunction.PersistedValueMutation.DELETE
@@ -112,6 +119,31 @@ def build_request(
         if message.caller is not None:
             _set_address(call.caller, message.caller)
     return request
+
+
+def request_within_limit(
+    target: Address,
+    batch: list[InboxMessage],
+    states: tuple[dict[str, RegisteredState], dict[str, StateValue]],
+    *,
+    limit: int,
+    now_ms: int,
+    where: str,
+) -> bytes:
+    """The serialized request for ``batch``. One over ``limit`` bytes (the endpoint's
+    ``payload_max_bytes``) is cut in half, in place (the rest waits for the next batch), until
+    it fits; a single message that does not fit is terminal."""
+    registered, stored = states
+    while True:
+        body = build_request(target, batch, registered, stored, now_ms).SerializeToString()
+        if len(body) <= limit:
+            return body
+        if len(batch) == 1:
+            raise TerminalError(
+                f"{where}: a request of {len(body)} bytes for one message exceeds the "
+                f"endpoint's payload_max_bytes ({limit}); raise the limit or send less"
+            )
+        del batch[len(batch) // 2 :]
 
 
 def step_from_reply(

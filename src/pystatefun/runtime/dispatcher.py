@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from itertools import islice
 from typing import Any, final
@@ -35,13 +36,15 @@ from pystatefun.errors import (
     RetryableError,
     TerminalError,
 )
-from pystatefun.runtime.batches import build_request, step_from_reply, stored_seqs
+from pystatefun.runtime.batches import request_within_limit, step_from_reply, stored_seqs
+from pystatefun.runtime.concurrency import InvocationLimit
 from pystatefun.runtime.egress import EgressRouter
 from pystatefun.runtime.invoker import RemoteInvoker
 from pystatefun.runtime.mailboxes import Mailbox, Mailboxes
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.registry import StateRegistry
 from pystatefun.runtime.replies import ReplyWaiters, is_reply_address
+from pystatefun.runtime.routes import Route, Routes
 from pystatefun.runtime.statecache import StateCache
 from pystatefun.store import InboxMessage, NewMessage, SqliteStore, StateValue, Step
 from pystatefun.types import Address
@@ -73,9 +76,11 @@ class Dispatcher:
         self._invoker = RemoteInvoker()
         self._registry = StateRegistry()
         self._states = StateCache(options.state_cache_addresses)
+        self._limit = InvocationLimit(options.max_inflight, options.min_inflight)
         topics = module.egresses[0].topics if module.egresses else None
         self._egress_router = EgressRouter(topics)
         self.mailboxes = Mailboxes(self._schedule)
+        self._routes = Routes(module)
         self._scheduled: set[Address] = set()
         self._running: set[Address] = set()
         self._parked: dict[Address, asyncio.TimerHandle] = {}
@@ -107,20 +112,21 @@ class Dispatcher:
         self._scheduled.add(address)
         self._ready.put_nowait(address)
 
-    def _max_batch(self, address: Address) -> int:
-        """The endpoint's maxNumBatchRequests; 0 when it is unbounded (a value <= 0)."""
-        endpoint = self._module.endpoint_for(address.typename)
-        limit = endpoint.max_num_batch_requests if endpoint is not None else 0
-        return max(limit, 0)
+    def _route(self, address: Address) -> Route:
+        return self._routes.route(address)
 
     def _batch_limit(self, address: Address) -> int:
         """How many messages one request carries at most. An unbounded endpoint still gets
         bounded requests, so no single request grows without limit."""
-        return self._max_batch(address) or _UNBOUNDED_BATCH
+        return self._route(address).max_batch or _UNBOUNDED_BATCH
+
+    def try_admit(self, address: Address) -> bool:
+        """Reserve a place for an ingress message if there is room now (see ``admit``)."""
+        return self.mailboxes.try_admit(address, self._route(address).max_batch)
 
     async def admit(self, address: Address) -> None:
         """Back-pressure for ingress (see ``Mailboxes.admit``)."""
-        await self.mailboxes.admit(address, self._max_batch(address))
+        await self.mailboxes.admit(address, self._route(address).max_batch)
 
     def release(self, address: Address, message: InboxMessage | None) -> None:
         self.mailboxes.release(address, message)
@@ -131,12 +137,16 @@ class Dispatcher:
         while (address := await self._ready.get()) is not None and not self._stopping:
             assert address not in self._running, f"{address} invoked twice at once"
             self._running.add(address)
+            round_trip_s = None
+            await self._limit.acquire()  # meanwhile, the mailbox may fill: a larger batch
             try:
-                await self._process(address)
+                if not self._stopping:  # stopping began while we waited: leave it for later
+                    round_trip_s = await self._process(address)
             except Exception:  # noqa: BLE001 - a bug must not kill a worker; the address waits
                 _log.exception("%s: unexpected error; parking the address", address)
                 self._park(address, self._options.retry_backoff_max_s)
             finally:
+                self._limit.release(round_trip_s)
                 self._running.discard(address)
                 if address not in self._parked:
                     self._scheduled.discard(address)
@@ -151,42 +161,48 @@ class Dispatcher:
         if self._parked.pop(address, None) is not None and not self._stopping:
             self._ready.put_nowait(address)
 
-    async def _take(self, address: Address, mailbox: Mailbox) -> tuple[list[InboxMessage], int]:
-        """The next batch: unloaded rows first (read from the store), then the queue's head.
-        Returns the batch and how many of its messages came from rows."""
-        limit = self._batch_limit(address)
-        batch: list[InboxMessage] = []
-        if mailbox.unloaded:
-            in_memory = {m.seq for m in mailbox.queue}
-            rows = await self._store.read_batch(address, limit + len(in_memory))
-            batch = [row for row in rows if row.seq not in in_memory][:limit]
-            if not batch:
-                mailbox.unloaded = 0  # the count was stale (rows consumed by a re-drive)
+    async def _take_rows(
+        self, address: Address, mailbox: Mailbox, limit: int
+    ) -> tuple[list[InboxMessage], int]:
+        """The next batch when stored rows are not in memory: those first (read from the
+        store), then the queue's head. Returns the batch and how many came from rows."""
+        in_memory = {m.seq for m in mailbox.queue}
+        rows = await self._store.read_batch(address, limit + len(in_memory))
+        batch = [row for row in rows if row.seq not in in_memory][:limit]
+        if not batch:
+            mailbox.unloaded = 0  # the count was stale (rows consumed by a re-drive)
         from_rows = len(batch)
         batch.extend(islice(mailbox.queue, 0, limit - from_rows))
         return batch, from_rows
 
-    async def _process(self, address: Address) -> None:
+    async def _process(self, address: Address) -> float | None:
+        """Invoke ``address`` with its next batch; returns the invocation's round trip, or
+        None when there was none (or it failed)."""
         mailbox = self.mailboxes.get(address)
         if mailbox is None:
-            return
-        batch, from_rows = await self._take(address, mailbox)
+            return None
+        limit = self._batch_limit(address)
+        if mailbox.unloaded:
+            batch, from_rows = await self._take_rows(address, mailbox, limit)
+        else:
+            batch, from_rows = list(islice(mailbox.queue, 0, limit)), 0
         if not batch:
-            return
+            return None
         if is_reply_address(address):
             await self._drop_stale_replies(address, batch, from_rows)
-            return
+            return None
         mailbox.in_flight = len(batch)
         mailbox.in_flight_queue = len(batch) - from_rows
         try:
-            await self._invoke_and_commit(address, batch, from_rows)
+            return await self._invoke_and_commit(address, batch, from_rows)
         finally:
             self.mailboxes.finished(address)
 
     async def _invoke_and_commit(
         self, address: Address, batch: list[InboxMessage], from_rows: int
-    ) -> None:
+    ) -> float | None:
         failure: InvocationError | None = None
+        started = time.monotonic()
         try:
             step = await self._invoke(address, batch)
         except InvocationError as exc:
@@ -194,13 +210,14 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - a bug: log it, and let the policy decide
             _log.exception("%s: unexpected error while invoking", address)
             failure = RetryableError(f"{address}: {exc!r}")
+        round_trip_s = time.monotonic() - started
         from_rows = min(from_rows, len(batch))  # the batch may have been cut to fit
         if isinstance(failure, TerminalError):
             await self._dead_letter(address, batch, from_rows, str(failure))
-            return
+            return None
         if failure is not None:
             await self._retry_later(address, batch, from_rows, failure)
-            return
+            return None
         replies = [m for m in step.messages if is_reply_address(m.target)]
         if replies:
             step.messages = [m for m in step.messages if not is_reply_address(m.target)]
@@ -208,7 +225,7 @@ class Dispatcher:
         if not outcome.committed:
             refused = TerminalError(f"{address}: {outcome.error}")
             await self._dead_letter(address, batch, from_rows, str(refused))
-            return
+            return None
         self._attempts.pop(address, None)
         self.batches_committed += 1
         self._states.committed(address, step.state_puts, step.state_deletes)
@@ -221,6 +238,7 @@ class Dispatcher:
             if not self._replies.deliver(reply.target, reply.payload):
                 _log.info("%s: a reply arrived for a request that no longer waits", reply.target)
         self._on_step(step)
+        return round_trip_s
 
     async def _read_state(self, address: Address) -> dict[str, StateValue]:
         values = self._states.get(address)
@@ -230,24 +248,30 @@ class Dispatcher:
         return values
 
     async def _invoke(self, address: Address, batch: list[InboxMessage]) -> Step:
-        endpoint = self._module.endpoint_for(address.typename)
+        route = self._route(address)
+        endpoint = route.endpoint
         if endpoint is None:
             served = ", ".join(e.functions for e in self._module.endpoints) or "none"
             raise TerminalError(
                 f"{address}: no endpoint in {self._module.source} serves function type "
-                f"{address.typename!r} (endpoints serve: {served})"
+                f"{route.typename!r} (endpoints serve: {served})"
             )
-        where = f"{address} at {endpoint.url_for(address.typename)}"
+        where = f"{address} at {route.url}"
         for _ in range(_HANDSHAKE_ROUNDS_MAX):
-            registered = self._registry.states(address.typename)
+            registered = self._registry.states(route.typename)
             stored = await self._read_state(address)
-            body = self._request_within_limit(
-                address, batch, registered=registered, stored=stored, endpoint=endpoint, where=where
+            limit = endpoint.transport.payload_max_bytes
+            now_ms = self._options.clock_ms()
+            body = request_within_limit(
+                address, batch, (registered, stored), limit=limit, now_ms=now_ms, where=where
             )
-            reply = await self._invoker.call(endpoint, address.typename, body, where)
+            mailbox = self.mailboxes.get(address)
+            if mailbox is not None:  # the batch may have been cut to fit
+                mailbox.in_flight = len(batch)
+            reply = await self._invoker.call(endpoint, route.typename, body, where)
             if reply.HasField("incomplete_invocation_context"):
                 missing = list(reply.incomplete_invocation_context.missing_values)
-                self._registry.register(address.typename, where, missing)
+                self._registry.register(route.typename, where, missing)
                 continue  # the handshake: resend the same batch with the states attached
             context = (registered, stored, self._egress_router, self._options.clock_ms())
             return step_from_reply(address, batch, reply.invocation_result, context)
@@ -255,35 +279,6 @@ class Dispatcher:
             f"{where}: still missing state after {_HANDSHAKE_ROUNDS_MAX} handshakes; the function "
             "keeps declaring states it does not receive"
         )
-
-    def _request_within_limit(
-        self,
-        address: Address,
-        batch: list[InboxMessage],
-        *,
-        registered: dict[str, Any],
-        stored: dict[str, Any],
-        endpoint: Any,
-        where: str,
-    ) -> bytes:
-        """The serialized request; a batch over ``payload_max_bytes`` is cut in half (the rest
-        waits for the next batch) until it fits, and a single message that does not fit is
-        terminal."""
-        limit = endpoint.transport.payload_max_bytes
-        while True:
-            request = build_request(address, batch, registered, stored, self._options.clock_ms())
-            body = request.SerializeToString()
-            if len(body) <= limit:
-                return body
-            if len(batch) == 1:
-                raise TerminalError(
-                    f"{where}: a request of {len(body)} bytes for one message exceeds the "
-                    f"endpoint's payload_max_bytes ({limit}); raise the limit or send less"
-                )
-            del batch[len(batch) // 2 :]
-            mailbox = self.mailboxes.get(address)
-            if mailbox is not None:
-                mailbox.in_flight = len(batch)
 
     async def _retry_later(
         self, address: Address, batch: list[InboxMessage], from_rows: int, error: InvocationError
@@ -382,6 +377,7 @@ class Dispatcher:
         return {
             "pending_messages": sum(m.waiting() for m in self.mailboxes),
             "addresses_pending": sum(1 for m in self.mailboxes if m.waiting()),
+            "inflight_limit": int(self._limit.limit),
             "state_cache_hits": self._states.hits,
             "state_cache_misses": self._states.misses,
             "running": len(self._running),

@@ -117,6 +117,14 @@ class Mailboxes:
         box = self._boxes.get(address)
         return 0 if box is None else box.waiting() - box.in_flight + box.reserved
 
+    def try_admit(self, address: Address, limit: int) -> bool:
+        """Reserve a place now if fewer than ``limit`` (if not 0) messages wait behind
+        ``address``'s batch in flight; the common case, without a coroutine."""
+        if self._stopping or (limit and self._backlog(address) >= limit):
+            return False
+        self._box(address).reserved += 1
+        return True
+
     async def admit(self, address: Address, limit: int) -> None:
         """Wait while ``limit`` (if not 0) messages wait behind ``address``'s batch in flight,
         then reserve a place."""

@@ -39,8 +39,13 @@ class RuntimeOptions:
     #: Addresses whose state is kept in memory (least recently invoked evicted first); 0 reads
     #: every invocation's state from disk. Since v0.2.
     state_cache_addresses: int = 10_000
-    #: Invocations in flight at once, across all addresses (one per address at most).
+    #: Invocations in flight at once, across all addresses (one per address at most): the
+    #: ceiling of the adaptive limit (``pystatefun.runtime.concurrency``).
     max_inflight: int = 256
+    #: The floor of the adaptive limit: it starts here, grows while the function servers keep
+    #: up and shrinks back when calls queue at them, so that mailboxes fill into batches.
+    #: Since v0.2.
+    min_inflight: int = 16
     #: Failed calls (each one a whole ``call`` timeout budget) before a batch is dead-lettered.
     dead_letter_after_attempts: int = 5
     retry_backoff_initial_s: float = 1.0
@@ -63,6 +68,7 @@ class RuntimeOptions:
         at_least_one = {
             "key_groups": self.key_groups,
             "max_inflight": self.max_inflight,
+            "min_inflight": self.min_inflight,
             "dead_letter_after_attempts": self.dead_letter_after_attempts,
             "cache_mib": self.cache_mib,
             "ingress_max_bytes": self.ingress_max_bytes,

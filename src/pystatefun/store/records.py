@@ -1,5 +1,8 @@
 """The rows the store keeps, as plain values that every layer can share.
 
+The records made for every message (``Payload``, ``InboxMessage``, ``StateValue``) are named
+tuples: immutable like frozen dataclasses, and several times cheaper to create.
+
 Messages are stored as their ``TypedValue`` fields (typename, has_value, value) rather than as
 protobuf blobs, so that state and mailboxes stay readable with plain SQL.
 """
@@ -7,7 +10,7 @@ protobuf blobs, so that state and mailboxes stay readable with plain SQL.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import final
+from typing import NamedTuple, final
 
 from pystatefun.types import Address
 
@@ -23,8 +26,7 @@ __all__ = [
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class Payload:
+class Payload(NamedTuple):
     """A typed value: the type name, and the bytes when there is a value."""
 
     typename: str
@@ -36,8 +38,7 @@ class Payload:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class InboxMessage:
+class InboxMessage(NamedTuple):
     """A message waiting in its target's mailbox. ``seq`` orders the whole inbox; it is None
     for a message that was never stored (a request-reply message without an idempotency key
     lives only in memory until the step that processes it commits)."""
@@ -57,8 +58,7 @@ class ExpireMode:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StateValue:
+class StateValue(NamedTuple):
     """One stored state value of an address. ``expires_at_ms`` is None when it never expires."""
 
     name: str

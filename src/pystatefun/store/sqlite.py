@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal, TypeVar, final
 
 from pystatefun.errors import DataDirError
-from pystatefun.store._tables import Tables
+from pystatefun.store._tables import COUNTED_TABLES, Tables
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.store.steps import Step, StepOutcome
 from pystatefun.types import Address
@@ -205,8 +205,9 @@ class SqliteStore:
     async def next_timer_at(self) -> int | None:
         return await self._run(self.tables.next_timer_at)
 
-    async def counts(self) -> dict[str, int]:
-        return await self._run(self.tables.counts)
+    async def counts(self, tables: tuple[str, ...] = COUNTED_TABLES) -> dict[str, int]:
+        """Rows per table (by default every table; counting ``state`` reads all of it)."""
+        return await self._run(self.tables.counts, tables)
 
     async def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
         return await self._run(self.tables.pop_egress, egress, topic)

@@ -8,7 +8,7 @@ store applies each step whole or not at all.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import final
+from typing import NamedTuple, final
 
 from pystatefun.store.records import Payload, StateValue
 from pystatefun.types import Address
@@ -17,8 +17,7 @@ __all__ = ["CancelTimer", "NewMessage", "NewTimer", "Step", "StepOutcome"]
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class NewMessage:
+class NewMessage(NamedTuple):
     """A message to append to ``target``'s mailbox."""
 
     target: Address
@@ -68,8 +67,7 @@ class Step:
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class StepOutcome:
+class StepOutcome(NamedTuple):
     """What happened to a step: committed, refused as a duplicate, or failed (nothing written).
 
     ``seqs`` are the mailbox positions the store gave the step's ``messages``, in order: the
