@@ -109,7 +109,7 @@ async def _serve(module: object, options: RuntimeOptions) -> None:
 @click.option(
     "--min-inflight",
     type=click.IntRange(1),
-    default=16,
+    default=24,
     show_default=True,
     help="Floor of the adaptive in-flight limit (it shrinks to this while calls queue at the "
     "function servers, so that mailboxes fill into batches).",

@@ -9,8 +9,12 @@ messages (StateFun's batching) and each message costs less.
 The limit follows TCP Vegas' idea, as Netflix's ``concurrency-limits`` does: compare each
 call's round trip with the fastest seen. Near it (little queueing), the limit grows by one;
 well above it (requests queue at the server), it shrinks by one. It stays between ``floor`` and
-``ceiling`` (``RuntimeOptions.max_inflight``). The fastest round trip is re-learnt every
-``_REPROBE_EVERY`` calls, in case the servers changed.
+``ceiling`` (``RuntimeOptions.max_inflight``).
+
+The fastest round trip is the fastest ever seen, never re-learnt: re-learning it under load
+takes a loaded round trip for "no queueing", which makes the limit swing up and down, and the
+stalls of each swing cost more than the batches gain (measured: a quarter of the throughput).
+The price: servers that become slower for good keep the limit near its floor, never below.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ __all__ = ["InvocationLimit"]
 
 _QUEUED_LOW = 2.0  # estimated requests queued at the server: below, grow
 _QUEUED_HIGH = 4.0  # above, shrink
-_REPROBE_EVERY = 1000
 
 
 @final
@@ -37,7 +40,6 @@ class InvocationLimit:
         self.in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._fastest_s = float("inf")
-        self._samples = 0
 
     async def acquire(self) -> None:
         """Wait for a place among the invocations in flight."""
@@ -67,9 +69,6 @@ class InvocationLimit:
                 waiter.set_result(None)
 
     def _adapt(self, round_trip_s: float) -> None:
-        self._samples += 1
-        if self._samples % _REPROBE_EVERY == 0:
-            self._fastest_s = round_trip_s
         self._fastest_s = min(self._fastest_s, round_trip_s)
         queued = self.limit * (1.0 - self._fastest_s / round_trip_s)
         if queued < _QUEUED_LOW:

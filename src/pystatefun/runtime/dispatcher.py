@@ -134,14 +134,19 @@ class Dispatcher:
     # --- workers -------------------------------------------------------------------------------
 
     async def _worker(self) -> None:
-        while (address := await self._ready.get()) is not None and not self._stopping:
+        while True:
+            # A place among the invocations in flight first: until one is free, ready
+            # addresses wait in the queue, and their mailboxes fill into larger batches.
+            await self._limit.acquire()
+            address = await self._ready.get()
+            if address is None or self._stopping:
+                self._limit.release(None)
+                return
             assert address not in self._running, f"{address} invoked twice at once"
             self._running.add(address)
             round_trip_s = None
-            await self._limit.acquire()  # meanwhile, the mailbox may fill: a larger batch
             try:
-                if not self._stopping:  # stopping began while we waited: leave it for later
-                    round_trip_s = await self._process(address)
+                round_trip_s = await self._process(address)
             except Exception:  # noqa: BLE001 - a bug must not kill a worker; the address waits
                 _log.exception("%s: unexpected error; parking the address", address)
                 self._park(address, self._options.retry_backoff_max_s)

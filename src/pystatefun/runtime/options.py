@@ -45,7 +45,7 @@ class RuntimeOptions:
     #: The floor of the adaptive limit: it starts here, grows while the function servers keep
     #: up and shrinks back when calls queue at them, so that mailboxes fill into batches.
     #: Since v0.2.
-    min_inflight: int = 16
+    min_inflight: int = 24
     #: Failed calls (each one a whole ``call`` timeout budget) before a batch is dead-lettered.
     dead_letter_after_attempts: int = 5
     retry_backoff_initial_s: float = 1.0
