@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where a pystatefun peer spends its CPU during one scenario: py-spy profiles of its processes.
 
-    .venv/bin/python bench/profile.py [--peer pystatefun-ours] [--scenario keys-1000]
+    .venv/bin/python bench/profile_peer.py [--peer pystatefun-ours] [--scenario keys-1000]
 
 Starts the peer, warms it up with the scenario once, then runs the scenario again while
 ``py-spy record --gil`` samples the server (``pystatefun run``) and the function server (only
@@ -31,6 +31,20 @@ from run import make_peer
 ROOT = Path(__file__).resolve().parent.parent
 PY_SPY = Path(sys.executable).parent / "py-spy"
 TOP = 25
+_TRUNK_SHARE = 0.75
+_TRUNK = (
+    "<module>",
+    "main ",
+    "run ",
+    "run_event_loop ",
+    "Runner.run ",
+    "Command.",
+    "Context.invoke ",
+    "Group.invoke ",
+    "Thread.",
+    "_worker (thread.py)",
+    "_WorkItem.run ",
+)
 
 
 def _frame(frame: str) -> str:
@@ -64,9 +78,10 @@ def _table(title: str, raw: Path) -> list[str]:
         lines += [f"| {heading} % | function |", "| ---: | --- |"]
         lines += [
             f"| {100 * n / max(total, 1):.1f} | `{name}` |"
-            for name, n in counter.most_common(TOP)
-            if not name.startswith(("<module>", "run ", "main ", "Thread.", "_bootstrap"))
-        ]
+            for name, n in counter.most_common(TOP + 20)
+            # The trunk (start-up, the CLI, the event loop, threads) says nothing.
+            if heading == "self" or (n < _TRUNK_SHARE * total and not name.startswith(_TRUNK))
+        ][:TOP]
         lines.append("")
     return lines
 
@@ -114,8 +129,8 @@ def main() -> int:
             result_line(result),
             "```",
             "",
-            "Made by `bench/profile.py`: `py-spy record --gil` of each process during the measured "
-            "run (only samples holding the GIL, i.e. Python work).",
+            "Made by `bench/profile_peer.py`: `py-spy record --gil` of each process during the "
+            "measured run (only samples holding the GIL, i.e. Python work).",
             "",
         ]
         for role, raw in raws.items():
