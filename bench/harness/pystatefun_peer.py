@@ -23,7 +23,6 @@ import os
 import queue
 import shlex
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import IO
 
 from .peer import Request
+from .processes import end
 
 __all__ = ["PystatefunPeer"]
 
@@ -125,18 +125,6 @@ def _wait_for(lines: queue.Queue[str], want: str, timeout_s: float, log: Path) -
     raise RuntimeError(f"no {want!r} on stdout within {timeout_s} s; log {log}:\n{log.read_text()}")
 
 
-def _end(process: subprocess.Popen[str] | None, grace_s: float) -> None:
-    """SIGTERM this PID, wait up to grace_s, then SIGKILL."""
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 class PystatefunPeer:
     """``pystatefun run`` + a function server on ``sdk`` ("ours" or "official")."""
 
@@ -186,8 +174,8 @@ class PystatefunPeer:
             raise
 
     def stop(self) -> None:
-        _end(self._server, 60.0)
-        _end(self._service, 10.0)
+        end(self._server, 60.0)
+        end(self._service, 10.0)
         self._server = self._service = None
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)

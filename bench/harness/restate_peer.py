@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import IO
 
 from .peer import Request
+from .processes import end
 
 __all__ = ["RESTATE_VERSION", "SDK_VERSION", "RestatePeer", "ensure_installed"]
 
@@ -179,18 +179,6 @@ def _not_applied(wanted: dict[str, object], loaded: dict[str, object], at: str =
     return missing
 
 
-def _end(proc: subprocess.Popen[bytes] | None, grace_s: float) -> None:
-    """SIGTERM, wait up to grace_s, then SIGKILL; by this Popen's PID only."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 class RestatePeer:
     """Restate server + Python SDK service; see the module docstring."""
 
@@ -234,8 +222,8 @@ class RestatePeer:
             raise
 
     def stop(self) -> None:
-        _end(self._service, 10.0)
-        _end(self._server, 30.0)
+        end(self._service, 10.0)
+        end(self._server, 30.0)
         self._service = self._server = None
         for log in self._logs:
             log.close()

@@ -27,7 +27,7 @@ from pystatefun.http._errors import (
     HttpProtocolError,
     HttpTimeoutError,
 )
-from pystatefun.http._messages import HttpResponse
+from pystatefun.http._messages import HttpResponse, add_header
 
 __all__ = ["ClientConnection"]
 
@@ -155,10 +155,7 @@ class ClientConnection(asyncio.Protocol):
         self._headers_done = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        text = value.decode("utf-8", "replace")
-        previous = self._headers.get(key)
-        self._headers[key] = text if previous is None else f"{previous}, {text}"
+        add_header(self._headers, name, value)
 
     def on_headers_complete(self) -> None:
         self._status = status = self._parser.get_status_code()

@@ -26,7 +26,13 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from pystatefun.http._messages import HttpRequest, HttpResponse, encode_response, text_response
+from pystatefun.http._messages import (
+    HttpRequest,
+    HttpResponse,
+    add_header,
+    encode_response,
+    text_response,
+)
 
 __all__ = ["ServerConnection", "Settings"]
 
@@ -159,10 +165,7 @@ class ServerConnection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        text = value.decode("utf-8", "replace")
-        previous = self._headers.get(key)
-        self._headers[key] = text if previous is None else f"{previous}, {text}"
+        add_header(self._headers, name, value)
 
     def on_headers_complete(self) -> None:
         target = self._url.decode("latin-1")

@@ -23,6 +23,14 @@ _FRAMING = frozenset({"content-length", "connection", "transfer-encoding"})
 _JOIN_MAX_BYTES = 64 * 1024
 
 
+def add_header(headers: dict[str, str], name: bytes, value: bytes) -> None:
+    """A header as the parser hands it over: name lower-cased, a repeated one joined (RFC 9110)."""
+    key = name.decode("latin-1").lower()
+    text = value.decode("utf-8", "replace")
+    previous = headers.get(key)
+    headers[key] = text if previous is None else f"{previous}, {text}"
+
+
 @final
 @dataclass(slots=True)
 class HttpRequest:
