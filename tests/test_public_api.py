@@ -28,6 +28,7 @@ PUBLIC_MODULES = [
     "pystatefun.runtime",
     "pystatefun.store",
     "pystatefun.io.api",
+    "pystatefun.testing",
 ]
 # Extension points: users subclass these (errors are caught by type; Type/TypeSerializer are ABCs).
 MEANT_FOR_SUBCLASSING = {"Type", "TypeSerializer"}
@@ -67,7 +68,9 @@ def test_all_lists_exactly_the_public_names_sorted(name: str) -> None:
     assert set(declared) == _declared_public_names(module)
 
 
-@pytest.mark.parametrize("name", ["pystatefun.sdk", "pystatefun.types", "pystatefun.sdk.asgi"])
+@pytest.mark.parametrize(
+    "name", ["pystatefun.sdk", "pystatefun.types", "pystatefun.sdk.asgi", "pystatefun.testing"]
+)
 def test_public_concrete_classes_are_final(name: str) -> None:
     module = importlib.import_module(name)
     for exported in module.__all__:

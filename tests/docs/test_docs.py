@@ -56,7 +56,8 @@ def _runs_forever_or_needs_upstream(block: str) -> bool:
 
 
 def test_sdk_guide_code_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first block is the guide's cart.py; every later block runs with it importable."""
+    """The first block is the guide's cart.py; every later block runs with it importable, and
+    the ``test_*`` functions a block defines are called, as pytest would."""
     first, *rest = _python_blocks(DOCS / "sdk.md")
     (tmp_path / "cart.py").write_text(first)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -65,8 +66,13 @@ def test_sdk_guide_code_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     for number, block in enumerate(rest, 2):
         if _runs_forever_or_needs_upstream(block):
             continue
+        namespace: dict[str, object] = {"__name__": "doc"}
         try:
-            exec(compile(block, f"docs/sdk.md python block {number}", "exec"), {"__name__": "doc"})
+            exec(compile(block, f"docs/sdk.md python block {number}", "exec"), namespace)
+            # A block that is a pytest file (the pystatefun.testing example): run its tests.
+            for name, test in list(namespace.items()):
+                if name.startswith("test_") and callable(test):
+                    test()
         except Exception as error:
             raise AssertionError(f"docs/sdk.md python block {number} fails:\n{block}") from error
         ran += 1
