@@ -1,10 +1,10 @@
 """Test stateful functions in pytest against an in-memory, single-threaded runtime.
 
 ``FunctionHarness(functions)`` drives the functions of a ``StatefulFunctions`` the way
-``pystatefun run`` does, without HTTP, SQLite or threads: requests are built by the runtime's own
-``build_request``, answered by the SDK's real ``RequestReplyHandler``, and turned into effects by
-the runtime's ``step_from_reply``, with the missing-state handshake through its
-``StateRegistry``. So state TTLs, state type checks and the handshake behave as in production,
+``pystatefun run`` does, without HTTP, SQLite or threads: requests and the missing-state
+handshake come from the runtime's own ``invocation_rounds`` (with its ``StateRegistry``), the
+SDK's real ``RequestReplyHandler`` answers them, and the runtime's ``step_from_reply`` turns
+the answer into effects. So state TTLs, state type checks and the handshake behave as in production,
 while time is a fake clock that only ``advance`` moves.
 
 Why a harness rather than calling the function with a hand-made ``Context``: what a test wants
@@ -15,14 +15,15 @@ when a delayed message fires), and only the runtime's own pieces answer that fai
 from __future__ import annotations
 
 import json
+import sys
 from collections import deque
 from collections.abc import Generator
 from typing import Any, NamedTuple, final
 
-from pystatefun.errors import MessageTypeError, RetryableError, TerminalError
+from pystatefun.errors import MessageTypeError, TerminalError
 from pystatefun.protocol import TypedValue, parse_from_function
 from pystatefun.protocol.typed_values import PRIMITIVES
-from pystatefun.runtime.batches import build_request, payload_of, step_from_reply
+from pystatefun.runtime.batches import invocation_rounds, payload_of, step_from_reply
 from pystatefun.runtime.egress import PLAYGROUND_EGRESS, EgressRouter
 from pystatefun.runtime.registry import StateRegistry
 from pystatefun.sdk import (
@@ -49,7 +50,7 @@ from pystatefun.types import Address
 
 __all__ = ["FunctionHarness", "OutboxMessage", "RecordedEgress", "decode_payload"]
 
-_HANDSHAKE_ROUNDS_MAX = 4  # as the dispatcher
+_NO_LIMIT = sys.maxsize  # no HTTP here: no endpoint's payload_max_bytes to cut batches to
 _MS_PER_S = 1000
 
 # The drivers: a generator that yields request bytes and is sent the reply bytes, so the sync
@@ -320,20 +321,31 @@ class FunctionHarness:
         """As ``Dispatcher._invoke``: the request with every registered state, the handshake
         for missing ones, and the reply turned into a step."""
         where = f"{address} (FunctionHarness)"
-        for _ in range(_HANDSHAKE_ROUNDS_MAX):
-            registered = self._registry.states(address.typename)
-            stored = dict(self._states.get(address, {}))
-            request = build_request(address, batch, registered, stored, self._now_ms)
-            reply = parse_from_function((yield request.SerializeToString()))
-            if reply.HasField("incomplete_invocation_context"):
-                missing = list(reply.incomplete_invocation_context.missing_values)
-                self._registry.register(address.typename, where, missing)
-                continue
-            context = (registered, stored, self._router, self._now_ms)
-            step = step_from_reply(address, batch, reply.invocation_result, context)
-            self._check_timers(step)
-            return step
-        raise RetryableError(f"{where}: still missing state after {_HANDSHAKE_ROUNDS_MAX} rounds")
+        stored = dict(self._states.get(address, {}))
+        rounds = invocation_rounds(
+            address,
+            batch,
+            self._registry,
+            stored,
+            limit=_NO_LIMIT,
+            clock_ms=self._clock,
+            where=where,
+        )
+        body = next(rounds)
+        while True:
+            reply = parse_from_function((yield body))
+            try:
+                body = rounds.send(reply)
+            except StopIteration as answered:
+                registered, result = answered.value
+                break
+        context = (registered, stored, self._router, self._now_ms)
+        step = step_from_reply(address, batch, result, context)
+        self._check_timers(step)
+        return step
+
+    def _clock(self) -> int:
+        return self._now_ms
 
     def _check_timers(self, step: Step) -> None:
         """Refuse a step that reuses a pending token, before anything of it applies (the

@@ -1,20 +1,22 @@
 """Turning mailbox rows into a request, and a function's reply into a step (sans-IO).
 
 ``build_request`` attaches every registered state of the address, as StateFun does: an empty
-or expired value is sent as a ``PersistedValue`` without ``state_value``. ``step_from_reply``
+or expired value is sent as a ``PersistedValue`` without ``state_value``. ``invocation_rounds``
+is the missing-state handshake around it, for any transport (the runtime's HTTP calls, the
+test harness's in-process handler). ``step_from_reply``
 validates the reply against the registry (a mutation of an unregistered state, or of another
 type, is ``TerminalError``) and collects all effects into one ``Step``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Generator, Iterable
 
-from pystatefun.errors import TerminalError
+from pystatefun.errors import RetryableError, TerminalError
 from pystatefun.protocol import Address as WireAddress
 from pystatefun.protocol import FromFunction, ToFunction, TypedValue
 from pystatefun.runtime.egress import EgressRouter
-from pystatefun.runtime.registry import RegisteredState
+from pystatefun.runtime.registry import RegisteredState, StateRegistry
 from pystatefun.store import (
     CancelTimer,
     ExpireMode,
@@ -28,12 +30,23 @@ from pystatefun.store import (
 from pystatefun.types import Address
 
 __all__ = [
+    "HANDSHAKE_ROUNDS_MAX",
+    "InvocationRounds",
     "build_request",
+    "invocation_rounds",
     "payload_of",
     "request_within_limit",
     "step_from_reply",
     "stored_seqs",
     "typed_value_of",
+]
+
+#: Requests one batch may take: the first, plus rounds of the missing-state handshake.
+HANDSHAKE_ROUNDS_MAX = 4
+#: Yields each request's bytes, is sent the function's parsed reply, and returns the registered
+#: states the final request carried with the function's ``InvocationResponse``.
+InvocationRounds = Generator[
+    bytes, FromFunction, tuple[dict[str, RegisteredState], FromFunction.InvocationResponse]
 ]
 
 _MODIFY = FromFunction.PersistedValueMutation.MODIFY
@@ -144,6 +157,36 @@ def request_within_limit(
                 f"endpoint's payload_max_bytes ({limit}); raise the limit or send less"
             )
         del batch[len(batch) // 2 :]
+
+
+def invocation_rounds(
+    target: Address,
+    batch: list[InboxMessage],
+    registry: StateRegistry,
+    stored: dict[str, StateValue],
+    *,
+    limit: int,
+    clock_ms: Callable[[], int],
+    where: str,
+) -> InvocationRounds:
+    """The requests for ``batch`` until the function answers it: a reply that declares missing
+    states registers them, and the same batch is sent again with them attached (StateFun's
+    handshake). Each request is cut to ``limit`` bytes as ``request_within_limit`` does, so
+    ``batch`` may shrink. After ``HANDSHAKE_ROUNDS_MAX`` requests it is ``RetryableError``."""
+    typename = target.typename
+    for _ in range(HANDSHAKE_ROUNDS_MAX):
+        registered = registry.states(typename)
+        states = (registered, stored)
+        reply = yield request_within_limit(
+            target, batch, states, limit=limit, now_ms=clock_ms(), where=where
+        )
+        if not reply.HasField("incomplete_invocation_context"):
+            return registered, reply.invocation_result
+        registry.register(typename, where, list(reply.incomplete_invocation_context.missing_values))
+    raise RetryableError(
+        f"{where}: still missing state after {HANDSHAKE_ROUNDS_MAX} handshakes; the function "
+        "keeps declaring states it does not receive"
+    )
 
 
 def step_from_reply(

@@ -36,7 +36,7 @@ from pystatefun.errors import (
     RetryableError,
     TerminalError,
 )
-from pystatefun.runtime.batches import request_within_limit, step_from_reply, stored_seqs
+from pystatefun.runtime.batches import invocation_rounds, step_from_reply, stored_seqs
 from pystatefun.runtime.concurrency import InvocationLimit
 from pystatefun.runtime.egress import EgressRouter
 from pystatefun.runtime.invoker import RemoteInvoker
@@ -44,7 +44,7 @@ from pystatefun.runtime.mailboxes import Mailbox, Mailboxes
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.registry import StateRegistry
 from pystatefun.runtime.replies import ReplyWaiters, is_reply_address
-from pystatefun.runtime.routes import Route, Routes
+from pystatefun.runtime.routes import Routes
 from pystatefun.runtime.statecache import StateCache
 from pystatefun.store import InboxMessage, NewMessage, SqliteStore, StateValue, Step
 from pystatefun.types import Address
@@ -52,7 +52,6 @@ from pystatefun.types import Address
 __all__ = ["Dispatcher"]
 
 _log = logging.getLogger("pystatefun.runtime")
-_HANDSHAKE_ROUNDS_MAX = 4
 _UNBOUNDED_BATCH = 10_000
 
 
@@ -99,10 +98,6 @@ class Dispatcher:
             for n in range(self._options.max_inflight)
         ]
 
-    def deliver(self, message: InboxMessage) -> None:
-        """``message`` is committed to its target's mailbox (or held in memory only)."""
-        self.mailboxes.deliver(message)
-
     def _schedule(self, address: Address) -> None:
         if self._stopping or address in self._scheduled:
             return
@@ -112,24 +107,18 @@ class Dispatcher:
         self._scheduled.add(address)
         self._ready.put_nowait(address)
 
-    def _route(self, address: Address) -> Route:
-        return self._routes.route(address)
-
     def _batch_limit(self, address: Address) -> int:
         """How many messages one request carries at most. An unbounded endpoint still gets
         bounded requests, so no single request grows without limit."""
-        return self._route(address).max_batch or _UNBOUNDED_BATCH
+        return self._routes.route(address).max_batch or _UNBOUNDED_BATCH
 
     def try_admit(self, address: Address) -> bool:
         """Reserve a place for an ingress message if there is room now (see ``admit``)."""
-        return self.mailboxes.try_admit(address, self._route(address).max_batch)
+        return self.mailboxes.try_admit(address, self._routes.route(address).max_batch)
 
     async def admit(self, address: Address) -> None:
         """Back-pressure for ingress (see ``Mailboxes.admit``)."""
-        await self.mailboxes.admit(address, self._route(address).max_batch)
-
-    def release(self, address: Address, message: InboxMessage | None) -> None:
-        self.mailboxes.release(address, message)
+        await self.mailboxes.admit(address, self._routes.route(address).max_batch)
 
     # --- workers -------------------------------------------------------------------------------
 
@@ -253,7 +242,7 @@ class Dispatcher:
         return values
 
     async def _invoke(self, address: Address, batch: list[InboxMessage]) -> Step:
-        route = self._route(address)
+        route = self._routes.route(address)
         endpoint = route.endpoint
         if endpoint is None:
             served = ", ".join(e.functions for e in self._module.endpoints) or "none"
@@ -262,28 +251,30 @@ class Dispatcher:
                 f"{route.typename!r} (endpoints serve: {served})"
             )
         where = f"{address} at {route.url}"
-        for _ in range(_HANDSHAKE_ROUNDS_MAX):
-            registered = self._registry.states(route.typename)
-            stored = await self._read_state(address)
-            limit = endpoint.transport.payload_max_bytes
-            now_ms = self._options.clock_ms()
-            body = request_within_limit(
-                address, batch, (registered, stored), limit=limit, now_ms=now_ms, where=where
-            )
+        stored = await self._read_state(address)
+        limit = endpoint.transport.payload_max_bytes
+        rounds = invocation_rounds(
+            address,
+            batch,
+            self._registry,
+            stored,
+            limit=limit,
+            clock_ms=self._options.clock_ms,
+            where=where,
+        )
+        body = next(rounds)
+        while True:
             mailbox = self.mailboxes.get(address)
             if mailbox is not None:  # the batch may have been cut to fit
                 mailbox.in_flight = len(batch)
             reply = await self._invoker.call(endpoint, route.typename, body, where)
-            if reply.HasField("incomplete_invocation_context"):
-                missing = list(reply.incomplete_invocation_context.missing_values)
-                self._registry.register(route.typename, where, missing)
-                continue  # the handshake: resend the same batch with the states attached
-            context = (registered, stored, self._egress_router, self._options.clock_ms())
-            return step_from_reply(address, batch, reply.invocation_result, context)
-        raise RetryableError(
-            f"{where}: still missing state after {_HANDSHAKE_ROUNDS_MAX} handshakes; the function "
-            "keeps declaring states it does not receive"
-        )
+            try:
+                body = rounds.send(reply)
+            except StopIteration as answered:
+                registered, result = answered.value
+                break
+        context = (registered, stored, self._egress_router, self._options.clock_ms())
+        return step_from_reply(address, batch, result, context)
 
     async def _retry_later(
         self, address: Address, batch: list[InboxMessage], from_rows: int, error: InvocationError

@@ -57,7 +57,9 @@ class Runtime:
         self._dispatcher = Dispatcher(
             self._store, module, self.options, self._replies, self._after_step
         )
-        self._timers = TimerService(self._store, self.options.clock_ms, self._dispatcher.deliver)
+        self._timers = TimerService(
+            self._store, self.options.clock_ms, self._dispatcher.mailboxes.deliver
+        )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._ingress: PlaygroundIngressServer | None = None
@@ -210,7 +212,7 @@ class Runtime:
         try:
             if caller is not None and idempotency_key is None:
                 held = InboxMessage(None, target, caller, payload)
-                self._dispatcher.release(target, held)
+                self._dispatcher.mailboxes.release(target, held)
             elif await self._append(target, payload, idempotency_key, caller):
                 return IngestResult(IngestOutcome.DUPLICATE)
             if answer is None:
@@ -256,7 +258,7 @@ class Runtime:
             if outcome.committed:
                 message = InboxMessage(outcome.seqs[0], target, caller, payload)
         finally:
-            self._dispatcher.release(target, message)
+            self._dispatcher.mailboxes.release(target, message)
         return outcome.duplicate
 
     async def pop_egress(self, egress: str, topic: str) -> bytes | None:
