@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from pystatefun.errors import TerminalError
-from pystatefun.protocol import FromFunction, TypedValue
-from pystatefun.runtime.batches import build_request, step_from_reply
+from pystatefun.errors import RetryableError, TerminalError
+from pystatefun.protocol import FromFunction, ToFunction, TypedValue
+from pystatefun.runtime.batches import (
+    HANDSHAKE_ROUNDS_MAX,
+    build_request,
+    invocation_rounds,
+    step_from_reply,
+)
 from pystatefun.runtime.egress import EgressRouter
 from pystatefun.runtime.keygroups import key_group_of
 from pystatefun.runtime.registry import RegisteredState, StateRegistry
@@ -151,3 +156,45 @@ def test_key_groups_partition_by_id_only_and_stably() -> None:
     # Pinned: a different hash would put every row of an existing data dir in the wrong group.
     assert key_group_of("alice", 128) == 71
     assert key_group_of("alice", 8) == 71 % 8
+
+
+def _missing(*names: str) -> FromFunction:
+    reply = FromFunction()
+    for name in names:
+        reply.incomplete_invocation_context.missing_values.add(state_name=name, type_typename=INT)
+    return reply
+
+
+def _answered() -> FromFunction:
+    reply = FromFunction()
+    reply.invocation_result.SetInParent()
+    return reply
+
+
+def test_the_handshake_registers_missing_states_and_resends_the_batch_with_them() -> None:
+    registry = StateRegistry()
+    rounds = invocation_rounds(
+        SELF, list(BATCH), registry, {}, limit=1 << 20, clock_ms=lambda: 0, where="here"
+    )
+    first = ToFunction.FromString(next(rounds))
+    assert [s.state_name for s in first.invocation.state] == []
+    second = ToFunction.FromString(rounds.send(_missing("n")))
+    assert [s.state_name for s in second.invocation.state] == ["n"]
+    assert len(second.invocation.invocations) == len(BATCH)  # the same batch, again
+    with pytest.raises(StopIteration) as answered:
+        rounds.send(_answered())
+    registered, _ = answered.value.value
+    assert list(registered) == ["n"]
+
+
+def test_a_function_that_never_gets_enough_state_is_retryable_after_the_last_round() -> None:
+    registry = StateRegistry()
+    rounds = invocation_rounds(
+        SELF, list(BATCH), registry, {}, limit=1 << 20, clock_ms=lambda: 0, where="here"
+    )
+    next(rounds)
+    for round_number in range(1, HANDSHAKE_ROUNDS_MAX):  # each reply asks for one more state
+        assert isinstance(rounds.send(_missing(f"s{round_number}")), bytes)
+    last = _missing("one-too-many")
+    with pytest.raises(RetryableError, match=rf"still missing state after {HANDSHAKE_ROUNDS_MAX}"):
+        rounds.send(last)
