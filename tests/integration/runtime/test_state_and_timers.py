@@ -156,6 +156,23 @@ def test_run_reports_a_bad_module_with_file_line_and_field(tmp_path: Path) -> No
     assert not (tmp_path / "data").exists()  # nothing was created for a module that is wrong
 
 
+@pytest.mark.parametrize(
+    ("option", "value"), [("--min-inflight", "0"), ("--state-cache-addresses", "-1")]
+)
+def test_run_refuses_out_of_range_limits_by_name(tmp_path: Path, option: str, value: str) -> None:
+    module = module_file(tmp_path / "m.yaml", {"d/*": "http://127.0.0.1:1/statefun"})
+    result = subprocess.run(
+        [PYSTATEFUN, "run", module, "--data-dir", tmp_path / "data", option, value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"Invalid value for '{option}'" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
 async def test_one_process_per_data_dir(tmp_path: Path) -> None:
     async with function_server(_delay_functions()) as url:
         module = module_file(tmp_path / "m.yaml", {"d/*": url})

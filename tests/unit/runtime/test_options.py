@@ -17,6 +17,8 @@ def test_defaults_are_valid() -> None:
     [
         ("key_groups", 0, "key_groups must be at least 1, got 0"),
         ("max_inflight", 0, "max_inflight must be at least 1"),
+        ("min_inflight", 0, "min_inflight must be at least 1"),
+        ("state_cache_addresses", -1, "state_cache_addresses must not be negative, got -1"),
         ("reply_timeout_s", 0.0, "reply_timeout_s must be positive"),
         ("shutdown_grace_s", -1.0, "shutdown_grace_s must not be negative"),
         ("durability", "sometimes", "durability must be 'fsync' or 'os'"),
