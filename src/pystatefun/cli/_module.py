@@ -12,7 +12,7 @@ import click
 from pystatefun.errors import ModuleError
 
 if TYPE_CHECKING:  # pydantic and PyYAML load only when a command runs: keeps --help fast
-    from pystatefun.module import HttpEndpoint, Module, Transport
+    from pystatefun.module import Endpoint, Module, Transport
 
 __all__ = ["describe", "module"]
 
@@ -37,9 +37,17 @@ def _describe_transport(transport: Transport) -> str:
     return f"{name} transport: {', '.join(parts)}"
 
 
-def _describe_endpoint(endpoint: HttpEndpoint) -> str:
+def _describe_endpoint(endpoint: Endpoint) -> str:
     batch = endpoint.max_num_batch_requests
     limit = f"batches of up to {batch}" if batch > 0 else "unbounded batches"
+    from pystatefun.module import EmbeddedEndpoint  # noqa: PLC0415 - only when a command runs
+
+    if isinstance(endpoint, EmbeddedEndpoint):
+        runs = "event loop" if endpoint.execution == "loop" else f"{endpoint.threads} threads"
+        return (
+            f"embedded endpoint {endpoint.functions} -> {endpoint.import_path} "
+            f"(plain functions on the {runs}; {limit})"
+        )
     return (
         f"endpoint {endpoint.functions} -> {endpoint.url_path_template} "
         f"({_describe_transport(endpoint.transport)}; {limit})"

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import click
 
+from pystatefun.errors import ConfigurationError
 from pystatefun.http import HttpRequest, HttpResponse, HttpServer, run_event_loop
-from pystatefun.sdk import RequestReplyHandler, StatefulFunctions
+from pystatefun.sdk import RequestReplyHandler, StatefulFunctions, inprocess
 from pystatefun.sdk._serving import DEFAULT_MAX_REQUEST_BYTES, reply_to, too_large
 
 __all__ = ["load_functions", "serve"]
@@ -25,31 +23,11 @@ _SHUTDOWN_TIMEOUT_S = 60.0
 
 
 def load_functions(target: str) -> StatefulFunctions | RequestReplyHandler:
-    """Load ``FILE.py:NAME`` or ``package.module:NAME`` and check what it is."""
-    location, colon, name = target.rpartition(":")
-    if not colon or not location or not name:
-        raise click.BadParameter(
-            f"{target!r} is not FILE.py:NAME or MODULE:NAME (e.g. functions.py:functions)"
-        )
-    if location.endswith(".py"):
-        path = Path(location).resolve()
-        if not path.is_file():
-            raise click.BadParameter(f"no such file: {path}")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None:
-            raise click.BadParameter(f"cannot load {path} as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, str(path.parent))  # so the file can import its siblings
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(location)
-    found = getattr(module, name, None)
-    if not isinstance(found, StatefulFunctions | RequestReplyHandler):
-        raise click.BadParameter(
-            f"{location}:{name} is {type(found).__name__}, not a StatefulFunctions or "
-            "RequestReplyHandler"
-        )
-    return found
+    """Load ``FILE.py:NAME`` or ``package.module:NAME``; a failure is a usage error."""
+    try:
+        return inprocess.load_functions(target)
+    except ConfigurationError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 def _app(

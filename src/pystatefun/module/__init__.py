@@ -7,6 +7,8 @@ The format is StateFun 3.1+'s stream of ``kind``/``spec`` documents (``docs/modu
 formats are converted by ``pystatefun.module.upgrade`` (``pystatefun module upgrade FILE``).
 """
 
+from pystatefun.module._components import EmbeddedEndpoint as EmbeddedEndpoint
+from pystatefun.module._components import Endpoint as Endpoint
 from pystatefun.module._components import HttpEndpoint as HttpEndpoint
 from pystatefun.module._components import Location as Location
 from pystatefun.module._components import Module as Module
@@ -17,6 +19,8 @@ from pystatefun.module._dump import dump_module as dump_module
 from pystatefun.module._loader import load_module as load_module
 
 __all__ = [
+    "EmbeddedEndpoint",
+    "Endpoint",
     "HttpEndpoint",
     "Location",
     "Module",

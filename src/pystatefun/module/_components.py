@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import ClassVar, final
 
 __all__ = [
+    "ENDPOINT_TYPES",
+    "EmbeddedEndpoint",
+    "Endpoint",
     "HttpEndpoint",
     "Location",
     "Module",
@@ -71,6 +74,21 @@ def _split(typename: str) -> tuple[str, str] | None:
     return (namespace, name) if slash and namespace and name else None
 
 
+def _serves(functions: str, typename: str) -> bool:
+    """Whether the pattern ``functions`` covers the function type ``typename``.
+
+    A namespace pattern matches on the whole namespace (the part before the last ``/``),
+    so ``com.example/*`` matches ``com.example/greeter`` but not ``com.example.v2/greeter``.
+    A malformed type name matches nothing.
+    """
+    parts = _split(typename)
+    if parts is None:
+        return False
+    if functions.endswith("/*"):
+        return functions[:-2] == parts[0]
+    return functions == typename
+
+
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpEndpoint:
@@ -88,23 +106,46 @@ class HttpEndpoint:
     location: Location = field(compare=False)
 
     def matches(self, typename: str) -> bool:
-        """Whether this endpoint serves the function type ``typename`` (``namespace/name``).
-
-        A namespace pattern matches on the whole namespace (the part before the last ``/``),
-        so ``com.example/*`` matches ``com.example/greeter`` but not ``com.example.v2/greeter``.
-        A malformed type name matches nothing.
-        """
-        parts = _split(typename)
-        if parts is None:
-            return False
-        if self.functions.endswith("/*"):
-            return self.functions[:-2] == parts[0]
-        return self.functions == typename
+        """Whether this endpoint serves the function type ``typename`` (``namespace/name``)."""
+        return _serves(self.functions, typename)
 
     def url_for(self, typename: str) -> str:
         """The URL to POST invocations of ``typename`` to: ``{function.name}`` in the template
         becomes the function's name (the part after the last ``/``), never its namespace."""
         return self.url_path_template.replace(_PLACEHOLDER, typename.rpartition("/")[2])
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmbeddedEndpoint:
+    """Python functions that run inside the runtime process, like stored procedures.
+
+    ``import_path`` names a ``StatefulFunctions`` object: ``FILE.py:NAME`` (``FILE`` absolute, or
+    relative to the module file) or ``package.module:NAME``. ``execution`` says where plain
+    (non-``async``) functions run: ``loop`` runs them on the runtime's event loop, which is
+    the fastest and never runs two of them at once, but a function that blocks stalls every
+    address; ``threads`` runs them on a pool of ``threads`` threads, so a blocking function
+    holds up only its own address. ``async def`` functions always run on the event loop.
+    """
+
+    LOOP: ClassVar[str] = "loop"
+    THREADS: ClassVar[str] = "threads"
+
+    functions: str
+    import_path: str
+    max_num_batch_requests: int = 1000
+    execution: str = "loop"
+    threads: int = 8
+    location: Location = field(compare=False)
+
+    def matches(self, typename: str) -> bool:
+        """Whether this endpoint serves the function type ``typename`` (``namespace/name``)."""
+        return _serves(self.functions, typename)
+
+
+#: Every kind of endpoint a module can declare; each has ``functions`` and ``matches``.
+Endpoint = HttpEndpoint | EmbeddedEndpoint
+ENDPOINT_TYPES = (HttpEndpoint, EmbeddedEndpoint)
 
 
 @final
@@ -144,11 +185,11 @@ class Module:
     """
 
     source: Path = field(compare=False)
-    endpoints: tuple[HttpEndpoint, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
     ingresses: tuple[PlaygroundIngress, ...] = ()
     egresses: tuple[PlaygroundEgress, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
-    _by_pattern: dict[str, HttpEndpoint] = field(
+    _by_pattern: dict[str, Endpoint] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
 
@@ -158,7 +199,7 @@ class Module:
         for endpoint in reversed(self.endpoints):
             self._by_pattern[endpoint.functions] = endpoint
 
-    def endpoint_for(self, typename: str) -> HttpEndpoint | None:
+    def endpoint_for(self, typename: str) -> Endpoint | None:
         """The endpoint serving ``typename``: an endpoint for exactly that type wins over one
         for its whole namespace, as in StateFun. ``None`` when no endpoint serves it."""
         parts = _split(typename)

@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 
 from pystatefun.module._components import (
+    EmbeddedEndpoint,
+    Endpoint,
     HttpEndpoint,
     Module,
     PlaygroundEgress,
@@ -20,6 +22,7 @@ from pystatefun.module._components import (
 )
 from pystatefun.module._durations import format_duration
 from pystatefun.module.kinds import (
+    embedded_v1,
     endpoints_v2_http,
     playground_v1_egress,
     playground_v1_ingress,
@@ -72,7 +75,20 @@ def _transport(transport: Transport) -> dict[str, Any]:
     return spec
 
 
-def _endpoint(endpoint: HttpEndpoint) -> dict[str, Any]:
+def _endpoint(endpoint: Endpoint) -> dict[str, Any]:
+    if isinstance(endpoint, EmbeddedEndpoint):
+        embedded = {
+            "functions": endpoint.functions,
+            "import": endpoint.import_path,
+            "maxNumBatchRequests": endpoint.max_num_batch_requests,
+            "execution": endpoint.execution,
+            "threads": endpoint.threads,
+        }
+        return {"kind": embedded_v1.KIND, "spec": embedded}
+    return _http_endpoint(endpoint)
+
+
+def _http_endpoint(endpoint: HttpEndpoint) -> dict[str, Any]:
     spec = {
         "functions": endpoint.functions,
         "urlPathTemplate": endpoint.url_path_template,

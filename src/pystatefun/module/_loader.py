@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pystatefun.errors import ModuleError
 from pystatefun.module._components import (
-    HttpEndpoint,
+    ENDPOINT_TYPES,
     Module,
     PlaygroundEgress,
     PlaygroundIngress,
@@ -54,7 +54,7 @@ def load_module(path: Path | str) -> Module:
     _check_unique(documents, components)
     return Module(
         source=file.resolve(),
-        endpoints=tuple(c for c in components if isinstance(c, HttpEndpoint)),
+        endpoints=tuple(c for c in components if isinstance(c, ENDPOINT_TYPES)),
         ingresses=tuple(c for c in components if isinstance(c, PlaygroundIngress)),
         egresses=tuple(c for c in components if isinstance(c, PlaygroundEgress)),
         warnings=tuple(documents[0].warnings),
@@ -131,7 +131,7 @@ def _check_unique(documents: list[SourceDocument], components: list[Component]) 
     first_of: dict[object, int] = {}
     for index, component in enumerate(components):
         document = documents[index]
-        if isinstance(component, HttpEndpoint):
+        if isinstance(component, ENDPOINT_TYPES):
             key: object = component.functions
             path: tuple[str, ...] = ("spec", "functions")
         else:
@@ -141,7 +141,7 @@ def _check_unique(documents: list[SourceDocument], components: list[Component]) 
             continue
         first = documents[first_of[key]]
         line = first.location(path).line
-        if isinstance(component, HttpEndpoint):
+        if isinstance(component, ENDPOINT_TYPES):
             raise document.error(
                 path,
                 f"{key!r} is already served by the endpoint at line {line}; declare each "

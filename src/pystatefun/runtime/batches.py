@@ -34,10 +34,14 @@ __all__ = [
     "InvocationRounds",
     "build_request",
     "invocation_rounds",
+    "live_payload",
     "payload_of",
     "request_within_limit",
+    "settle_untouched",
+    "state_value",
     "step_from_reply",
     "stored_seqs",
+    "timer_op",
     "typed_value_of",
 ]
 
@@ -84,6 +88,23 @@ def _live(value: StateValue | None, now_ms: int) -> StateValue | None:
     return value
 
 
+def live_payload(
+    target: Address, spec: RegisteredState, stored: dict[str, StateValue], now_ms: int
+) -> Payload | None:
+    """The live stored value of state ``spec`` (``None``: none, or expired). One stored with
+    another type than the function declares is ``TerminalError``: a type cannot change."""
+    value = _live(stored.get(spec.name), now_ms)
+    if value is None:
+        return None
+    if value.payload.typename != spec.typename:
+        raise TerminalError(
+            f"{target}: stored state {spec.name!r} has type {value.payload.typename!r}, but the "
+            f"function declares {spec.typename!r}; a state's type cannot change. Keep the old "
+            "type, or move the value to a new state name."
+        )
+    return value.payload
+
+
 def _set_typed_value(field: TypedValue, payload: Payload) -> None:
     field.typename = payload.typename
     if payload.value is not None:
@@ -115,16 +136,9 @@ def build_request(
     for name, spec in registered.items():
         persisted = states.add()
         persisted.state_name = name
-        value = _live(stored.get(name), now_ms)
-        if value is None:
-            continue
-        if value.payload.typename != spec.typename:
-            raise TerminalError(
-                f"{target}: stored state {name!r} has type {value.payload.typename!r}, but the "
-                f"function declares {spec.typename!r}; a state's type cannot change. Keep the old "
-                "type, or move the value to a new state name."
-            )
-        _set_typed_value(persisted.state_value, value.payload)
+        payload = live_payload(target, spec, stored, now_ms)
+        if payload is not None:
+            _set_typed_value(persisted.state_value, payload)
     calls = invocation.invocations
     for message in batch:
         call = calls.add()
@@ -206,23 +220,7 @@ def step_from_reply(
     # Expired values nobody rewrote are removed now, in the same step; live after-invoke values
     # are written again with a fresh expiry. Re-writing (not updating in place) keeps a value
     # that the periodic purge deleted while this batch was in flight: it was live when read.
-    touched = {m.state_name for m in mutations}
-    for name, value in stored.items():
-        if name in touched:
-            continue
-        spec = registered.get(name)
-        if _live(value, now_ms) is None or spec is None:
-            step.state_deletes.append(name)
-        elif spec.expire_mode == ExpireMode.AFTER_INVOKE:
-            step.state_puts.append(
-                StateValue(
-                    name,
-                    value.payload,
-                    spec.expire_mode,
-                    spec.expire_after_ms,
-                    now_ms + spec.expire_after_ms,
-                )
-            )
+    settle_untouched(step, {m.state_name for m in mutations}, (registered, stored), now_ms)
     for message in fields.get("outgoing_messages", ()):
         destination = _address(message.target, "a message", target)
         step.messages.append(NewMessage(destination, target, payload_of(message.argument)))
@@ -232,6 +230,37 @@ def step_from_reply(
         name = f"{egress.egress_namespace}/{egress.egress_type}"
         step.egress.append(egress_router.route(name, egress.argument, str(target)))
     return step
+
+
+def settle_untouched(
+    step: Step,
+    touched: set[str],
+    states: tuple[dict[str, RegisteredState], dict[str, StateValue]],
+    now_ms: int,
+) -> None:
+    """The batch's effect on the stored states it did not write: expired (or no longer
+    declared) ones are deleted now, and live ``AFTER_INVOKE`` ones get a fresh expiry.
+
+    Re-writing (not updating in place) keeps a value that the periodic purge deleted while the
+    batch was in flight: it was live when read.
+    """
+    registered, stored = states
+    for name, value in stored.items():
+        if name in touched:
+            continue
+        spec = registered.get(name)
+        if _live(value, now_ms) is None or spec is None:
+            step.state_deletes.append(name)
+        elif spec.expire_mode == ExpireMode.AFTER_INVOKE:
+            step.state_puts.append(state_value(spec, value.payload, now_ms))
+
+
+def state_value(spec: RegisteredState, payload: Payload, now_ms: int) -> StateValue:
+    """A written value of state ``spec``, with its expiry (if it has a TTL) from ``now_ms``."""
+    expires = None
+    if spec.expire_mode in (ExpireMode.AFTER_WRITE, ExpireMode.AFTER_INVOKE):
+        expires = now_ms + spec.expire_after_ms
+    return StateValue(spec.name, payload, spec.expire_mode, spec.expire_after_ms, expires)
 
 
 def _state_mutations(
@@ -259,30 +288,32 @@ def _state_mutations(
                 f"{target} wrote state {spec.name!r} with type {value.typename!r}; it is "
                 f"registered as {spec.typename!r}, and a state's type cannot change"
             )
-        expires = None
-        if spec.expire_mode in (ExpireMode.AFTER_WRITE, ExpireMode.AFTER_INVOKE):
-            expires = now_ms + spec.expire_after_ms
-        step.state_puts.append(
-            StateValue(
-                spec.name, payload_of(value), spec.expire_mode, spec.expire_after_ms, expires
-            )
-        )
+        step.state_puts.append(state_value(spec, payload_of(value), now_ms))
 
 
 def _timer_op(
     sender: Address, delayed: FromFunction.DelayedInvocation, now_ms: int
 ) -> NewTimer | CancelTimer:
     if delayed.is_cancellation_request:
-        if not delayed.cancellation_token:
-            raise TerminalError(f"{sender} asked to cancel a delayed message without a token")
-        return CancelTimer(sender, delayed.cancellation_token)
-    if delayed.delay_in_ms < 0:
-        raise TerminalError(f"{sender} sent a delayed message with a negative delay")
+        return timer_op(sender, delayed.cancellation_token, None, now_ms)
     destination = _address(delayed.target, "a delayed message", str(sender))
-    return NewTimer(
-        now_ms + delayed.delay_in_ms,
-        sender,
-        delayed.cancellation_token or None,
-        destination,
-        payload_of(delayed.argument),
-    )
+    delay = (delayed.delay_in_ms, destination, payload_of(delayed.argument))
+    return timer_op(sender, delayed.cancellation_token, delay, now_ms)
+
+
+def timer_op(
+    sender: Address,
+    token: str,
+    delay: tuple[int, Address, Payload] | None,
+    now_ms: int,
+) -> NewTimer | CancelTimer:
+    """A delayed message of ``sender`` (``delay``: milliseconds, target, payload) with its
+    optional cancellation ``token``, or (``delay`` None) the cancellation of ``token``."""
+    if delay is None:
+        if not token:
+            raise TerminalError(f"{sender} asked to cancel a delayed message without a token")
+        return CancelTimer(sender, token)
+    delay_ms, destination, payload = delay
+    if delay_ms < 0:
+        raise TerminalError(f"{sender} sent a delayed message with a negative delay")
+    return NewTimer(now_ms + delay_ms, sender, token or None, destination, payload)

@@ -36,9 +36,11 @@ from pystatefun.errors import (
     RetryableError,
     TerminalError,
 )
+from pystatefun.module import EmbeddedEndpoint
 from pystatefun.runtime.batches import invocation_rounds, step_from_reply, stored_seqs
 from pystatefun.runtime.concurrency import InvocationLimit
 from pystatefun.runtime.egress import EgressRouter
+from pystatefun.runtime.embedded import EmbeddedFunctions
 from pystatefun.runtime.invoker import RemoteInvoker
 from pystatefun.runtime.mailboxes import Mailbox, Mailboxes
 from pystatefun.runtime.options import RuntimeOptions
@@ -79,7 +81,13 @@ class Dispatcher:
         topics = module.egresses[0].topics if module.egresses else None
         self._egress_router = EgressRouter(topics)
         self.mailboxes = Mailboxes(self._schedule)
-        self._routes = Routes(module)
+        # Embedded functions are imported now: a module that cannot load fails the start.
+        self._embedded = {
+            id(endpoint): EmbeddedFunctions(endpoint, module.source)
+            for endpoint in module.endpoints
+            if isinstance(endpoint, EmbeddedEndpoint)
+        }
+        self._routes = Routes(module, self._embedded)
         self._scheduled: set[Address] = set()
         self._running: set[Address] = set()
         self._parked: dict[Address, asyncio.TimerHandle] = {}
@@ -250,8 +258,11 @@ class Dispatcher:
                 f"{address}: no endpoint in {self._module.source} serves function type "
                 f"{route.typename!r} (endpoints serve: {served})"
             )
-        where = f"{address} at {route.url}"
         stored = await self._read_state(address)
+        if route.embedded is not None:
+            now = (self._egress_router, self._options.clock_ms())
+            return await route.embedded.invoke(address, batch, stored, now)
+        where = f"{address} at {route.url}"
         limit = endpoint.transport.payload_max_bytes
         rounds = invocation_rounds(
             address,
@@ -362,6 +373,8 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         await self._invoker.close()
+        for embedded in self._embedded.values():
+            embedded.close()
         if late:
             _log.warning(
                 "%d invocation(s) did not finish in %.0fs; they will run again after a restart",
@@ -381,5 +394,6 @@ class Dispatcher:
             "batches_committed": self.batches_committed,
             "dead_lettered_batches": self.dead_lettered_batches,
             "calls": self._invoker.calls,
+            "embedded_batches": sum(e.batches for e in self._embedded.values()),
             "failed_attempts": self._invoker.attempts_failed,
         }

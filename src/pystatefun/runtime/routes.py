@@ -6,9 +6,11 @@ from clients (any ``namespace/*`` pattern serves unboundedly many), so the cache
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, final
 
+from pystatefun.runtime.embedded import EmbeddedFunctions
 from pystatefun.types import Address
 
 __all__ = ["Route", "Routes"]
@@ -19,18 +21,26 @@ _ROUTES_MAX = 10_000
 @final
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A function type's endpoint (None: no endpoint serves it) and its limits."""
+    """A function type's endpoint (None: no endpoint serves it) and its limits.
+
+    ``embedded`` runs the type's batches when its endpoint is embedded; ``url`` is where a
+    remote one is called (for an embedded one, a description for logs).
+    """
 
     typename: str
     endpoint: Any
     max_batch: int  # maxNumBatchRequests; 0 when unbounded
     url: str
+    embedded: EmbeddedFunctions | None = None
 
 
 @final
 class Routes:
-    def __init__(self, module: Any) -> None:
+    def __init__(
+        self, module: Any, embedded: Mapping[int, EmbeddedFunctions] | None = None
+    ) -> None:
         self._module = module
+        self._embedded = embedded or {}  # by id() of the endpoint
         self._routes: dict[tuple[str, str], Route] = {}
 
     def route(self, address: Address) -> Route:
@@ -42,6 +52,11 @@ class Routes:
             typename = address.typename
             endpoint = self._module.endpoint_for(typename)
             limit = endpoint.max_num_batch_requests if endpoint is not None else 0
-            url = endpoint.url_for(typename) if endpoint is not None else ""
-            route = self._routes[key] = Route(typename, endpoint, max(limit, 0), url)
+            embedded = self._embedded.get(id(endpoint))
+            if embedded is not None:
+                url = embedded.where
+            else:
+                url = endpoint.url_for(typename) if endpoint is not None else ""
+            route = Route(typename, endpoint, max(limit, 0), url, embedded)
+            self._routes[key] = route
         return route

@@ -14,7 +14,6 @@ One request is one batch for one address:
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Coroutine
 from typing import Any, final
 
@@ -23,7 +22,7 @@ from pystatefun.protocol import Address, FromFunction, ToFunction, parse_to_func
 from pystatefun.sdk._address import SdkAddress
 from pystatefun.sdk._context import Context
 from pystatefun.sdk._functions import BoundFunction, StatefulFunctions
-from pystatefun.sdk._message import Message
+from pystatefun.sdk._invocation import invoke_each, invoke_each_async
 from pystatefun.sdk._spec import ValueSpec
 from pystatefun.sdk._storage import AddressScopedStorage, dirty_cells, resolve
 from pystatefun.types import parse_typename
@@ -115,6 +114,11 @@ class RequestReplyHandler:
             raise ConfigurationError("RequestReplyHandler needs at least one bound function")
         self._functions = functions
 
+    @property
+    def functions(self) -> StatefulFunctions:
+        """The functions this handler serves."""
+        return self._functions
+
     def prepare(
         self, request_bytes: bytes | bytearray | memoryview
     ) -> tuple[ToFunction, BoundFunction]:
@@ -141,19 +145,12 @@ class RequestReplyHandler:
         if not isinstance(storage, AddressScopedStorage):
             return _incomplete(storage).SerializeToString()
         context = Context(address, storage)
+        invocations = ((_sdk_address(i.caller), i.argument) for i in batch.invocations)
         count = len(batch.invocations)
-        for index, invocation in enumerate(batch.invocations):
-            context._caller = _sdk_address(invocation.caller)  # noqa: SLF001
-            message = Message(address.typename, address.id, invocation.argument)
-            try:
-                result = bound.fun(context, message)
-                if inspect.isawaitable(result):
-                    if not in_loop:
-                        _refuse_awaitable(result, bound.typename)
-                    await result
-            except Exception as exc:
-                exc.add_note(f"while invoking {where} with message {index + 1} of {count}")
-                raise
+        if in_loop:
+            await invoke_each_async(bound, context, invocations, count)
+        else:
+            invoke_each(bound, context, invocations, count)
         return _collect(context).SerializeToString()
 
     def handle(self, request_bytes: bytes | bytearray | memoryview) -> bytes:
@@ -184,16 +181,6 @@ class RequestReplyHandler:
         """Answer one request inside a running event loop (awaits ``async def`` functions)."""
         to_function, bound = self.prepare(request_bytes)
         return await self.process(to_function, bound)
-
-
-def _refuse_awaitable(result: Any, typename: str) -> None:
-    close = getattr(result, "close", None)
-    if callable(close):
-        close()  # never awaited: close it so Python does not warn about it
-    raise ConfigurationError(
-        f"the function bound to {typename!r} is a plain function but returned an awaitable; "
-        "declare it `async def` so the handler gives it an event loop"
-    )
 
 
 def _run_in_new_loop(coroutine: Coroutine[Any, Any, bytes], typename: str) -> bytes:

@@ -8,7 +8,7 @@ with the missing specs instead (the handshake, see ``_handler``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, final
 
 from pystatefun.errors import ConfigurationError, StateTypeMismatchError
@@ -120,6 +120,15 @@ def resolve(
         for spec in specs
     }
     return AddressScopedStorage(address, cells)
+
+
+def storage_of(
+    specs: list[ValueSpec], address: str, values: Mapping[str, TypedValue | None]
+) -> AddressScopedStorage:
+    """The storage for values the caller already holds (an in-process invocation): a declared
+    state missing from ``values`` has no value."""
+    get = values.get
+    return AddressScopedStorage(address, {spec.name: _Cell(spec, get(spec.name)) for spec in specs})
 
 
 def dirty_cells(storage: AddressScopedStorage) -> list[tuple[str, TypedValue | None]]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from pystatefun.module._components import HttpEndpoint, PlaygroundEgress, PlaygroundIngress
+from pystatefun.module._components import Endpoint, PlaygroundEgress, PlaygroundIngress
 from pystatefun.module._source import SourceDocument
 from pystatefun.module.kinds import (
+    embedded_v1,
     endpoints_v1_http,
     endpoints_v2_http,
     playground_v1_egress,
@@ -21,7 +22,7 @@ from pystatefun.module.kinds import (
 
 __all__ = ["NOT_YET_SUPPORTED", "PARSERS", "Component", "Parser"]
 
-Component = HttpEndpoint | PlaygroundIngress | PlaygroundEgress
+Component = Endpoint | PlaygroundIngress | PlaygroundEgress
 Parser = Callable[[SourceDocument], Component]
 
 PARSERS: Mapping[str, Parser] = MappingProxyType(
@@ -30,6 +31,7 @@ PARSERS: Mapping[str, Parser] = MappingProxyType(
         endpoints_v1_http.KIND: endpoints_v1_http.parse,
         playground_v1_ingress.KIND: playground_v1_ingress.parse,
         playground_v1_egress.KIND: playground_v1_egress.parse,
+        embedded_v1.KIND: embedded_v1.parse,
     }
 )
 # StateFun kinds that pystatefun recognises but cannot run yet: a module that uses them gets an
