@@ -1,15 +1,14 @@
 """Test stateful functions in pytest against an in-memory, single-threaded runtime.
 
-``FunctionHarness(functions)`` drives the functions of a ``StatefulFunctions`` the way
+``FunctionHarness(functions, ...)`` drives the functions of ``StatefulFunctions`` the way
 ``pystatefun run`` does, without HTTP, SQLite or threads: requests and the missing-state
 handshake come from the runtime's own ``invocation_rounds`` (with its ``StateRegistry``), the
 SDK's real ``RequestReplyHandler`` answers them, and the runtime's ``step_from_reply`` turns
 the answer into effects. So state TTLs, state type checks and the handshake behave as in production,
 while time is a fake clock that only ``advance`` moves.
 
-Why a harness rather than calling the function with a hand-made ``Context``: what a test wants
-to check is what the runtime makes of a reply (which state survives, which message goes where,
-when a delayed message fires), and only the runtime's own pieces answer that faithfully.
+Why not call the function with a hand-made ``Context``: a test checks what the runtime makes
+of a reply (which state survives, where messages go, when delayed ones fire).
 """
 
 from __future__ import annotations
@@ -133,7 +132,10 @@ def _typed(value: Any, value_type: Type | None) -> Type:
 
 @final
 class FunctionHarness:
-    """An in-memory runtime for the functions of ``functions``, for tests.
+    """An in-memory runtime for the functions of one or more ``StatefulFunctions``, for tests.
+
+    Several objects (an application whose functions are split between an embedded file and a
+    remote one, say) run together, as one module would run them; a type bound twice is an error.
 
     - ``send``/``send_message`` put a message in its address's mailbox (no caller); ``run()``
       invokes addresses, one batch of all their waiting messages at a time, until every
@@ -148,9 +150,15 @@ class FunctionHarness:
     applied, and its messages stay in the mailbox.
     """
 
-    def __init__(self, functions: StatefulFunctions, *, start_ms: int = 1_700_000_000_000) -> None:
-        self._functions = functions
-        self._handler = RequestReplyHandler(functions)
+    def __init__(self, *functions: StatefulFunctions, start_ms: int = 1_700_000_000_000) -> None:
+        if not functions:
+            raise TypeError("FunctionHarness needs at least one StatefulFunctions")
+        self._functions = functions[0]
+        if len(functions) > 1:  # one binding of every function of every object
+            self._functions = StatefulFunctions()
+            for bound in (part.for_typename(t) for part in functions for t in part.typenames):
+                self._functions.register(bound.typename, bound.fun, bound.specs)
+        self._handler = RequestReplyHandler(self._functions)
         self._registry = StateRegistry()
         self._router: Any = _AnyEgress()  # duck-typed as an EgressRouter
         self._now_ms = start_ms

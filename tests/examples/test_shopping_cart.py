@@ -1,6 +1,7 @@
 """The shopping-cart example (examples/shopping-cart/): its functions in the in-memory harness,
 then the whole application end to end, as real ``pystatefun serve`` and ``pystatefun run``
-processes driven over the playground ingress and egress."""
+processes driven over the playground ingress and egress (``module.yaml``), and as one
+``pystatefun run`` process that runs the same functions embedded (``module-embedded.yaml``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from support.processes import start_listening_process
-from support.runtime_process import PYSTATEFUN, start_runtime, write_module
+from support.runtime_process import PYSTATEFUN, start_runtime
 from support.smoke_client import VERIFY_DEADLINE_S, await_records, drain
 
 from pystatefun.testing import FunctionHarness
@@ -140,36 +141,53 @@ def wait_until_reserved(data_dir: Path) -> None:
         time.sleep(0.05)  # the data dir is pull-only: poll it, bounded by the deadline
 
 
+def module_copy(directory: Path, name: str, rewrites: dict[str, str]) -> Path:
+    """The example's module ``name`` with ``rewrites`` made (each text is there once), its
+    ingress and egress on free ports."""
+    text = (EXAMPLE / name).read_text()
+    for old, new in {**rewrites, "port: 8090": "port: 0", "port: 8091": "port: 0"}.items():
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def run_the_shop(module: Path, data_dir: Path) -> None:
+    """Run ``module`` and shop through its ingress: restock, add to a cart, check out."""
+    runtime = start_runtime(module, data_dir)
+    try:
+        ingress = runtime.ingress
+        assert post(f"{ingress}/shop/inventory/apple", "shop/Restock", {"quantity": 5})[0] == 202
+        added = {"sku": "apple", "quantity": 2}
+        assert post(f"{ingress}/shop/cart/c1", "shop/AddItem", added)[0] == 202
+        # The reservation is recorded when the inventory's answer reaches the cart, after
+        # the 202. The outside sees it as the cart's expiry, scheduled in the data dir.
+        wait_until_reserved(data_dir)
+        status, text = post(f"{ingress}/shop/cart/c1", "shop/Checkout", {}, reply=True)
+        assert status == 200
+        assert json.loads(text) == {"cart": "c1", "items": {"apple": 2}}
+        assert await_records(runtime, "receipts", 1) == [text]
+        assert drain(runtime, "receipts") == []
+        assert runtime.terminate() == 0
+    finally:
+        runtime.kill()
+
+
 def test_the_application_runs_end_to_end(tmp_path: Path) -> None:
     server = start_listening_process(
         [PYSTATEFUN, "serve", f"{EXAMPLE / 'functions.py'}:functions", "--port", "0"],
         drain=True,
     )
     try:
-        module = write_module(
-            tmp_path / "module.yaml",
-            f"{server.url}/statefun",
-            functions="shop/*",
-            topics=("receipts",),
-        )
-        runtime = start_runtime(module, tmp_path / "data")
-        try:
-            ingress = runtime.ingress
-            assert (
-                post(f"{ingress}/shop/inventory/apple", "shop/Restock", {"quantity": 5})[0] == 202
-            )
-            added = {"sku": "apple", "quantity": 2}
-            assert post(f"{ingress}/shop/cart/c1", "shop/AddItem", added)[0] == 202
-            # The reservation is recorded when the inventory's answer reaches the cart, after
-            # the 202. The outside sees it as the cart's expiry, scheduled in the data dir.
-            wait_until_reserved(tmp_path / "data")
-            status, text = post(f"{ingress}/shop/cart/c1", "shop/Checkout", {}, reply=True)
-            assert status == 200
-            assert json.loads(text) == {"cart": "c1", "items": {"apple": 2}}
-            assert await_records(runtime, "receipts", 1) == [text]
-            assert drain(runtime, "receipts") == []
-            assert runtime.terminate() == 0
-        finally:
-            runtime.kill()
+        served_at = {"http://127.0.0.1:8000/statefun": f"{server.url}/statefun"}
+        run_the_shop(module_copy(tmp_path, "module.yaml", served_at), tmp_path / "data")
     finally:
         server.stop()
+
+
+def test_the_embedded_variant_runs_end_to_end_with_no_function_server(tmp_path: Path) -> None:
+    # The copy is elsewhere: import the example's own functions.py by its absolute path.
+    imported = {"import: functions.py:": f"import: {EXAMPLE / 'functions.py'}:"}
+    module = module_copy(tmp_path, "module-embedded.yaml", imported)
+    run_the_shop(module, tmp_path / "data")

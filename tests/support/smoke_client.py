@@ -8,6 +8,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from support.runtime_process import RuntimeProcess
@@ -25,8 +26,19 @@ def post(url: str, body: bytes, key: str | None) -> int:
         return int(response.status)
 
 
-def send(runtime: RuntimeProcess, target: str, commands: list, key: str | None) -> None:
-    url = f"{runtime.ingress}/smoke/command-interpreter/{target}"
+def interpreter_of(target: str) -> str:
+    """The interpreter type of an id in the usual smoke application: one type for all."""
+    return "smoke/command-interpreter"
+
+
+def send(
+    runtime: RuntimeProcess,
+    target: str,
+    commands: list,
+    key: str | None,
+    typename_of: Callable[[str], str] = interpreter_of,
+) -> None:
+    url = f"{runtime.ingress}/{typename_of(target)}/{target}"
     assert post(url, json.dumps({"commands": commands}).encode(), key) == 202
 
 
@@ -54,13 +66,18 @@ def quiescent(data_dir: Path) -> bool:
         )
 
 
-def verify_states(runtime: RuntimeProcess, expected: dict[str, int], seed: int) -> None:
+def verify_states(
+    runtime: RuntimeProcess,
+    expected: dict[str, int],
+    seed: int,
+    typename_of: Callable[[str], str] = interpreter_of,
+) -> None:
     """Upstream's verification loop: ask every address for its state until all are exact."""
     deadline = time.monotonic() + VERIFY_DEADLINE_S
     for attempt in range(1, 10_000):
         tag = f"verify-{attempt}"
         for address_id in expected:
-            send(runtime, address_id, [{"verify": {"tag": tag}}], None)
+            send(runtime, address_id, [{"verify": {"tag": tag}}], None, typename_of)
         actual: dict[str, int] = {}
         while len(actual) < len(expected):
             assert time.monotonic() < deadline, f"verification never completed (seed={seed})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,13 +41,23 @@ def _describe_transport(transport: Transport) -> str:
 def _describe_endpoint(endpoint: Endpoint) -> str:
     batch = endpoint.max_num_batch_requests
     limit = f"batches of up to {batch}" if batch > 0 else "unbounded batches"
-    from pystatefun.module import EmbeddedEndpoint  # noqa: PLC0415 - only when a command runs
+    from pystatefun.module import (  # noqa: PLC0415 - only when a command runs
+        ColocatedEndpoint,
+        EmbeddedEndpoint,
+    )
 
     if isinstance(endpoint, EmbeddedEndpoint):
         runs = "event loop" if endpoint.execution == "loop" else f"{endpoint.threads} threads"
         return (
             f"embedded endpoint {endpoint.functions} -> {endpoint.import_path} "
             f"(plain functions on the {runs}; {limit})"
+        )
+    if isinstance(endpoint, ColocatedEndpoint):
+        over = "a unix socket" if endpoint.listen == ColocatedEndpoint.UNIX else "127.0.0.1"
+        return (
+            f"co-located endpoint {endpoint.functions} -> `{shlex.join(endpoint.command)}` "
+            f"(over {over} at {endpoint.path}; {_describe_transport(endpoint.transport)}; "
+            f"{limit})"
         )
     return (
         f"endpoint {endpoint.functions} -> {endpoint.url_path_template} "

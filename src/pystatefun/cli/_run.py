@@ -34,11 +34,16 @@ async def _serve(module: object, options: RuntimeOptions) -> None:
         click.echo(f"egress {runtime.egress_url}")
     click.echo("ready")
     _log.info("running %s; SIGTERM or Ctrl-C stops gracefully", getattr(module, "source", module))
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(runtime.failed.wait())]
     try:
-        await stop.wait()
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for waiting in waits:
+            waiting.cancel()
         _log.info("stopping: finishing in-flight invocations")
         await runtime.stop()
+    if runtime.failure is not None:
+        raise click.ClickException(f"{runtime.failure}; restart to recover from the last commit")
 
 
 @click.command()

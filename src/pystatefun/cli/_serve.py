@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import click
 
@@ -71,23 +72,34 @@ def _app(
 
 
 async def _serve(
-    functions: StatefulFunctions | RequestReplyHandler, host: str, port: int, path: str
+    functions: StatefulFunctions | RequestReplyHandler,
+    host: str,
+    port: int,
+    path: str,
+    unix_socket: Path | None,
 ) -> None:
     handle, too_large_answer = _app(functions, path, DEFAULT_MAX_REQUEST_BYTES)
     server = HttpServer(
         handle, max_body_bytes=DEFAULT_MAX_REQUEST_BYTES, too_large=too_large_answer
     )
-    await server.start(host, port)
+    if unix_socket is None:
+        await server.start(host, port)
+        url = f"http://{host}:{server.port}{path}"
+    else:
+        await server.start(path=str(unix_socket))  # replaces a stale socket file
+        url = f"http+unix://{unix_socket.absolute()}{path}"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    click.echo(f"http://{host}:{server.port}{path}")  # data: the URL, for scripts
+    click.echo(url)  # data: the URL, for scripts
     logging.getLogger("pystatefun.cli").info("serving; SIGTERM or Ctrl-C stops")
     try:
         await stop.wait()
     finally:
         await server.stop(_SHUTDOWN_TIMEOUT_S)
+        if unix_socket is not None:
+            unix_socket.unlink(missing_ok=True)
 
 
 @click.command()
@@ -102,23 +114,56 @@ async def _serve(
 )
 @click.option("--path", default="/statefun", show_default=True, help="URL path to answer on.")
 @click.option(
+    "--unix-socket",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Listen on this Unix socket instead of TCP (a stale socket file there is replaced).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
     default="INFO",
     show_default=True,
 )
-def serve(target: str, host: str, port: int, path: str, log_level: str) -> None:
+@click.pass_context
+def serve(  # click passes options by keyword
+    context: click.Context,
+    target: str,
+    *,
+    host: str,
+    port: int,
+    path: str,
+    unix_socket: Path | None,
+    log_level: str,
+) -> None:
     """Serve the StatefulFunctions object TARGET (FILE.py:NAME or MODULE:NAME) over HTTP.
 
     Prints the endpoint URL on stdout once listening, then answers StateFun requests until
-    SIGTERM or Ctrl-C. Point a module's `urlPathTemplate` at that URL.
+    SIGTERM or Ctrl-C. Point a module's `urlPathTemplate` at that URL, or let the runtime start
+    it: a co-located endpoint's command `[pystatefun, serve, TARGET, --unix-socket, "{socket}"]`.
     """
+    if unix_socket is not None:
+        given = [f"--{name}" for name in ("host", "port") if _given(context, name)]
+        if given:
+            raise click.UsageError(f"--unix-socket and {' and '.join(given)} exclude each other")
     logging.basicConfig(level=log_level, stream=sys.stderr, format="%(levelname)s %(message)s")
     functions = load_functions(target)
     try:
-        run_event_loop(_serve(functions, host, port, path))
+        run_event_loop(_serve(functions, host, port, path, unix_socket))
     except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another process using "
-            "the port? Pick another with --port (0 picks a free one)."
-        ) from exc
+        raise click.ClickException(_cannot_listen(exc, host, port, unix_socket)) from exc
+
+
+def _given(context: click.Context, name: str) -> bool:
+    return context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+
+def _cannot_listen(exc: OSError, host: str, port: int, unix_socket: Path | None) -> str:
+    if unix_socket is not None:
+        return (
+            f"cannot listen on the unix socket {unix_socket}: {exc.strerror or exc}; does its "
+            "directory exist, and is the path at most 107 bytes long?"
+        )
+    return (
+        f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another process using "
+        "the port? Pick another with --port (0 picks a free one)."
+    )

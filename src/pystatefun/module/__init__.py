@@ -7,6 +7,7 @@ The format is StateFun 3.1+'s stream of ``kind``/``spec`` documents (``docs/modu
 formats are converted by ``pystatefun.module.upgrade`` (``pystatefun module upgrade FILE``).
 """
 
+from pystatefun.module._components import ColocatedEndpoint as ColocatedEndpoint
 from pystatefun.module._components import EmbeddedEndpoint as EmbeddedEndpoint
 from pystatefun.module._components import Endpoint as Endpoint
 from pystatefun.module._components import HttpEndpoint as HttpEndpoint
@@ -19,6 +20,7 @@ from pystatefun.module._dump import dump_module as dump_module
 from pystatefun.module._loader import load_module as load_module
 
 __all__ = [
+    "ColocatedEndpoint",
     "EmbeddedEndpoint",
     "Endpoint",
     "HttpEndpoint",

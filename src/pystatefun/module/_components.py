@@ -14,6 +14,7 @@ from typing import ClassVar, final
 
 __all__ = [
     "ENDPOINT_TYPES",
+    "ColocatedEndpoint",
     "EmbeddedEndpoint",
     "Endpoint",
     "HttpEndpoint",
@@ -137,6 +138,42 @@ class EmbeddedEndpoint:
     execution: str = "loop"
     threads: int = 8
     location: Location = field(compare=False)
+    import_location: Location | None = field(default=None, compare=False)
+
+    def matches(self, typename: str) -> bool:
+        """Whether this endpoint serves the function type ``typename`` (``namespace/name``)."""
+        return _serves(self.functions, typename)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColocatedEndpoint:
+    """Functions served by a process the runtime starts, keeps alive and stops with itself.
+
+    ``command`` is the server's argv as written, placeholders included: the runtime replaces
+    ``{socket}`` (``listen`` unix), ``{host}`` and ``{port}`` (``listen`` tcp) and ``{python}``
+    (its own interpreter) when it starts the server, and passes the same values in ``env`` as
+    ``PYSTATEFUN_SOCKET``, ``PYSTATEFUN_HOST`` and ``PYSTATEFUN_PORT``. ``path`` is the URL path
+    the server answers on (``{function.name}`` allowed); ``working_dir`` is absolute. The server
+    is called like an ``HttpEndpoint`` with ``transport``, over the socket or loopback.
+    """
+
+    UNIX: ClassVar[str] = "unix"
+    TCP: ClassVar[str] = "tcp"
+
+    functions: str
+    command: tuple[str, ...]
+    listen: str = "unix"
+    path: str = "/statefun"
+    env: tuple[tuple[str, str], ...] = ()
+    working_dir: Path
+    startup_timeout_s: float = 30.0
+    restart_backoff_initial_s: float = 0.5
+    restart_backoff_max_s: float = 30.0
+    shutdown_grace_s: float = 10.0
+    max_num_batch_requests: int = 1000
+    transport: Transport
+    location: Location = field(compare=False)
 
     def matches(self, typename: str) -> bool:
         """Whether this endpoint serves the function type ``typename`` (``namespace/name``)."""
@@ -144,8 +181,8 @@ class EmbeddedEndpoint:
 
 
 #: Every kind of endpoint a module can declare; each has ``functions`` and ``matches``.
-Endpoint = HttpEndpoint | EmbeddedEndpoint
-ENDPOINT_TYPES = (HttpEndpoint, EmbeddedEndpoint)
+Endpoint = HttpEndpoint | EmbeddedEndpoint | ColocatedEndpoint
+ENDPOINT_TYPES = (HttpEndpoint, EmbeddedEndpoint, ColocatedEndpoint)
 
 
 @final

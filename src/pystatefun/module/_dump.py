@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from pystatefun.module._components import (
+    ColocatedEndpoint,
     EmbeddedEndpoint,
     Endpoint,
     HttpEndpoint,
@@ -22,6 +23,7 @@ from pystatefun.module._components import (
 )
 from pystatefun.module._durations import format_duration
 from pystatefun.module.kinds import (
+    colocated_v1,
     embedded_v1,
     endpoints_v2_http,
     playground_v1_egress,
@@ -85,7 +87,29 @@ def _endpoint(endpoint: Endpoint) -> dict[str, Any]:
             "threads": endpoint.threads,
         }
         return {"kind": embedded_v1.KIND, "spec": embedded}
+    if isinstance(endpoint, ColocatedEndpoint):
+        return _colocated_endpoint(endpoint)
     return _http_endpoint(endpoint)
+
+
+def _colocated_endpoint(endpoint: ColocatedEndpoint) -> dict[str, Any]:
+    spec = {
+        "functions": endpoint.functions,
+        "command": list(endpoint.command),
+        "listen": endpoint.listen,
+        "path": endpoint.path,
+        "env": dict(endpoint.env),
+        "workingDir": str(endpoint.working_dir),
+        "startupTimeout": _duration(endpoint.startup_timeout_s),
+        "restartBackoff": {
+            "initial": _duration(endpoint.restart_backoff_initial_s),
+            "max": _duration(endpoint.restart_backoff_max_s),
+        },
+        "shutdownGrace": _duration(endpoint.shutdown_grace_s),
+        "maxNumBatchRequests": endpoint.max_num_batch_requests,
+        "transport": _transport(endpoint.transport),
+    }
+    return {"kind": colocated_v1.KIND, "spec": spec}
 
 
 def _http_endpoint(endpoint: HttpEndpoint) -> dict[str, Any]:

@@ -37,7 +37,8 @@ from pystatefun.errors import (
     TerminalError,
 )
 from pystatefun.module import EmbeddedEndpoint
-from pystatefun.runtime.batches import invocation_rounds, step_from_reply, stored_seqs
+from pystatefun.runtime.batches import invocation_rounds, step_from_reply
+from pystatefun.runtime.commits import Commits
 from pystatefun.runtime.concurrency import InvocationLimit
 from pystatefun.runtime.egress import EgressRouter
 from pystatefun.runtime.embedded import EmbeddedFunctions
@@ -48,7 +49,12 @@ from pystatefun.runtime.registry import StateRegistry
 from pystatefun.runtime.replies import ReplyWaiters, is_reply_address
 from pystatefun.runtime.routes import Routes
 from pystatefun.runtime.statecache import StateCache
-from pystatefun.store import InboxMessage, NewMessage, SqliteStore, StateValue, Step
+from pystatefun.store import (
+    InboxMessage,
+    SqliteStore,
+    StateValue,
+    Step,
+)
 from pystatefun.types import Address
 
 __all__ = ["Dispatcher"]
@@ -68,12 +74,12 @@ class Dispatcher:
         options: RuntimeOptions,
         replies: ReplyWaiters,
         on_step: Callable[[Step], None],
+        *,
+        on_fatal: Callable[[str], None],
     ) -> None:
         self._store = store
         self._module = module
         self._options = options
-        self._replies = replies
-        self._on_step = on_step  # after a commit: wake the timer service, count statistics
         self._invoker = RemoteInvoker()
         self._registry = StateRegistry()
         self._states = StateCache(options.state_cache_addresses)
@@ -95,8 +101,8 @@ class Dispatcher:
         self._ready: asyncio.Queue[Address | None] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = False
-        self.batches_committed = 0
-        self.dead_lettered_batches = 0
+        memory = (self.mailboxes, self._states, replies, self._routes)
+        self._commits = Commits(store, memory, (on_step, on_fatal), options.data_dir)
 
     # --- scheduling ------------------------------------------------------------------------
 
@@ -168,9 +174,8 @@ class Dispatcher:
     ) -> tuple[list[InboxMessage], int]:
         """The next batch when stored rows are not in memory: those first (read from the
         store), then the queue's head. Returns the batch and how many came from rows."""
-        in_memory = {m.seq for m in mailbox.queue}
-        rows = await self._store.read_batch(address, limit + len(in_memory))
-        batch = [row for row in rows if row.seq not in in_memory][:limit]
+        in_memory = [m.seq for m in mailbox.queue if m.seq is not None]
+        batch = await self._store.read_batch(address, limit, in_memory)
         if not batch:
             mailbox.unloaded = 0  # the count was stale (rows consumed by a re-drive)
         from_rows = len(batch)
@@ -191,7 +196,7 @@ class Dispatcher:
         if not batch:
             return None
         if is_reply_address(address):
-            await self._drop_stale_replies(address, batch, from_rows)
+            await self._commits.drop_stale_replies(address, batch, from_rows)
             return None
         mailbox.in_flight = len(batch)
         mailbox.in_flight_queue = len(batch) - from_rows
@@ -206,7 +211,7 @@ class Dispatcher:
         failure: InvocationError | None = None
         started = time.monotonic()
         try:
-            step = await self._invoke(address, batch)
+            step, stored = await self._invoke(address, batch)
         except InvocationError as exc:
             failure = exc
         except Exception as exc:  # noqa: BLE001 - a bug: log it, and let the policy decide
@@ -215,32 +220,15 @@ class Dispatcher:
         round_trip_s = time.monotonic() - started
         from_rows = min(from_rows, len(batch))  # the batch may have been cut to fit
         if isinstance(failure, TerminalError):
-            await self._dead_letter(address, batch, from_rows, str(failure))
+            self._attempts.pop(address, None)
+            await self._commits.dead_letter(address, (batch, from_rows), str(failure))
             return None
         if failure is not None:
             await self._retry_later(address, batch, from_rows, failure)
             return None
-        replies = [m for m in step.messages if is_reply_address(m.target)]
-        if replies:
-            step.messages = [m for m in step.messages if not is_reply_address(m.target)]
-        outcome = await self._store.commit(step)
-        if not outcome.committed:
-            refused = TerminalError(f"{address}: {outcome.error}")
-            await self._dead_letter(address, batch, from_rows, str(refused))
-            return None
+        committed = await self._commits.commit(address, step, (batch, from_rows, stored))
         self._attempts.pop(address, None)
-        self.batches_committed += 1
-        self._states.committed(address, step.state_puts, step.state_deletes)
-        self.mailboxes.consumed(address, len(batch), from_rows)
-        for message, seq in zip(step.messages, outcome.seqs, strict=True):
-            self.mailboxes.deliver(
-                InboxMessage(seq, message.target, message.caller, message.payload)
-            )
-        for reply in replies:
-            if not self._replies.deliver(reply.target, reply.payload):
-                _log.info("%s: a reply arrived for a request that no longer waits", reply.target)
-        self._on_step(step)
-        return round_trip_s
+        return round_trip_s if committed else None
 
     async def _read_state(self, address: Address) -> dict[str, StateValue]:
         values = self._states.get(address)
@@ -249,7 +237,10 @@ class Dispatcher:
             self._states.put(address, values)
         return values
 
-    async def _invoke(self, address: Address, batch: list[InboxMessage]) -> Step:
+    async def _invoke(
+        self, address: Address, batch: list[InboxMessage]
+    ) -> tuple[Step, dict[str, StateValue]]:
+        """The step of ``batch``, and the state values the invocation read."""
         route = self._routes.route(address)
         endpoint = route.endpoint
         if endpoint is None:
@@ -261,7 +252,7 @@ class Dispatcher:
         stored = await self._read_state(address)
         if route.embedded is not None:
             now = (self._egress_router, self._options.clock_ms())
-            return await route.embedded.invoke(address, batch, stored, now)
+            return await route.embedded.invoke(address, batch, stored, now), stored
         where = f"{address} at {route.url}"
         limit = endpoint.transport.payload_max_bytes
         rounds = invocation_rounds(
@@ -285,7 +276,7 @@ class Dispatcher:
                 registered, result = answered.value
                 break
         context = (registered, stored, self._egress_router, self._options.clock_ms())
-        return step_from_reply(address, batch, result, context)
+        return step_from_reply(address, batch, result, context), stored
 
     async def _retry_later(
         self, address: Address, batch: list[InboxMessage], from_rows: int, error: InvocationError
@@ -294,7 +285,8 @@ class Dispatcher:
         self._attempts[address] = attempts
         policy = self._options
         if attempts >= policy.dead_letter_after_attempts:
-            await self._dead_letter(address, batch, from_rows, str(error), attempts)
+            self._attempts.pop(address, None)
+            await self._commits.dead_letter(address, (batch, from_rows), str(error), attempts)
             return
         delay = min(
             policy.retry_backoff_initial_s * 2 ** (attempts - 1), policy.retry_backoff_max_s
@@ -307,46 +299,6 @@ class Dispatcher:
             delay,
         )
         self._park(address, delay)
-
-    async def _dead_letter(
-        self,
-        address: Address,
-        batch: list[InboxMessage],
-        from_rows: int,
-        error: str,
-        attempts: int = 1,
-    ) -> None:
-        step = Step(
-            consumed=stored_seqs(batch),
-            dead_letter=(address, error, attempts),
-            dead_letter_messages=[NewMessage(m.target, m.caller, m.payload) for m in batch],
-        )
-        outcome = await self._store.commit(step)
-        assert outcome.committed, f"a dead-letter step cannot fail: {outcome.error}"
-        self._attempts.pop(address, None)
-        self.dead_lettered_batches += 1
-        self.mailboxes.consumed(address, len(batch), from_rows)
-        data_dir = self._options.data_dir
-        _log.error(
-            "%d message(s) for %s moved to the dead letters: %s. List them with `pystatefun "
-            "dead-letters list --data-dir %s`; after fixing the cause, re-drive them with "
-            "`pystatefun dead-letters redrive --all --data-dir %s`.",
-            len(batch),
-            address,
-            error,
-            data_dir,
-            data_dir,
-        )
-
-    async def _drop_stale_replies(
-        self, address: Address, batch: list[InboxMessage], from_rows: int
-    ) -> None:
-        """Stored messages to a request-reply caller: left by an earlier version, which stored
-        replies, or re-driven. Nobody waits for them any more, so they are consumed."""
-        outcome = await self._store.commit(Step(consumed=stored_seqs(batch)))
-        assert outcome.committed
-        self.mailboxes.consumed(address, len(batch), from_rows)
-        _log.info("%s: dropped %d reply(ies) nobody waits for", address, len(batch))
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -391,8 +343,8 @@ class Dispatcher:
             "state_cache_misses": self._states.misses,
             "running": len(self._running),
             "parked": len(self._parked),
-            "batches_committed": self.batches_committed,
-            "dead_lettered_batches": self.dead_lettered_batches,
+            "batches_committed": self._commits.batches_committed,
+            "dead_lettered_batches": self._commits.dead_lettered_batches,
             "calls": self._invoker.calls,
             "embedded_batches": sum(e.batches for e in self._embedded.values()),
             "failed_attempts": self._invoker.attempts_failed,

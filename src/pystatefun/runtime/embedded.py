@@ -75,7 +75,7 @@ class EmbeddedFunctions:
                 f"{exc}. The import is resolved when the runtime starts, relative to the module "
                 "file's directory for FILE.py:NAME, or on sys.path for package.module:NAME.",
                 file=module_file,
-                line=endpoint.location.line,
+                line=(endpoint.import_location or endpoint.location).line,
                 field="spec.import",
             ) from exc
         self._functions = loaded.functions if isinstance(loaded, RequestReplyHandler) else loaded

@@ -18,6 +18,7 @@ from typing import Any, final
 from pystatefun.errors import DataDirError, StoppingError
 from pystatefun.io.api import IngestOutcome, IngestResult
 from pystatefun.io.playground import PlaygroundEgressServer, PlaygroundIngressServer
+from pystatefun.runtime.colocated import ColocatedServers
 from pystatefun.runtime.dispatcher import Dispatcher
 from pystatefun.runtime.egress import PLAYGROUND_EGRESS
 from pystatefun.runtime.keygroups import key_group_of
@@ -54,13 +55,23 @@ class Runtime:
             cache_mib=self.options.cache_mib,
         )
         self._replies = ReplyWaiters()
+        # Co-located endpoints are called like remote ones, at the address of their server.
+        self._colocated = ColocatedServers(module, self.options.data_dir)
         self._dispatcher = Dispatcher(
-            self._store, module, self.options, self._replies, self._after_step
+            self._store,
+            self._colocated.module,
+            self.options,
+            self._replies,
+            self._after_step,
+            on_fatal=self._fail,
         )
         self._timers = TimerService(
             self._store, self.options.clock_ms, self._dispatcher.mailboxes.deliver
         )
         self._stop = asyncio.Event()
+        #: Set when the runtime cannot go on (the store failed to commit); ``failure`` says why.
+        self.failed = asyncio.Event()
+        self.failure: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._ingress: PlaygroundIngressServer | None = None
         self._egress: PlaygroundEgressServer | None = None
@@ -72,6 +83,15 @@ class Runtime:
     async def start(self) -> None:
         await self._store.open(self.options.key_groups)
         await self._recover()
+        # Function servers listen before the first batch is sent; they stop if the start fails.
+        await self._colocated.start()
+        try:
+            await self._start_serving()
+        except BaseException:
+            await self._colocated.stop()
+            raise
+
+    async def _start_serving(self) -> None:
         self._dispatcher.start()
         self._tasks = [
             asyncio.create_task(self._timers.run(self._stop), name="pystatefun-timers"),
@@ -124,6 +144,7 @@ class Runtime:
             return
         self._stopping = True
         await self._dispatcher.stop(self.options.shutdown_grace_s)
+        await self._colocated.stop()  # once no batch is in flight to them
         self._replies.abandon_all()
         if self._ingress is not None:
             await self._ingress.stop()
@@ -164,6 +185,13 @@ class Runtime:
             except Exception:  # noqa: BLE001 - housekeeping must not die; the next round retries
                 _log.exception("housekeeping failed; retrying in the next round")
 
+    def _fail(self, reason: str) -> None:
+        """Memory is ahead of the disk and cannot catch up: say so once; the owner stops."""
+        if self.failure is None:
+            self.failure = reason
+            _log.critical("%s; stopping: a restart recovers from the last commit", reason)
+            self.failed.set()
+
     def _after_step(self, step: Step) -> None:
         if step.timer_ops:
             self._timers.wake()
@@ -184,6 +212,7 @@ class Runtime:
         return {
             **self._dispatcher.statistics(),
             "timers_fired": self._timers.fired,
+            "colocated_restarts": self._colocated.restarts,
             "commits": self._store.commits,
             "steps": self._store.steps_committed,
         }

@@ -1,9 +1,12 @@
 """The state of recently invoked addresses, kept in memory so an invocation reads no row.
 
 The runtime is the only writer of its data dir (the LOCK file), so a value it committed is the
-value on disk: the cache is updated only after a step commits, and a miss reads the rows. It is
-bounded by a number of addresses (least recently used go first); state itself stays on disk and
-can be far larger. Expired values may linger here: every reader checks expiry, as on disk.
+value on disk: the cache is updated after a step commits, and a miss reads the rows. A step
+whose effects are visible before it commits (an embedded function's, see the dispatcher) writes
+its values here at once and *pins* the address until the step is durable: until then the disk
+has older values, so the entry must not be evicted. Otherwise the cache is bounded by a number
+of addresses (least recently used go first); state itself stays on disk and can be far larger.
+Expired values may linger here: every reader checks expiry, as on disk.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class StateCache:
     def __init__(self, max_addresses: int) -> None:
         self._max = max_addresses
         self._entries: OrderedDict[Address, dict[str, StateValue]] = OrderedDict()
+        self._pinned: dict[Address, int] = {}  # address -> its steps not durable yet
         self.hits = 0
         self.misses = 0
 
@@ -43,8 +47,17 @@ class StateCache:
             return
         self._entries[address] = values
         self._entries.move_to_end(address)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        self._evict()
+
+    def _evict(self) -> None:
+        entries = self._entries
+        pinned = self._pinned
+        for _ in range(len(entries)):
+            if len(entries) <= self._max:
+                return
+            address, values = entries.popitem(last=False)
+            if address in pinned:
+                entries[address] = values  # to the back: it cannot go yet
 
     def committed(self, address: Address, puts: list[StateValue], deletes: list[str]) -> None:
         """A step that wrote ``address``'s state committed: apply the same writes here. An
@@ -58,6 +71,33 @@ class StateCache:
         for value in puts:
             updated[value.name] = value
         self._entries[address] = updated
+
+    def written(
+        self,
+        address: Address,
+        before: dict[str, StateValue],
+        puts: list[StateValue],
+        deletes: list[str],
+    ) -> None:
+        """A step wrote ``address``'s state (``before``: the values it read) and is not durable
+        yet: cache the new values and pin them until ``settled``."""
+        updated = dict(before)
+        for name in deletes:
+            updated.pop(name, None)
+        for value in puts:
+            updated[value.name] = value
+        self._pinned[address] = self._pinned.get(address, 0) + 1
+        self._entries[address] = updated
+        self._entries.move_to_end(address)
+        self._evict()
+
+    def settled(self, address: Address) -> None:
+        """One of ``address``'s ``written`` steps is durable."""
+        count = self._pinned.pop(address, 0) - 1
+        if count > 0:
+            self._pinned[address] = count
+        else:
+            self._evict()
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -140,10 +140,16 @@ def load_functions(
     return found
 
 
+#: Files imported here, by resolved path: a file is one module, however often it is named.
+_FILES: dict[Path, object] = {}
+
+
 def _import_file(location: Path, base_dir: Path | None) -> object:
     path = (location if location.is_absolute() else (base_dir or Path.cwd()) / location).resolve()
     if not path.is_file():
         raise ConfigurationError(f"no such file: {path}")
+    if path in _FILES:
+        return _FILES[path]
     # The file's own name, unless another module already has it (two examples' functions.py).
     loaded = sys.modules.get(path.stem)
     name = path.stem if loaded is None else f"{path.stem}_{abs(hash(path)):x}"
@@ -159,4 +165,5 @@ def _import_file(location: Path, base_dir: Path | None) -> object:
     except BaseException:
         sys.modules.pop(name, None)
         raise
+    _FILES[path] = module
     return module

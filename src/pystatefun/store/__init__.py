@@ -4,6 +4,7 @@ Every step commits atomically (DESIGN §2, §3). The embedded engine is SQLite
 (``pystatefun.store.sqlite``); a data dir is one SQLite file, readable with plain SQL.
 """
 
+from pystatefun.store._writer import may_fail_alone as may_fail_alone
 from pystatefun.store.records import DeadLetter as DeadLetter
 from pystatefun.store.records import EgressRecord as EgressRecord
 from pystatefun.store.records import ExpireMode as ExpireMode
@@ -34,4 +35,5 @@ __all__ = [
     "Step",
     "StepOutcome",
     "TimerRecord",
+    "may_fail_alone",
 ]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from pystatefun.store import _schema
+from pystatefun.store._writer import StepWriter
 from pystatefun.store.records import (
     DeadLetter,
     EgressRecord,
@@ -15,7 +16,7 @@ from pystatefun.store.records import (
     StateValue,
     TimerRecord,
 )
-from pystatefun.store.steps import CancelTimer, NewMessage, NewTimer, Step, StepOutcome
+from pystatefun.store.steps import NewMessage, Step, StepOutcome
 from pystatefun.types import Address
 
 __all__ = ["Tables"]
@@ -49,6 +50,7 @@ class Tables:
     def __init__(self, connection: sqlite3.Connection, key_group_of: Callable[[str], int]) -> None:
         self._db = connection
         self._key_group_of = key_group_of
+        self._writer = StepWriter(connection, key_group_of)
 
     def close(self) -> None:
         self._db.close()
@@ -71,13 +73,26 @@ class Tables:
 
     # --- reads -------------------------------------------------------------------------------
 
-    def read_batch(self, target: Address, limit: int) -> list[InboxMessage]:
+    def _seqs(self, message_ids: Iterable[int]) -> set[int]:
+        """The stored seqs of message ids (seqs, or provisional ids already stored)."""
+        seqs = (self._writer.seq_of(message_id) for message_id in message_ids)
+        return {seq for seq in seqs if seq is not None}
+
+    def read_batch(
+        self, target: Address, limit: int, exclude: Iterable[int] = ()
+    ) -> list[InboxMessage]:
+        """The oldest ``limit`` messages of ``target`` whose ids are not in ``exclude``."""
+        excluded = self._seqs(exclude)
         rows = self._db.execute(
             "SELECT seq, caller_namespace, caller_type, caller_id, typename, value FROM inbox "
             "WHERE namespace = ? AND type = ? AND id = ? ORDER BY seq LIMIT ?",
-            (target.namespace, target.type, target.id, limit),
+            (target.namespace, target.type, target.id, limit + len(excluded)),
         ).fetchall()
-        return [InboxMessage(r[0], target, _address(r, 1), _payload(r[4], r[5])) for r in rows]
+        return [
+            InboxMessage(r[0], target, _address(r, 1), _payload(r[4], r[5]))
+            for r in rows
+            if r[0] not in excluded
+        ][:limit]
 
     def read_state(self, address: Address) -> dict[str, StateValue]:
         rows = self._db.execute(
@@ -87,11 +102,22 @@ class Tables:
         ).fetchall()
         return {r[0]: StateValue(r[0], _payload(r[1], r[2]), r[3], r[4], r[5]) for r in rows}
 
-    def pending_counts(self) -> dict[Address, int]:
+    def pending_counts(self, exclude: Iterable[int] = ()) -> dict[Address, int]:
+        """Stored messages per address, not counting those whose ids are in ``exclude``."""
         rows = self._db.execute(
             "SELECT namespace, type, id, COUNT(*) FROM inbox GROUP BY namespace, type, id"
         )
-        return {Address(r[0], r[1], r[2]): int(r[3]) for r in rows}
+        counts = {Address(r[0], r[1], r[2]): int(r[3]) for r in rows}
+        for seq in self._seqs(exclude):
+            row = self._db.execute(
+                "SELECT namespace, type, id FROM inbox WHERE seq = ?", (seq,)
+            ).fetchone()
+            if row is not None:
+                address = Address(row[0], row[1], row[2])
+                counts[address] -= 1
+                if not counts[address]:
+                    del counts[address]
+        return counts
 
     def due_timers(self, now_ms: int, limit: int) -> list[TimerRecord]:
         rows = self._db.execute(
@@ -143,23 +169,9 @@ class Tables:
     # --- writes --------------------------------------------------------------------------------
 
     def apply_steps(self, steps: list[Step], now_ms: int) -> list[StepOutcome]:
-        """Apply every step in one transaction. A step that can fail alone (only a delayed
-        message's token can clash) runs in a savepoint, so it is rolled back alone."""
-        outcomes = []
+        """Apply every step in one transaction (see ``_writer``)."""
         with self._transaction():
-            for step in steps:
-                if not any(isinstance(op, NewTimer) and op.token for op in step.timer_ops):
-                    outcomes.append(self._apply(step, now_ms))
-                    continue
-                self._db.execute("SAVEPOINT step")
-                try:
-                    outcome = self._apply(step, now_ms)
-                except sqlite3.IntegrityError as exc:
-                    self._db.execute("ROLLBACK TO step")
-                    outcome = StepOutcome(committed=False, error=_integrity_reason(exc))
-                self._db.execute("RELEASE step")
-                outcomes.append(outcome)
-        return outcomes
+            return self._writer.apply(steps, now_ms)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -171,138 +183,6 @@ class Tables:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-
-    def _apply(self, step: Step, now_ms: int) -> StepOutcome:
-        if step.dedup_key is not None:
-            inserted = self._db.execute(
-                "INSERT INTO dedup VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
-                "expires_at_ms = excluded.expires_at_ms WHERE dedup.expires_at_ms <= ?",
-                (step.dedup_key, step.dedup_expires_at_ms, now_ms),
-            ).rowcount
-            if not inserted:
-                return StepOutcome(committed=False, duplicate=True)
-        if len(step.consumed) == 1:
-            self._db.execute("DELETE FROM inbox WHERE seq = ?", (step.consumed[0],))
-        elif step.consumed:
-            self._db.executemany("DELETE FROM inbox WHERE seq = ?", [(s,) for s in step.consumed])
-        if step.fired_timers:
-            self._db.executemany(
-                "DELETE FROM timers WHERE timer_id = ?", [(t,) for t in step.fired_timers]
-            )
-        self._write_state(step)
-        seqs = self._append(step.messages, now_ms)
-        for op in step.timer_ops:
-            self._timer(op)
-        if step.egress:
-            self._db.executemany(
-                "INSERT INTO egress (egress, topic, typename, value, created_at_ms) "
-                "VALUES (?,?,?,?,?)",
-                [(e, t, p.typename, p.value, now_ms) for e, t, p in step.egress],
-            )
-        if step.dead_letter is not None:
-            self._dead_letter(step, now_ms)
-        return StepOutcome(committed=True, seqs=seqs)
-
-    def _write_state(self, step: Step) -> None:
-        address = step.state_address
-        if address is None:
-            return
-        key = (address.namespace, address.type, address.id)
-        group = self._key_group_of(address.id)
-        if step.state_deletes:
-            self._db.executemany(
-                "DELETE FROM state WHERE namespace = ? AND type = ? AND id = ? AND name = ?",
-                [(*key, name) for name in step.state_deletes],
-            )
-        if not step.state_puts:
-            return
-        self._db.executemany(
-            "INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    *key,
-                    v.name,
-                    group,
-                    v.payload.typename,
-                    v.payload.value or b"",
-                    v.expire_mode,
-                    v.expire_after_ms,
-                    v.expires_at_ms,
-                )
-                for v in step.state_puts
-            ],
-        )
-
-    def _append(self, messages: Iterable[NewMessage], now_ms: int) -> tuple[int, ...]:
-        """Insert ``messages`` at the end of their mailboxes; returns their seqs, in order."""
-        insert = (
-            "INSERT INTO inbox (namespace, type, id, key_group, caller_namespace, caller_type, "
-            "caller_id, typename, value, enqueued_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?) "
-            "RETURNING seq"
-        )
-        execute = self._db.execute
-        return tuple(
-            execute(
-                insert,
-                (
-                    m.target.namespace,
-                    m.target.type,
-                    m.target.id,
-                    self._key_group_of(m.target.id),
-                    *(_columns(m.caller)),
-                    m.payload.typename,
-                    m.payload.value,
-                    now_ms,
-                ),
-            ).fetchone()[0]
-            for m in messages
-        )
-
-    def _timer(self, op: NewTimer | CancelTimer) -> None:
-        sender = (op.sender.namespace, op.sender.type, op.sender.id)
-        if isinstance(op, CancelTimer):
-            self._db.execute(
-                "DELETE FROM timers WHERE sender_namespace = ? AND sender_type = ? "
-                "AND sender_id = ? AND token = ?",
-                (*sender, op.token),
-            )
-            return
-        self._db.execute(
-            "INSERT INTO timers (fire_at_ms, sender_namespace, sender_type, sender_id, token, "
-            "namespace, type, id, typename, value) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                op.fire_at_ms,
-                *sender,
-                op.token,
-                op.target.namespace,
-                op.target.type,
-                op.target.id,
-                op.payload.typename,
-                op.payload.value,
-            ),
-        )
-
-    def _dead_letter(self, step: Step, now_ms: int) -> None:
-        assert step.dead_letter is not None
-        target, error, attempts = step.dead_letter
-        cursor = self._db.execute(
-            "INSERT INTO dead_letters (namespace, type, id, error, failed_at_ms, attempts) "
-            "VALUES (?,?,?,?,?,?)",
-            (target.namespace, target.type, target.id, error, now_ms, attempts),
-        )
-        self._db.executemany(
-            "INSERT INTO dead_letter_messages VALUES (?,?,?,?,?,?,?)",
-            [
-                (
-                    cursor.lastrowid,
-                    position,
-                    *_columns(m.caller),
-                    m.payload.typename,
-                    m.payload.value,
-                )
-                for position, m in enumerate(step.dead_letter_messages)
-            ],
-        )
 
     def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
         """Remove and return the oldest record of a topic, in its own transaction."""
@@ -324,7 +204,7 @@ class Tables:
                 d for d in letters if dead_letter_ids is None or d.dead_letter_id in dead_letter_ids
             ]
             for letter in chosen:
-                self._append(
+                self._writer.append(
                     (NewMessage(m.target, m.caller, m.payload) for m in letter.messages), now_ms
                 )
                 self._db.execute(
@@ -345,18 +225,3 @@ class Tables:
                 (now_ms,),
             )
         return int(keys.rowcount + state.rowcount)
-
-
-def _columns(address: Address | None) -> tuple[str | None, str | None, str | None]:
-    if address is None:
-        return (None, None, None)
-    return (address.namespace, address.type, address.id)
-
-
-def _integrity_reason(exc: sqlite3.IntegrityError) -> str:
-    if "timers" in str(exc):
-        return (
-            "a delayed message reuses a cancellation token that is still pending for the same "
-            "sender; cancel the earlier message first, or use a new token"
-        )
-    return f"the step violates a store constraint: {exc}"

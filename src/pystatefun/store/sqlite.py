@@ -16,7 +16,7 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, TypeVar, final
@@ -92,6 +92,9 @@ class SqliteStore:
         self._tables: Tables | None = None
         self._lock_fd: int | None = None
         self._waiting: list[tuple[Step, asyncio.Future[StepOutcome]]] = []
+        self._applying: list[Step] = []  # the steps of the transaction being written
+        self._next_id = -1  # provisional message ids count down from -1
+        self._failed: str | None = None
         self._wake = asyncio.Event()
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -154,11 +157,47 @@ class SqliteStore:
 
     async def commit(self, step: Step) -> StepOutcome:
         """Queue ``step`` for the next transaction and wait until it is durable (or refused)."""
+        return await self._queue(step)
+
+    def submit(self, step: Step) -> tuple[range, asyncio.Future[StepOutcome]]:
+        """Queue ``step`` and return at once, for a step whose effects the runtime makes
+        visible before it commits (speculatively).
+
+        Its messages get provisional ids now (negative numbers), which stand for them in
+        mailboxes and in the ``consumed`` of later steps until they are stored; the future
+        resolves when the step is durable. Only for steps that cannot be refused alone
+        (``may_fail_alone``): a step queued later commits in the same or a later transaction,
+        so nothing can see a message whose step is then rolled back.
+        """
+        count = len(step.messages)
+        ids = range(self._next_id, self._next_id - count, -1)
+        self._next_id -= count
+        step.provisional = ids
+        return ids, self._queue(step)
+
+    def _queue(self, step: Step) -> asyncio.Future[StepOutcome]:
         assert self._loop is not None, "the store is not open"
+        if self._failed is not None:
+            raise DataDirError(self._failed)
         future: asyncio.Future[StepOutcome] = self._loop.create_future()
         self._waiting.append((step, future))
         self._wake.set()
-        return await future
+        return future
+
+    @property
+    def backlog(self) -> int:
+        """Steps queued or being written: not durable yet."""
+        return len(self._waiting) + len(self._applying)
+
+    def _undurable_consumed(self) -> set[int]:
+        """Message ids consumed by steps that are not durable yet: their rows may still be in
+        the inbox, and must not be read as waiting."""
+        ids: set[int] = set()
+        for step in self._applying:
+            ids.update(step.consumed)
+        for step, _ in self._waiting:
+            ids.update(step.consumed)
+        return ids
 
     async def _commit_loop(self) -> None:
         """Every step queued while a transaction runs goes into the next one (group commit)."""
@@ -173,15 +212,26 @@ class SqliteStore:
                 return
 
     async def _commit_batch(self, batch: list[tuple[Step, asyncio.Future[StepOutcome]]]) -> None:
-        steps = [step for step, _ in batch]
+        steps = self._applying = [step for step, _ in batch]
         try:
             outcomes = await self._run(self.tables.apply_steps, steps, self._clock_ms())
         except Exception as exc:  # noqa: BLE001 - every waiting step learns the transaction failed
+            # Steps queued after these may depend on them (speculative delivery), so nothing
+            # more is written: the data dir stays at its last commit, which a restart recovers.
+            self._failed = (
+                f"writing to {self.data_dir} failed ({type(exc).__name__}: {exc}); the store "
+                "takes no more steps. Fix the cause (disk full? permissions?) and restart: "
+                "the runtime recovers from the last commit, losing nothing acknowledged."
+            )
             _log.exception("a commit of %d steps failed; none of them was written", len(steps))
-            for _, future in batch:
+            failed = [*batch, *self._waiting]
+            self._waiting.clear()
+            self._applying = []
+            for _, future in failed:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(DataDirError(self._failed))
             return
+        self._applying = []
         self.commits += 1
         self.steps_committed += len(steps)
         for (_, future), outcome in zip(batch, outcomes, strict=True):
@@ -190,14 +240,21 @@ class SqliteStore:
 
     # --- reads and small transactions ---------------------------------------------------------
 
-    async def read_batch(self, target: Address, limit: int) -> list[InboxMessage]:
-        return await self._run(self.tables.read_batch, target, limit)
+    async def read_batch(
+        self, target: Address, limit: int, in_memory: Iterable[int] = ()
+    ) -> list[InboxMessage]:
+        """The oldest ``limit`` stored messages of ``target`` that are neither in memory
+        (``in_memory``: their ids) nor consumed by a step that is not durable yet."""
+        exclude = self._undurable_consumed()
+        exclude.update(in_memory)
+        return await self._run(self.tables.read_batch, target, limit, exclude)
 
     async def read_state(self, address: Address) -> dict[str, StateValue]:
         return await self._run(self.tables.read_state, address)
 
     async def pending_counts(self) -> dict[Address, int]:
-        return await self._run(self.tables.pending_counts)
+        """Stored messages per address, less those consumed by steps not durable yet."""
+        return await self._run(self.tables.pending_counts, self._undurable_consumed())
 
     async def due_timers(self, now_ms: int, limit: int) -> list[TimerRecord]:
         return await self._run(self.tables.due_timers, now_ms, limit)

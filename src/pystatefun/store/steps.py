@@ -64,6 +64,8 @@ class Step:
     dedup_expires_at_ms: int = 0
     dead_letter: tuple[Address, str, int] | None = None  # target, error, attempts
     dead_letter_messages: list[NewMessage] = field(default_factory=list)
+    # Set by the store for a step whose messages are delivered before it commits: their ids.
+    provisional: range | None = None
 
 
 @final

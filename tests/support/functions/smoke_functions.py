@@ -53,14 +53,18 @@ def verification_payload(address_id, tag, actual):
     )
 
 
-def build(sf):
+def build(sf, typename=INTERPRETER, typename_of=None):
+    """The smoke functions, with the interpreter bound to ``typename``. ``typename_of(id)``
+    names the interpreter type of a target id (default: ``typename``): the mixed-kinds test
+    spreads the interpreters over one type per deployment kind."""
     functions = sf.StatefulFunctions()
     commands_type = sf.make_json_type(COMMANDS)
     record_type = sf.make_json_type(EGRESS_RECORD)
 
     def to_interpreter(target, commands):
+        target_type = typename if typename_of is None else typename_of(target)
         return sf.message_builder(
-            INTERPRETER, target, value={"commands": commands}, value_type=commands_type
+            target_type, target, value={"commands": commands}, value_type=commands_type
         )
 
     def egress(topic, payload):
@@ -95,7 +99,7 @@ def build(sf):
         else:
             raise ValueError(f"unknown command {kind!r}")
 
-    @functions.bind(INTERPRETER, specs=[sf.ValueSpec(STATE, sf.LongType)])
+    @functions.bind(typename, specs=[sf.ValueSpec(STATE, sf.LongType)])
     def interpreter(context, message):
         if not message.is_type(commands_type):
             raise TypeError(f"expected a {COMMANDS} message, got a {message.value_typename()}")

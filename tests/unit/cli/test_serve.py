@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
+import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -48,6 +52,54 @@ def test_serve_answers_requests_and_stops_cleanly_on_sigterm() -> None:
         assert server.process.wait(timeout=30) == 0
     finally:
         server.stop()
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=30)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(30)
+        self.sock.connect(str(self._path))
+
+
+def test_serve_on_a_unix_socket_replacing_a_stale_one(tmp_path: Path) -> None:
+    path = tmp_path / "fn.sock"
+    with socket.socket(socket.AF_UNIX) as stale:  # left by a server that was killed
+        stale.bind(str(path))
+    process = subprocess.Popen(
+        [PYSTATEFUN, "serve", f"{GREETER}:functions", "--unix-socket", path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        assert process.stdout is not None
+        assert select.select([process.stdout], [], [], 60)[0], "no URL printed"
+        assert process.stdout.readline().strip() == f"http+unix://{path}/statefun"
+        connection = _UnixConnection(path)
+        request = to_function("example/user", "ann", {}, [(typed(StringType, "Ann"), None)])
+        connection.request("POST", "/statefun", request.SerializeToString())
+        reply = FromFunction.FromString(connection.getresponse().read())
+        connection.close()
+        assert reply.HasField("incomplete_invocation_context")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert not path.exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+        process.stdout.close()  # type: ignore[union-attr]
+
+
+def test_serve_takes_a_unix_socket_or_a_port_not_both() -> None:
+    result = run("serve", f"{GREETER}:functions", "--unix-socket", "x.sock", "--port", "9")
+    assert result.returncode == 2
+    assert "--unix-socket and --port exclude each other" in result.stderr
 
 
 @pytest.mark.parametrize(

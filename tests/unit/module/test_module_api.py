@@ -48,6 +48,7 @@ def test_the_names_the_runtime_imports() -> None:
     from pystatefun import module
 
     assert module.__all__ == [
+        "ColocatedEndpoint",
         "EmbeddedEndpoint",
         "Endpoint",
         "HttpEndpoint",

@@ -320,3 +320,28 @@ def test_send_infers_primitive_types_or_takes_one() -> None:
     assert harness.outbox[2].value(make_json_type("test/J")) == {"k": 1}
     with pytest.raises(TypeError, match="value_type"):
         harness.send("other/x", "4", {"k": 1})
+
+
+def test_several_functions_objects_run_together_as_one_module() -> None:
+    from pystatefun.errors import ConfigurationError
+    from pystatefun.sdk import StatefulFunctions, message_builder
+
+    first, second = StatefulFunctions(), StatefulFunctions()
+
+    @first.bind("split/ping")
+    def ping(context, message):  # type: ignore[no-untyped-def]
+        context.send(message_builder("split/pong", context.address.id, str_value="ping"))
+
+    @second.bind("split/pong", specs=[ValueSpec("got", StringType)])
+    def pong(context, message):  # type: ignore[no-untyped-def]
+        context.storage.got = message.as_string()
+
+    harness = FunctionHarness(first, second)
+    harness.send("split/ping", "x", "go")
+    harness.run()
+    assert harness.state("split/pong", "x", "got") == "ping"
+    assert harness.outbox == []
+    with pytest.raises(ConfigurationError, match="already bound"):
+        FunctionHarness(first, first)
+    with pytest.raises(TypeError, match="at least one"):
+        FunctionHarness()

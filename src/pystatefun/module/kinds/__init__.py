@@ -13,6 +13,7 @@ from types import MappingProxyType
 from pystatefun.module._components import Endpoint, PlaygroundEgress, PlaygroundIngress
 from pystatefun.module._source import SourceDocument
 from pystatefun.module.kinds import (
+    colocated_v1,
     embedded_v1,
     endpoints_v1_http,
     endpoints_v2_http,
@@ -32,6 +33,7 @@ PARSERS: Mapping[str, Parser] = MappingProxyType(
         playground_v1_ingress.KIND: playground_v1_ingress.parse,
         playground_v1_egress.KIND: playground_v1_egress.parse,
         embedded_v1.KIND: embedded_v1.parse,
+        colocated_v1.KIND: colocated_v1.parse,
     }
 )
 # StateFun kinds that pystatefun recognises but cannot run yet: a module that uses them gets an

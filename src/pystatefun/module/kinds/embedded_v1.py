@@ -71,4 +71,5 @@ def parse(document: SourceDocument) -> EmbeddedEndpoint:
         execution=spec.execution,
         threads=spec.threads,
         location=document.location(),
+        import_location=document.location(("spec", "import")),
     )

@@ -31,7 +31,7 @@ from pystatefun.module._source import FieldPath, SourceDocument
 from pystatefun.module._validation import SPEC_CONFIG, validate
 from pystatefun.module.kinds import transports_v1_async, transports_v1_okhttp
 
-__all__ = ["KIND", "Spec", "parse"]
+__all__ = ["KIND", "Spec", "build_transport", "parse"]
 
 KIND = "io.statefun.endpoints.v2/http"
 _TRANSPORTS = {
@@ -60,12 +60,16 @@ def parse(document: SourceDocument) -> HttpEndpoint:
         functions=spec.functions,
         url_path_template=spec.url_path_template,
         max_num_batch_requests=spec.max_num_batch_requests,
-        transport=_transport(document, spec.transport, ("spec", "transport")),
+        transport=build_transport(document, spec.transport, ("spec", "transport")),
         location=document.location(),
     )
 
 
-def _transport(document: SourceDocument, raw: dict[str, Any] | None, path: FieldPath) -> Transport:
+def build_transport(
+    document: SourceDocument, raw: dict[str, Any] | None, path: FieldPath
+) -> Transport:
+    """The transport that ``raw`` (the ``transport`` mapping at ``path``, or ``None``) names:
+    the async type unless its ``type`` says otherwise. Shared with the co-located kind."""
     kind = None if raw is None else raw.get("type")
     build = _TRANSPORTS.get(kind) if isinstance(kind, str | None) else None
     if build is None:

@@ -1,0 +1,310 @@
+"""Writing a group commit: every queued step in one transaction, with their writes combined.
+
+Steps of one transaction are applied in order, but rows that several of them touch are
+written once:
+
+- **Messages made and consumed within the transaction are never written.** A step whose
+  messages the runtime delivers before it commits (``Step.provisional``: embedded functions
+  messaging each other) gives them provisional ids, negative numbers; a later step of the same
+  transaction that consumes one cancels its insert, so neither the row nor its deletion reaches
+  the disk. The outcome is the same as writing both: once the transaction commits, the message
+  was sent and consumed.
+- **A state value written by several steps is written once**, with its last value.
+- Inbox inserts and deletes go out as one statement each.
+
+A provisional message that is still unconsumed at the end of its transaction is inserted; its
+seq is remembered until a later step consumes it, so the consumption deletes the right row.
+
+A step that can fail alone (only a delayed message's cancellation token can clash) is applied
+on its own in a savepoint, after the combined writes before it are flushed, so rolling it
+back touches nothing else.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import final
+
+from pystatefun.store.steps import CancelTimer, NewMessage, NewTimer, Step, StepOutcome
+from pystatefun.types import Address
+
+__all__ = ["StepWriter", "may_fail_alone"]
+
+Row = tuple[object, ...]
+StateKey = tuple[str, str, str, str]
+
+_INSERT_INBOX = (
+    "INSERT INTO inbox (namespace, type, id, key_group, caller_namespace, caller_type, "
+    "caller_id, typename, value, enqueued_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+_PUT_STATE = "INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?,?,?,?)"
+_DELETE_STATE = "DELETE FROM state WHERE namespace = ? AND type = ? AND id = ? AND name = ?"
+
+
+def may_fail_alone(step: Step) -> bool:
+    """Whether ``step`` can be refused while the rest of its transaction commits: only a
+    delayed message with a cancellation token can (the token may clash)."""
+    return any(isinstance(op, NewTimer) and op.token for op in step.timer_ops)
+
+
+@final
+class _Combined:
+    """The writes of the steps since the last flush, combined."""
+
+    __slots__ = ("awaiting", "cancelled", "deletes", "rows", "state")
+
+    def __init__(self) -> None:
+        self.rows: dict[object, Row] = {}  # message key -> inbox row, in step order
+        self.cancelled: set[int] = set()
+        self.awaiting: list[tuple[int, list[object]]] = []  # outcome index, its message keys
+        self.deletes: list[int] = []
+        self.state: dict[StateKey, Row | None] = {}  # None: delete
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.cancelled.clear()
+        self.awaiting.clear()
+        self.deletes.clear()
+        self.state.clear()
+
+
+@final
+class StepWriter:
+    """Applies steps on one connection; only ever called from the store's thread."""
+
+    def __init__(self, connection: sqlite3.Connection, key_group_of: Callable[[str], int]) -> None:
+        self._db = connection
+        self._key_group_of = key_group_of
+        # Provisional id -> seq, for provisional messages stored and not consumed yet.
+        self._stored: dict[int, int] = {}
+        self._keys = 0  # keys for messages without a provisional id
+
+    def seq_of(self, message_id: int) -> int | None:
+        """The inbox seq of a message id (a seq, or a provisional id); None while unstored."""
+        return message_id if message_id >= 0 else self._stored.get(message_id)
+
+    def apply(self, steps: list[Step], now_ms: int) -> list[StepOutcome]:
+        """Apply ``steps`` inside the caller's transaction; one outcome per step, in order."""
+        outcomes: list[StepOutcome] = []
+        combined = _Combined()
+        for step in steps:
+            if not may_fail_alone(step):
+                outcomes.append(self._apply(step, now_ms, combined, len(outcomes)))
+                continue
+            self._flush(combined, outcomes)
+            index = len(outcomes)
+            self._db.execute("SAVEPOINT step")
+            try:
+                outcomes.append(self._apply(step, now_ms, combined, index))
+                self._flush(combined, outcomes)
+            except sqlite3.IntegrityError as exc:
+                self._db.execute("ROLLBACK TO step")
+                combined.clear()
+                del outcomes[index:]
+                outcomes.append(StepOutcome(committed=False, error=_integrity_reason(exc)))
+            self._db.execute("RELEASE step")
+        self._flush(combined, outcomes)
+        return outcomes
+
+    def append(self, messages: Iterable[NewMessage], now_ms: int) -> tuple[int, ...]:
+        """Insert ``messages`` at the end of their mailboxes now; returns their seqs."""
+        rows = [self._inbox_row(m, now_ms) for m in messages]
+        if not rows:
+            return ()
+        first = self._insert_rows(rows)
+        return tuple(range(first, first + len(rows)))
+
+    # --- one step ------------------------------------------------------------------------------
+
+    def _apply(self, step: Step, now_ms: int, combined: _Combined, index: int) -> StepOutcome:
+        if step.dedup_key is not None:
+            inserted = self._db.execute(
+                "INSERT INTO dedup VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "expires_at_ms = excluded.expires_at_ms WHERE dedup.expires_at_ms <= ?",
+                (step.dedup_key, step.dedup_expires_at_ms, now_ms),
+            ).rowcount
+            if not inserted:
+                return StepOutcome(committed=False, duplicate=True)
+        self._consume(step.consumed, combined)
+        if step.fired_timers:
+            self._db.executemany(
+                "DELETE FROM timers WHERE timer_id = ?", [(t,) for t in step.fired_timers]
+            )
+        self._combine_state(step, combined)
+        if step.messages:
+            self._combine_messages(step, now_ms, combined, index)
+        for op in step.timer_ops:
+            self._timer(op)
+        if step.egress:
+            self._db.executemany(
+                "INSERT INTO egress (egress, topic, typename, value, created_at_ms) "
+                "VALUES (?,?,?,?,?)",
+                [(e, t, p.typename, p.value, now_ms) for e, t, p in step.egress],
+            )
+        if step.dead_letter is not None:
+            self._dead_letter(step, now_ms)
+        return StepOutcome(committed=True)
+
+    def _consume(self, consumed: list[int], combined: _Combined) -> None:
+        rows, deletes = combined.rows, combined.deletes
+        for message_id in consumed:
+            if message_id >= 0:
+                deletes.append(message_id)
+            elif message_id in rows:  # made in this transaction: written neither way
+                del rows[message_id]
+                combined.cancelled.add(message_id)
+            else:
+                seq = self._stored.pop(message_id, None)
+                if seq is not None:
+                    deletes.append(seq)
+                # else: consumed before its step was applied, which the runtime never does
+
+    def _combine_state(self, step: Step, combined: _Combined) -> None:
+        address = step.state_address
+        if address is None:
+            return
+        namespace, kind, address_id = address
+        state = combined.state
+        for name in step.state_deletes:
+            state[(namespace, kind, address_id, name)] = None
+        if not step.state_puts:
+            return
+        group = self._key_group_of(address_id)
+        for v in step.state_puts:
+            state[(namespace, kind, address_id, v.name)] = (
+                namespace,
+                kind,
+                address_id,
+                v.name,
+                group,
+                v.payload.typename,
+                v.payload.value or b"",
+                v.expire_mode,
+                v.expire_after_ms,
+                v.expires_at_ms,
+            )
+
+    def _combine_messages(self, step: Step, now_ms: int, combined: _Combined, index: int) -> None:
+        rows = combined.rows
+        provisional = step.provisional
+        if provisional is not None:
+            for message, message_id in zip(step.messages, provisional, strict=True):
+                rows[message_id] = self._inbox_row(message, now_ms)
+            return
+        keys: list[object] = []
+        for message in step.messages:
+            self._keys += 1
+            key = ("k", self._keys)
+            rows[key] = self._inbox_row(message, now_ms)
+            keys.append(key)
+        combined.awaiting.append((index, keys))
+
+    # --- flushing ------------------------------------------------------------------------------
+
+    def _flush(self, combined: _Combined, outcomes: list[StepOutcome]) -> None:
+        """Write the combined rows; steps that wait for their messages' seqs get them."""
+        if combined.deletes:
+            self._db.executemany(
+                "DELETE FROM inbox WHERE seq = ?", [(s,) for s in combined.deletes]
+            )
+        if combined.state:
+            puts = [row for row in combined.state.values() if row is not None]
+            deletes = [key for key, row in combined.state.items() if row is None]
+            if deletes:
+                self._db.executemany(_DELETE_STATE, deletes)
+            if puts:
+                self._db.executemany(_PUT_STATE, puts)
+        if combined.rows:
+            first = self._insert_rows(list(combined.rows.values()))
+            seqs = {key: first + offset for offset, key in enumerate(combined.rows)}
+            for key, seq in seqs.items():
+                if isinstance(key, int):
+                    self._stored[key] = seq
+            for index, keys in combined.awaiting:
+                outcomes[index] = outcomes[index]._replace(seqs=tuple(seqs[k] for k in keys))
+        combined.clear()
+
+    def _insert_rows(self, rows: list[Row]) -> int:
+        """Insert inbox rows; returns the first one's seq. One writer and AUTOINCREMENT: the
+        rows of one statement get consecutive seqs, ending at the last inserted rowid."""
+        self._db.executemany(_INSERT_INBOX, rows)
+        last: int = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
+        return last - len(rows) + 1
+
+    def _inbox_row(self, message: NewMessage, now_ms: int) -> Row:
+        target = message.target
+        caller = message.caller
+        return (
+            target.namespace,
+            target.type,
+            target.id,
+            self._key_group_of(target.id),
+            *((None, None, None) if caller is None else caller),
+            message.payload.typename,
+            message.payload.value,
+            now_ms,
+        )
+
+    # --- timers and dead letters ---------------------------------------------------------------
+
+    def _timer(self, op: NewTimer | CancelTimer) -> None:
+        sender = (op.sender.namespace, op.sender.type, op.sender.id)
+        if isinstance(op, CancelTimer):
+            self._db.execute(
+                "DELETE FROM timers WHERE sender_namespace = ? AND sender_type = ? "
+                "AND sender_id = ? AND token = ?",
+                (*sender, op.token),
+            )
+            return
+        self._db.execute(
+            "INSERT INTO timers (fire_at_ms, sender_namespace, sender_type, sender_id, token, "
+            "namespace, type, id, typename, value) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                op.fire_at_ms,
+                *sender,
+                op.token,
+                op.target.namespace,
+                op.target.type,
+                op.target.id,
+                op.payload.typename,
+                op.payload.value,
+            ),
+        )
+
+    def _dead_letter(self, step: Step, now_ms: int) -> None:
+        assert step.dead_letter is not None
+        target, error, attempts = step.dead_letter
+        cursor = self._db.execute(
+            "INSERT INTO dead_letters (namespace, type, id, error, failed_at_ms, attempts) "
+            "VALUES (?,?,?,?,?,?)",
+            (target.namespace, target.type, target.id, error, now_ms, attempts),
+        )
+        self._db.executemany(
+            "INSERT INTO dead_letter_messages VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    cursor.lastrowid,
+                    position,
+                    *_columns(m.caller),
+                    m.payload.typename,
+                    m.payload.value,
+                )
+                for position, m in enumerate(step.dead_letter_messages)
+            ],
+        )
+
+
+def _columns(address: Address | None) -> tuple[str | None, str | None, str | None]:
+    if address is None:
+        return (None, None, None)
+    return (address.namespace, address.type, address.id)
+
+
+def _integrity_reason(exc: sqlite3.IntegrityError) -> str:
+    if "timers" in str(exc):
+        return (
+            "a delayed message reuses a cancellation token that is still pending for the same "
+            "sender; cancel the earlier message first, or use a new token"
+        )
+    return f"the step violates a store constraint: {exc}"
