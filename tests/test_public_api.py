@@ -23,12 +23,14 @@ PUBLIC_MODULES = [
     "pystatefun.sdk",
     "pystatefun.sdk.asgi",
     "pystatefun.sdk.aiohttp",
+    "pystatefun.sdk.inprocess",
     "pystatefun.module",
     "pystatefun.module.upgrade",
     "pystatefun.runtime",
     "pystatefun.store",
     "pystatefun.io.api",
     "pystatefun.testing",
+    "pystatefun.query",
 ]
 # Extension points: users subclass these (errors are caught by type; Type/TypeSerializer are ABCs).
 MEANT_FOR_SUBCLASSING = {"Type", "TypeSerializer"}

@@ -12,6 +12,7 @@ from pystatefun.cli._dead_letters import dead_letters
 from pystatefun.cli._module import module
 from pystatefun.cli._run import run
 from pystatefun.cli._serve import serve
+from pystatefun.cli._sql import sql, state
 
 __all__ = ["cli", "main"]
 
@@ -26,6 +27,8 @@ cli.add_command(run)
 cli.add_command(serve)
 cli.add_command(module)
 cli.add_command(dead_letters)
+cli.add_command(sql)
+cli.add_command(state)
 
 
 def main() -> None:

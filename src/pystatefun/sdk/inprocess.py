@@ -19,10 +19,12 @@ from typing import NamedTuple, final
 from pystatefun.errors import ConfigurationError
 from pystatefun.protocol import TypedValue
 from pystatefun.sdk._address import SdkAddress
-from pystatefun.sdk._context import Context, DelayedSend
+from pystatefun.sdk._context import Context
+from pystatefun.sdk._context import DelayedSend as DelayedSend
 from pystatefun.sdk._functions import BoundFunction, StatefulFunctions
 from pystatefun.sdk._handler import RequestReplyHandler
-from pystatefun.sdk._invocation import Invocation, invoke_each, invoke_each_async
+from pystatefun.sdk._invocation import Invocation as Invocation
+from pystatefun.sdk._invocation import invoke_each, invoke_each_async
 from pystatefun.sdk._message import EgressMessage, Message
 from pystatefun.sdk._spec import ValueSpec
 from pystatefun.sdk._storage import dirty_cells, storage_of
