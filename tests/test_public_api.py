@@ -31,6 +31,7 @@ PUBLIC_MODULES = [
     "pystatefun.io.api",
     "pystatefun.testing",
     "pystatefun.query",
+    "pystatefun.savepoint",
 ]
 # Extension points: users subclass these (errors are caught by type; Type/TypeSerializer are ABCs).
 MEANT_FOR_SUBCLASSING = {"Type", "TypeSerializer"}

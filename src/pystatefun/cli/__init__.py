@@ -11,6 +11,7 @@ import pystatefun
 from pystatefun.cli._dead_letters import dead_letters
 from pystatefun.cli._module import module
 from pystatefun.cli._run import run
+from pystatefun.cli._savepoint import savepoint
 from pystatefun.cli._serve import serve
 from pystatefun.cli._sql import sql, state
 
@@ -29,6 +30,7 @@ cli.add_command(module)
 cli.add_command(dead_letters)
 cli.add_command(sql)
 cli.add_command(state)
+cli.add_command(savepoint)
 
 
 def main() -> None:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
+from pystatefun import savepoint as savepoints
 from pystatefun.errors import DataDirError
 from pystatefun.query import StateSnapshot
 from pystatefun.query.output import FORMATS, jsonable, write_rows
+from pystatefun.savepoint import SavepointError
 from pystatefun.types import Address
 
 __all__ = ["sql", "state"]
@@ -23,6 +28,12 @@ _DATA_DIR = click.option(
     show_default=True,
     help="The runtime's data dir (it may be running).",
 )
+_SAVEPOINT = click.option(
+    "--savepoint",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Read this savepoint instead of a data dir.",
+)
 _FORMAT = click.option(
     "--format",
     "fmt",
@@ -33,10 +44,19 @@ _FORMAT = click.option(
 )
 
 
-def _snapshot(data_dir: Path) -> StateSnapshot:
+@contextmanager
+def _snapshot(data_dir: Path, savepoint: Path | None) -> Iterator[StateSnapshot]:
+    """A snapshot of ``data_dir``, or of ``savepoint`` restored into a temporary data dir."""
     try:
-        return StateSnapshot(data_dir)
-    except DataDirError as exc:
+        if savepoint is None:
+            with StateSnapshot(data_dir) as snapshot:
+                yield snapshot
+            return
+        with tempfile.TemporaryDirectory(prefix="pystatefun-savepoint-") as scratch:
+            savepoints.restore(savepoint, Path(scratch) / "data")
+            with StateSnapshot(Path(scratch) / "data") as snapshot:
+                yield snapshot
+    except (DataDirError, SavepointError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -50,8 +70,9 @@ def _address(typename: str, address_id: str) -> Address:
 @click.command()
 @click.argument("query")
 @_DATA_DIR
+@_SAVEPOINT
 @_FORMAT
-def sql(query: str, data_dir: Path, fmt: str) -> None:
+def sql(query: str, data_dir: Path, savepoint: Path | None, fmt: str) -> None:
     """Run the read-only SQL QUERY over a consistent snapshot of the state.
 
     Every function type and state name is a view, "<namespace>/<type>.<state>" (quote it:
@@ -60,7 +81,7 @@ def sql(query: str, data_dir: Path, fmt: str) -> None:
     state_values holds every live value with namespace, type and name. `pystatefun state ls`
     lists the views. A running runtime is not blocked.
     """
-    with _snapshot(data_dir) as snapshot:
+    with _snapshot(data_dir, savepoint) as snapshot:
         try:
             columns, rows = snapshot.query(query)
         except sqlite3.Error as exc:
@@ -82,11 +103,12 @@ def state() -> None:
 @state.command("ls")
 @click.argument("typename", required=False)
 @_DATA_DIR
+@_SAVEPOINT
 @_FORMAT
-def ls(typename: str | None, data_dir: Path, fmt: str) -> None:
+def ls(typename: str | None, data_dir: Path, savepoint: Path | None, fmt: str) -> None:
     """Without TYPENAME, the views: each function type's states and how many addresses hold
     one. With TYPENAME (like shop/cart), the ids of its addresses that hold state."""
-    with _snapshot(data_dir) as snapshot:
+    with _snapshot(data_dir, savepoint) as snapshot:
         if typename is None:
             rows = [
                 (f"{v.namespace}/{v.type}", v.name, v.addresses, v.view) for v in snapshot.views
@@ -102,11 +124,12 @@ def ls(typename: str | None, data_dir: Path, fmt: str) -> None:
 @click.argument("typename")
 @click.argument("address_id", metavar="ID")
 @_DATA_DIR
-def get(typename: str, address_id: str, data_dir: Path) -> None:
+@_SAVEPOINT
+def get(typename: str, address_id: str, data_dir: Path, savepoint: Path | None) -> None:
     """The live state of one address, as JSON: {"<state>": {"typename": ..., "value": ...}}.
     Exits 1 when the address holds no state."""
     address = _address(typename, address_id)
-    with _snapshot(data_dir) as snapshot:
+    with _snapshot(data_dir, savepoint) as snapshot:
         values = snapshot.state_of(address)
     if not values:
         raise click.ClickException(f"{typename}/{address_id} holds no state")
@@ -117,13 +140,14 @@ def get(typename: str, address_id: str, data_dir: Path) -> None:
 @state.command("export")
 @click.argument("typename", required=False)
 @_DATA_DIR
-def export(typename: str | None, data_dir: Path) -> None:
+@_SAVEPOINT
+def export(typename: str | None, data_dir: Path, savepoint: Path | None) -> None:
     """Every address's live state (or one function type's), as JSON Lines: one
     {"namespace", "type", "id", "state": {...}} per address, from one snapshot."""
     if typename is not None:
         _address(typename, "-")
     count = 0
-    with _snapshot(data_dir) as snapshot:
+    with _snapshot(data_dir, savepoint) as snapshot:
         current: Address | None = None
         values: dict[str, object] = {}
         rows = snapshot.rows(

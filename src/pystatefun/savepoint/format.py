@@ -1,0 +1,247 @@
+"""The savepoint file format, version 1: gzip-compressed JSON Lines, one record per line.
+
+The format describes the data model, not a storage engine, so any engine can write and read it::
+
+    {"format": "pystatefun-savepoint", "version": 1, "created_at_ms": ..., "pystatefun": "...",
+     "key_groups": 128}                                                   the header, first
+    {"t": "state", "address": [ns, type, id], "name": ..., "typename": ..., "value": B64,
+     "expire_mode": 0|1|2, "expire_after_ms": ..., "expires_at_ms": ... | null}
+    {"t": "message", "target": [...], "caller": [...] | null, "typename": ..., "value": B64 |
+     null, "enqueued_at_ms": ...}                                  in mailbox order
+    {"t": "timer", "fire_at_ms": ..., "sender": [...], "token": ... | null, "target": [...],
+     "typename": ..., "value": B64 | null}
+    {"t": "dead_letter", "target": [...], "error": ..., "failed_at_ms": ..., "attempts": ...,
+     "messages": [{"caller": [...] | null, "typename": ..., "value": B64 | null}, ...]}
+    {"t": "egress", "egress": ..., "topic": ..., "typename": ..., "value": B64 | null,
+     "created_at_ms": ...}
+    {"t": "dedup", "key": ..., "expires_at_ms": ...}
+    {"t": "end", "counts": {"state": n, ...}, "sha256": ...}             the footer, last
+
+``B64`` is the value's bytes in base64. ``expire_mode`` numbers StateFun's TTL modes (0 none,
+1 after write, 2 after invoke). The footer's ``sha256`` is the digest of every line before it
+(each with its newline), so a truncated or altered file is refused instead of half-restored.
+Readers dispatch on ``version``: a newer pystatefun keeps reading every older version.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, final
+
+from pystatefun.errors import ConfigurationError
+from pystatefun.store import Payload, StateValue, TimerRecord
+from pystatefun.store.transfer import (
+    Content,
+    DeadLetterContent,
+    DedupKey,
+    EgressContent,
+    MessageContent,
+    StateContent,
+)
+from pystatefun.types import Address
+
+__all__ = ["FORMAT", "VERSION", "SavepointError", "SavepointWriter", "kind_of", "read_savepoint"]
+
+FORMAT = "pystatefun-savepoint"
+VERSION = 1
+KINDS = ("state", "message", "timer", "dead_letter", "egress", "dedup")
+
+
+_KINDS_OF: dict[type, str] = {
+    StateContent: "state",
+    MessageContent: "message",
+    TimerRecord: "timer",
+    DeadLetterContent: "dead_letter",
+    EgressContent: "egress",
+    DedupKey: "dedup",
+}
+
+
+def kind_of(content: Content) -> str:
+    """The record kind (``t``) of ``content``: ``state``, ``message``, ..."""
+    return _KINDS_OF[type(content)]
+
+
+class SavepointError(ConfigurationError):
+    """A savepoint file cannot be read: not a savepoint, a newer version, or damaged."""
+
+    code = "PSF-SP0001"
+
+
+def _b64(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+def _unb64(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)
+
+
+def _addr(address: Address | None) -> list[str] | None:
+    return None if address is None else list(address)
+
+
+def _unaddr(fields: list[str] | None) -> Address | None:
+    return None if fields is None else Address(*fields)
+
+
+def _record(content: Content) -> dict[str, Any]:
+    if isinstance(content, StateContent):
+        v = content.value
+        return {"t": "state", "address": list(content.address), "name": v.name,
+                "typename": v.payload.typename, "value": _b64(v.payload.value),
+                "expire_mode": v.expire_mode, "expire_after_ms": v.expire_after_ms,
+                "expires_at_ms": v.expires_at_ms}  # fmt: skip
+    if isinstance(content, MessageContent):
+        return {"t": "message", "target": list(content.target), "caller": _addr(content.caller),
+                "typename": content.payload.typename, "value": _b64(content.payload.value),
+                "enqueued_at_ms": content.enqueued_at_ms}  # fmt: skip
+    if isinstance(content, TimerRecord):
+        payload = content.payload
+        return {"t": "timer", "fire_at_ms": content.fire_at_ms, "sender": list(content.sender),
+                "token": content.token, "target": list(content.target),
+                "typename": payload.typename, "value": _b64(payload.value)}  # fmt: skip
+    if isinstance(content, DeadLetterContent):
+        messages = [{"caller": _addr(c), "typename": p.typename, "value": _b64(p.value)}
+                    for c, p in content.messages]  # fmt: skip
+        return {"t": "dead_letter", "target": list(content.target), "error": content.error,
+                "failed_at_ms": content.failed_at_ms, "attempts": content.attempts,
+                "messages": messages}  # fmt: skip
+    if isinstance(content, EgressContent):
+        return {"t": "egress", "egress": content.egress, "topic": content.topic,
+                "typename": content.payload.typename, "value": _b64(content.payload.value),
+                "created_at_ms": content.created_at_ms}  # fmt: skip
+    return {"t": "dedup", "key": content.key, "expires_at_ms": content.expires_at_ms}
+
+
+def _content(record: dict[str, Any]) -> Content:
+    kind = record["t"]
+    if kind == "state":
+        payload = Payload(record["typename"], _unb64(record["value"]))
+        value = StateValue(record["name"], payload, record["expire_mode"],
+                           record["expire_after_ms"], record["expires_at_ms"])  # fmt: skip
+        return StateContent(Address(*record["address"]), value)
+    if kind == "message":
+        payload = Payload(record["typename"], _unb64(record["value"]))
+        return MessageContent(Address(*record["target"]), _unaddr(record["caller"]), payload,
+                              record["enqueued_at_ms"])  # fmt: skip
+    if kind == "timer":
+        payload = Payload(record["typename"], _unb64(record["value"]))
+        return TimerRecord(0, record["fire_at_ms"], Address(*record["sender"]), record["token"],
+                           Address(*record["target"]), payload)  # fmt: skip
+    if kind == "dead_letter":
+        messages = tuple((_unaddr(m["caller"]), Payload(m["typename"], _unb64(m["value"])))
+                         for m in record["messages"])  # fmt: skip
+        return DeadLetterContent(Address(*record["target"]), record["error"],
+                                 record["failed_at_ms"], record["attempts"], messages)  # fmt: skip
+    if kind == "egress":
+        payload = Payload(record["typename"], _unb64(record["value"]))
+        return EgressContent(record["egress"], record["topic"], payload, record["created_at_ms"])
+    if kind == "dedup":
+        return DedupKey(record["key"], record["expires_at_ms"])
+    raise KeyError(kind)
+
+
+@final
+class SavepointWriter:
+    """Writes a savepoint file: the header now, records as they come, the footer on success.
+
+    The file appears under its name only once complete (written beside it, then renamed), so a
+    crash while writing never leaves something that looks like a savepoint.
+    """
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self._partial = path.with_name(path.name + ".partial")
+        self._file = gzip.GzipFile(self._partial, "wb", compresslevel=1)
+        self._digest = hashlib.sha256()
+        self.counts = dict.fromkeys(KINDS, 0)
+        self._line({"format": FORMAT, "version": VERSION, **header})
+
+    def _line(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        self._digest.update(line)
+        self._file.write(line)
+
+    def write(self, content: Content) -> None:
+        record = _record(content)
+        self.counts[record["t"]] += 1
+        self._line(record)
+
+    def __enter__(self) -> SavepointWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is None:
+            footer = {"t": "end", "counts": self.counts, "sha256": self._digest.hexdigest()}
+            self._file.write((json.dumps(footer) + "\n").encode())
+        self._file.close()
+        if error is None:
+            self._partial.replace(self.path)
+        else:
+            self._partial.unlink(missing_ok=True)
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The header of the savepoint at ``path`` (checked to be one this version reads)."""
+    header, _ = read_savepoint(path)
+    return header
+
+
+def read_savepoint(path: Path) -> tuple[dict[str, Any], Iterator[Content]]:
+    """The header, and the records (verified against the footer at the end; a damaged file
+    raises ``SavepointError`` when its end is reached, before anything is committed)."""
+    if not path.is_file():
+        raise SavepointError(f"no savepoint at {path}")
+    stream = gzip.GzipFile(path, "rb")  # closed by the record iterator
+    try:
+        first = stream.readline()
+        header = json.loads(first)
+    except (OSError, EOFError, ValueError) as exc:
+        stream.close()
+        raise SavepointError(f"{path} is not a pystatefun savepoint ({exc})") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        stream.close()
+        raise SavepointError(f"{path} is not a pystatefun savepoint (no {FORMAT!r} header)")
+    version = header.get("version")
+    if version != VERSION:
+        stream.close()
+        raise SavepointError(
+            f"{path} is savepoint format version {version}; this pystatefun reads version "
+            f"{VERSION} and older: upgrade pystatefun to restore it"
+        )
+    return header, _records(path, stream, first)
+
+
+def _records(path: Path, stream: gzip.GzipFile, first: bytes) -> Iterator[Content]:
+    digest = hashlib.sha256(first)
+    counts = dict.fromkeys(KINDS, 0)
+    number = 1
+    try:
+        for line in stream:
+            number += 1
+            record = json.loads(line)
+            if record.get("t") == "end":
+                if record.get("sha256") != digest.hexdigest() or record.get("counts") != counts:
+                    raise SavepointError(f"{path}: the footer does not match the records")
+                return
+            digest.update(line)
+            counts[record["t"]] += 1
+            yield _content(record)
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        raise SavepointError(
+            f"{path}, line {number}: damaged ({type(exc).__name__}: {exc})"
+        ) from exc
+    finally:
+        stream.close()
+    raise SavepointError(f"{path} ends without its footer: the file is truncated")
