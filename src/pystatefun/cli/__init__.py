@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 import pystatefun
+from pystatefun.cli._bootstrap import bootstrap
 from pystatefun.cli._dead_letters import dead_letters
 from pystatefun.cli._module import module
 from pystatefun.cli._run import run
@@ -31,6 +32,7 @@ cli.add_command(dead_letters)
 cli.add_command(sql)
 cli.add_command(state)
 cli.add_command(savepoint)
+cli.add_command(bootstrap)
 
 
 def main() -> None:

@@ -176,7 +176,8 @@ class ContentLoader:
             raise DataDirError(
                 f"data dir {data_dir} is in use by a running pystatefun; stop it first"
             ) from exc
-        self._tables: Tables = open_tables(data_dir, "fsync", self._group)
+        # A large page cache: a bulk load touches every page of the state table, often.
+        self._tables: Tables = open_tables(data_dir, "fsync", self._group, cache_mib=1024)
         self._db = self._tables._db  # noqa: SLF001 - the store's own connection, one writer
         stored = self._tables.meta("key_groups")
         if fresh and self._holds_anything():
@@ -206,6 +207,17 @@ class ContentLoader:
             ],
         )  # fmt: skip
         self.loaded += len(values)
+
+    def put_states(
+        self, namespace: str, kind: str, rows: list[tuple[str, str, int, str, bytes]]
+    ) -> None:
+        """Bulk state values of one function type without TTLs: ``(id, name, key group,
+        typename, value)`` each; the fast path of bootstrap (no record objects per value)."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?,0,0,NULL)",
+            sorted((namespace, kind, *row) for row in rows),  # in key order: fewer page splits
+        )
+        self.loaded += len(rows)
 
     def add(self, content: Content) -> None:
         """Load one record that is not a state value (those go in batches via ``states``)."""
