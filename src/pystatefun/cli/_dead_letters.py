@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from pystatefun.cli._options import data_dir_option
 from pystatefun.errors import ProtocolError
 from pystatefun.io.playground import decode_text
 from pystatefun.protocol.typed_values import PRIMITIVES
@@ -20,13 +21,7 @@ from pystatefun.store.sqlite import DATABASE_FILE, open_tables
 
 __all__ = ["dead_letters"]
 
-_DATA_DIR = click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=Path("pystatefun-data"),
-    show_default=True,
-    help="The runtime's data dir.",
-)
+_DATA_DIR = data_dir_option("The runtime's data dir.")
 
 
 def _open(data_dir: Path, *, writable: bool) -> Tables:

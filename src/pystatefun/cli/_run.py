@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from pystatefun.cli._options import data_dir_option
 from pystatefun.errors import PystatefunError
 from pystatefun.http import run_event_loop
 from pystatefun.runtime.options import RuntimeOptions
@@ -48,13 +49,7 @@ async def _serve(module: object, options: RuntimeOptions) -> None:
 
 @click.command()
 @click.argument("module_file", metavar="MODULE", type=click.Path(path_type=Path))
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=Path("pystatefun-data"),
-    show_default=True,
-    help="Where state, mailboxes and timers live (created if new).",
-)
+@data_dir_option("Where state, mailboxes and timers live (created if new).")
 @click.option(
     "--durability",
     type=click.Choice(["fsync", "os"]),

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from pystatefun import savepoint as savepoints
+from pystatefun.cli._options import data_dir_option
 from pystatefun.errors import ConfigurationError, DataDirError
 
 __all__ = ["savepoint"]
@@ -26,13 +27,7 @@ def savepoint() -> None:
 
 @savepoint.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=Path("pystatefun-data"),
-    show_default=True,
-    help="The data dir to save; its runtime may be running (it is not paused).",
-)
+@data_dir_option("The data dir to save; its runtime may be running (it is not paused).")
 def create(path: Path, data_dir: Path) -> None:
     """Write the savepoint of the data dir to PATH: state (with TTLs), waiting messages,
     timers, dead letters, unread egress records and idempotency keys, as of one commit."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from pystatefun import savepoint as savepoints
+from pystatefun.cli._options import data_dir_option
 from pystatefun.errors import DataDirError
 from pystatefun.query import StateSnapshot
 from pystatefun.query.output import FORMATS, jsonable, write_rows
@@ -21,13 +22,7 @@ from pystatefun.types import Address
 
 __all__ = ["sql", "state"]
 
-_DATA_DIR = click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=Path("pystatefun-data"),
-    show_default=True,
-    help="The runtime's data dir (it may be running).",
-)
+_DATA_DIR = data_dir_option("The runtime's data dir (it may be running).")
 _SAVEPOINT = click.option(
     "--savepoint",
     type=click.Path(path_type=Path, dir_okay=False),
