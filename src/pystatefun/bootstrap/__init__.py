@@ -10,12 +10,13 @@ written. ``pystatefun bootstrap`` is the command line.
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import shutil
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import final
 
@@ -85,12 +86,15 @@ def bootstrap(
     *,
     key_groups: int | None = None,
     on_rows: Callable[[int], None] | None = None,
+    parallel: bool | None = None,
 ) -> Report:
     """Load ``source`` (a file and its format, None: by suffix) as ``target`` (function type,
     id column, state columns) into ``output`` (a savepoint path, or a data dir: one of them).
 
-    ``on_rows(n)`` hears of progress every few thousand rows. Raises ``BootstrapError`` with
-    the report when a row did not fit; nothing is written then.
+    ``on_rows(n)`` hears of progress every few thousand rows. ``parallel`` reads and encodes
+    the rows in a forked child process while this one writes (None: for inputs over 16 MiB,
+    where it pays; only where ``fork`` exists). Raises ``BootstrapError`` with the report when
+    a row did not fit; nothing is written then.
     """
     path, fmt = source
     typename, id_column, columns = target
@@ -123,11 +127,12 @@ def bootstrap(
                 load.run(path, fmt, functools.partial(_write, writer, (namespace, kind)))
         else:
             assert data_dir is not None
-            with (
-                ContentLoader(data_dir, (groups, group_of), fresh=False) as loader,
-                _Pipelined(functools.partial(loader.put_states, namespace, kind)) as flush,
-            ):
-                load.run(path, fmt, flush)
+            with ContentLoader(data_dir, (groups, group_of), fresh=False) as loader:
+                flush = functools.partial(loader.put_states, namespace, kind)
+                if _parallel(path, parallel):
+                    _run_in_child(load, (path, fmt), flush)
+                else:
+                    load.run(path, fmt, flush)
     except BaseException as exc:
         if created and data_dir is not None:  # made for this load: leave nothing behind
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -138,31 +143,57 @@ def bootstrap(
     return report
 
 
-@final
-class _Pipelined:
-    """Hands batches to a writer thread, so SQLite inserts one batch while Python reads and
-    encodes the next (sqlite3 lets go of the GIL while it works): two cores instead of one.
-    At most two batches wait; the writer's error comes out at the next batch or at the end."""
+_PARALLEL_FROM_BYTES = 16 * 2**20
 
-    def __init__(self, write: Callable[[list[_Value]], object]) -> None:
-        self._write = write
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="pystatefun-bootstrap")
-        self._pending: list[Future[object]] = []
 
-    def __call__(self, batch: list[_Value]) -> None:
-        while len(self._pending) >= 2:
-            self._pending.pop(0).result()
-        self._pending.append(self._executor.submit(self._write, batch))
+def _parallel(path: Path, parallel: bool | None) -> bool:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return path.stat().st_size >= _PARALLEL_FROM_BYTES if parallel is None else parallel
 
-    def __enter__(self) -> _Pipelined:
-        return self
 
-    def __exit__(self, kind: object, error: object, traceback: object) -> None:
-        try:
-            for pending in self._pending:
-                pending.result()  # every batch written (or its error raised) before commit
-        finally:
-            self._executor.shutdown(wait=True)
+def _run_in_child(
+    load: _Load, source: tuple[Path, str | None], flush: Callable[..., object]
+) -> None:
+    """Read and encode in a forked child while this process writes to SQLite: two cores
+    (threads would not do: sqlite3 takes the GIL back for every row). The child sends batches
+    through a pipe, then its report; an error in it comes back as the same ``BootstrapError``."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(load, source, sender), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        while True:
+            kind, payload = receiver.recv()
+            if kind == "batch":
+                flush(payload)
+                continue
+            report, message = payload
+            load.adopt(report)
+            if kind == "done":
+                return
+            if kind == "unreadable":
+                raise ValueError(message)
+            raise BootstrapError(message, load.report)
+    except EOFError:
+        raise BootstrapError("the process reading the input died; see its error above") from None
+    finally:
+        receiver.close()
+        child.join(timeout=30)
+
+
+def _child(load: _Load, source: tuple[Path, str | None], sender: Connection) -> None:
+    path, fmt = source
+    try:
+        load.run(path, fmt, lambda batch: sender.send(("batch", batch)))
+        sender.send(("done", (load.report, "")))
+    except BootstrapError as exc:
+        sender.send(("failed", (load.report, str(exc))))
+    except ValueError as exc:
+        sender.send(("unreadable", (load.report, str(exc))))
+    finally:
+        sender.close()
 
 
 #: One state value to load: (address id, state name, key group, type name, encoded value).
@@ -192,6 +223,15 @@ class _Load:
         self._group_of = group_of
         self._on_rows = on_rows
         self._seen: dict[str, int] = {}
+
+    @property
+    def report(self) -> Report:
+        return self._report
+
+    def adopt(self, report: Report) -> None:
+        """Take over the counts of a run made in another process."""
+        for name in ("rows", "addresses", "values", "failed", "errors"):
+            setattr(self._report, name, getattr(report, name))
 
     def _fail(self, line: int, reason: str) -> None:
         report = self._report

@@ -106,7 +106,9 @@ def _primitive(typename: str) -> Callable[[Any], bytes]:
                 try:
                     value = python_type(text)
                 except ValueError:
-                    raise MappingError(f"{value!r} is not a {python_type.__name__}") from None
+                    kind = python_type.__name__
+                    article = "an" if kind[0] in "aeiou" else "a"
+                    raise MappingError(f"{value!r} is not {article} {kind}") from None
         elif python_type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         in_range = not isinstance(value, int) or low <= value <= high or (low, high) == (0, 0)

@@ -61,7 +61,7 @@ def test_bad_mappings_and_values_say_what_to_fix() -> None:
         parse_state_column("visits")
     with pytest.raises(MappingError, match="unknown type 'integer'"):
         parse_state_column("visits=v:integer")
-    with pytest.raises(MappingError, match="not a int"):
+    with pytest.raises(MappingError, match="not an int"):
         parse_state_column("a=c:int").encode("seven")
     with pytest.raises(MappingError, match="does not fit"):
         parse_state_column("a=c:int").encode(2**31)
@@ -130,7 +130,7 @@ def test_rows_that_do_not_fit_are_reported_by_line_and_nothing_is_loaded(tmp_pat
     assert report is not None
     assert [line for line, _ in report.errors] == [2, 3, 4, 5, 6, 7]
     reasons = dict(report.errors)
-    assert "'many' is not a int" in reasons[2]
+    assert "'many' is not an int" in reasons[2]
     assert "no id" in reasons[3]
     assert "again (first at line 1)" in reasons[4]
     assert "no value in column 'name'" in reasons[5]
@@ -179,3 +179,56 @@ def test_the_cli_writes_a_savepoint_that_restores(tmp_path: Path) -> None:
     )  # fmt: skip
     assert bad.returncode == 2
     assert "NAME=COLUMN:TYPE" in bad.stderr
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_reading_in_a_child_process_loads_and_fails_the_same(
+    tmp_path: Path, parallel: bool
+) -> None:
+    """Large inputs are read and encoded in a forked child while the parent writes; small ones
+    in one process. Both load the same rows, and report the same bad rows."""
+    good = tmp_path / "good.csv"
+    good.write_text("user_id,visits\n" + "".join(f"u{n},{n}\n" for n in range(50_000)))
+    target = ("example/user", "user_id", [parse_state_column("visits=visits:int")])
+    report = bootstrap((good, None), target, (None, tmp_path / "data"), parallel=parallel)
+    assert (report.rows, report.values, report.failed) == (50_000, 50_000, 0)
+    with StateSnapshot(tmp_path / "data") as snapshot:
+        _, rows = snapshot.query('SELECT count(*), sum(value) FROM "example/user.visits"')
+    assert rows == [(50_000, sum(range(50_000)))]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,visits\nu1,1\nu2,two\n" + "".join(f"v{n},{n}\n" for n in range(30_000)))
+    with pytest.raises(BootstrapError) as error:
+        bootstrap((bad, None), target, (None, tmp_path / "other"), parallel=parallel)
+    assert error.value.report is not None
+    assert error.value.report.errors == [
+        (3, "column 'visits' (state 'visits'): 'two' is not an int")
+    ]
+    assert error.value.report.rows == 30_002
+    assert not (tmp_path / "other").exists()
+    unreadable = tmp_path / "users.txt"
+    unreadable.write_text("user_id\n")
+    with pytest.raises(BootstrapError, match="cannot tell the format"):
+        bootstrap((unreadable, None), target, (None, tmp_path / "third"), parallel=parallel)
+
+
+def test_parquet_loads_like_csv(tmp_path: Path) -> None:
+    import pyarrow as pa  # the dev extra installs it
+    import pyarrow.parquet as pq
+
+    table = pa.table({
+        "user_id": ["alice", "bob"],
+        "visits": [3, 0],
+        "profile": ['{"tier": 2}', '{"tier": 1}'],
+        "extra": [1.5, 2.5],
+    })  # fmt: skip
+    source = tmp_path / "users.parquet"
+    pq.write_table(table, source)
+    columns = [parse_state_column(s) for s in ("visits=visits:int", "profile=profile:json:x/P")]
+    report = bootstrap((source, None), ("example/user", "user_id", columns), (None, tmp_path / "d"))
+    assert (report.rows, report.values) == (2, 4)
+    with StateSnapshot(tmp_path / "d") as snapshot:
+        _, rows = snapshot.query('SELECT id, value FROM "example/user.visits" ORDER BY id')
+    assert rows == [("alice", 3), ("bob", 0)]
+    missing = [parse_state_column("visits=count:int")]
+    with pytest.raises(BootstrapError, match="no column 'count'"):
+        bootstrap((source, None), ("example/user", "user_id", missing), (None, tmp_path / "e"))
