@@ -92,7 +92,7 @@ def bootstrap(
     id column, state columns) into ``output`` (a savepoint path, or a data dir: one of them).
 
     ``on_rows(n)`` hears of progress every few thousand rows. ``parallel`` reads and encodes
-    the rows in a forked child process while this one writes (None: for inputs over 16 MiB,
+    the rows in a forked child process while this one writes (None: for inputs over 1 MiB,
     where it pays; only where ``fork`` exists). Raises ``BootstrapError`` with the report when
     a row did not fit; nothing is written then.
     """
@@ -143,7 +143,7 @@ def bootstrap(
     return report
 
 
-_PARALLEL_FROM_BYTES = 16 * 2**20
+_PARALLEL_FROM_BYTES = 2**20
 
 
 def _parallel(path: Path, parallel: bool | None) -> bool:
