@@ -7,12 +7,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from pystatefun.store import _schema
+from pystatefun.store._rows import address_at, payload_at, required_address_at
 from pystatefun.store._writer import StepWriter
 from pystatefun.store.records import (
     DeadLetter,
     EgressRecord,
     InboxMessage,
-    Payload,
     StateValue,
     TimerRecord,
 )
@@ -21,27 +21,7 @@ from pystatefun.types import Address
 
 __all__ = ["Tables"]
 
-Row = tuple[object, ...]
 COUNTED_TABLES = ("inbox", "timers", "egress", "dead_letters", "state")
-
-
-def _address(row: Row, start: int) -> Address | None:
-    """The address in columns start..start+2, or None when they are NULL (an ingress caller)."""
-    namespace, kind, address_id = row[start], row[start + 1], row[start + 2]
-    if namespace is None:
-        return None
-    return Address(str(namespace), str(kind), str(address_id))
-
-
-def _required_address(row: Row, start: int) -> Address:
-    address = _address(row, start)
-    assert address is not None, f"NOT NULL address columns at {start} were NULL"
-    return address
-
-
-def _payload(typename: object, value: object) -> Payload:
-    assert value is None or isinstance(value, bytes)
-    return Payload(str(typename), value)
 
 
 class Tables:
@@ -89,7 +69,7 @@ class Tables:
             (target.namespace, target.type, target.id, limit + len(excluded)),
         ).fetchall()
         return [
-            InboxMessage(r[0], target, _address(r, 1), _payload(r[4], r[5]))
+            InboxMessage(r[0], target, address_at(r, 1), payload_at(r[4], r[5]))
             for r in rows
             if r[0] not in excluded
         ][:limit]
@@ -100,7 +80,7 @@ class Tables:
             "WHERE namespace = ? AND type = ? AND id = ?",
             (address.namespace, address.type, address.id),
         ).fetchall()
-        return {r[0]: StateValue(r[0], _payload(r[1], r[2]), r[3], r[4], r[5]) for r in rows}
+        return {r[0]: StateValue(r[0], payload_at(r[1], r[2]), r[3], r[4], r[5]) for r in rows}
 
     def pending_counts(self, exclude: Iterable[int] = ()) -> dict[Address, int]:
         """Stored messages per address, not counting those whose ids are in ``exclude``."""
@@ -130,10 +110,10 @@ class Tables:
             TimerRecord(
                 r[0],
                 r[1],
-                _required_address(r, 2),
+                required_address_at(r, 2),
                 r[5],
-                _required_address(r, 6),
-                _payload(r[9], r[10]),
+                required_address_at(r, 6),
+                payload_at(r[9], r[10]),
             )
             for r in rows
         ]
@@ -161,7 +141,8 @@ class Tables:
                 (r[0],),
             ).fetchall()
             batch = tuple(
-                InboxMessage(m[0], target, _address(m, 1), _payload(m[4], m[5])) for m in messages
+                InboxMessage(m[0], target, address_at(m, 1), payload_at(m[4], m[5]))
+                for m in messages
             )
             result.append(DeadLetter(r[0], target, r[4], r[5], r[6], batch))
         return result
@@ -193,7 +174,7 @@ class Tables:
                 (egress, topic),
             ).fetchone()
         return (
-            None if row is None else EgressRecord(row[0], egress, topic, _payload(row[1], row[2]))
+            None if row is None else EgressRecord(row[0], egress, topic, payload_at(row[1], row[2]))
         )
 
     def redrive(self, dead_letter_ids: list[int] | None, now_ms: int) -> int:

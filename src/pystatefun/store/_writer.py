@@ -26,12 +26,11 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import final
 
+from pystatefun.store._rows import Row, columns_of
 from pystatefun.store.steps import CancelTimer, NewMessage, NewTimer, Step, StepOutcome
-from pystatefun.types import Address
 
 __all__ = ["StepWriter", "may_fail_alone"]
 
-Row = tuple[object, ...]
 StateKey = tuple[str, str, str, str]
 
 _INSERT_INBOX = (
@@ -240,7 +239,7 @@ class StepWriter:
             target.type,
             target.id,
             self._key_group_of(target.id),
-            *((None, None, None) if caller is None else caller),
+            *columns_of(caller),
             message.payload.typename,
             message.payload.value,
             now_ms,
@@ -286,19 +285,13 @@ class StepWriter:
                 (
                     cursor.lastrowid,
                     position,
-                    *_columns(m.caller),
+                    *columns_of(m.caller),
                     m.payload.typename,
                     m.payload.value,
                 )
                 for position, m in enumerate(step.dead_letter_messages)
             ],
         )
-
-
-def _columns(address: Address | None) -> tuple[str | None, str | None, str | None]:
-    if address is None:
-        return (None, None, None)
-    return (address.namespace, address.type, address.id)
 
 
 def _integrity_reason(exc: sqlite3.IntegrityError) -> str:

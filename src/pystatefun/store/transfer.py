@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import NamedTuple, final
 
 from pystatefun.errors import DataDirError
+from pystatefun.store._rows import address_at, columns_of, payload_at
 from pystatefun.store._tables import Tables
 from pystatefun.store.records import Payload, StateValue, TimerRecord
 from pystatefun.store.sqlite import DATABASE_FILE, open_tables
@@ -78,17 +79,6 @@ class DedupKey(NamedTuple):
 Content = StateContent | MessageContent | TimerRecord | DeadLetterContent | EgressContent | DedupKey
 
 
-def _address(row: tuple[object, ...], start: int) -> Address | None:
-    if row[start] is None:
-        return None
-    return Address(str(row[start]), str(row[start + 1]), str(row[start + 2]))
-
-
-def _payload(typename: object, value: object) -> Payload:
-    assert value is None or isinstance(value, bytes), "a BLOB column"
-    return Payload(str(typename), value)
-
-
 def read_contents(data_dir: Path) -> tuple[int, Iterator[Content]]:
     """The data dir's key groups, and its contents from one snapshot, in a stable order:
     state by address and name, messages in mailbox order, then timers, dead letters, egress
@@ -112,27 +102,27 @@ def _contents(db: sqlite3.Connection) -> Iterator[Content]:
             "SELECT namespace, type, id, name, typename, value, expire_mode, expire_after_ms, "
             "expires_at_ms FROM state ORDER BY namespace, type, id, name"
         ):
-            value = StateValue(r[3], _payload(r[4], r[5]), r[6], r[7], r[8])
+            value = StateValue(r[3], payload_at(r[4], r[5]), r[6], r[7], r[8])
             yield StateContent(Address(r[0], r[1], r[2]), value)
         for r in db.execute(
             "SELECT namespace, type, id, caller_namespace, caller_type, caller_id, typename, "
             "value, enqueued_at_ms FROM inbox ORDER BY seq"
         ):
             target = Address(r[0], r[1], r[2])
-            yield MessageContent(target, _address(r, 3), _payload(r[6], r[7]), r[8])
+            yield MessageContent(target, address_at(r, 3), payload_at(r[6], r[7]), r[8])
         for r in db.execute(
             "SELECT timer_id, fire_at_ms, sender_namespace, sender_type, sender_id, token, "
             "namespace, type, id, typename, value FROM timers ORDER BY timer_id"
         ):
             sender, target = Address(r[2], r[3], r[4]), Address(r[6], r[7], r[8])
-            yield TimerRecord(r[0], r[1], sender, r[5], target, _payload(r[9], r[10]))
+            yield TimerRecord(r[0], r[1], sender, r[5], target, payload_at(r[9], r[10]))
         letters = db.execute(
             "SELECT dead_letter_id, namespace, type, id, error, failed_at_ms, attempts "
             "FROM dead_letters ORDER BY dead_letter_id"
         ).fetchall()
         for r in letters:
             messages = tuple(
-                (_address(m, 0), _payload(m[3], m[4]))
+                (address_at(m, 0), payload_at(m[3], m[4]))
                 for m in db.execute(
                     "SELECT caller_namespace, caller_type, caller_id, typename, value FROM "
                     "dead_letter_messages WHERE dead_letter_id = ? ORDER BY position",
@@ -143,7 +133,7 @@ def _contents(db: sqlite3.Connection) -> Iterator[Content]:
         for r in db.execute(
             "SELECT egress, topic, typename, value, created_at_ms FROM egress ORDER BY seq"
         ):
-            yield EgressContent(r[0], r[1], _payload(r[2], r[3]), r[4])
+            yield EgressContent(r[0], r[1], payload_at(r[2], r[3]), r[4])
         for r in db.execute("SELECT key, expires_at_ms FROM dedup ORDER BY key"):
             yield DedupKey(r[0], r[1])
     finally:
@@ -231,7 +221,7 @@ class ContentLoader:
                 "INSERT INTO inbox (namespace, type, id, key_group, caller_namespace, "
                 "caller_type, caller_id, typename, value, enqueued_at_ms) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (*t, self._group(t.id), *(c or (None, None, None)), *content.payload,
+                (*t, self._group(t.id), *columns_of(c), *content.payload,
                  content.enqueued_at_ms),
             )  # fmt: skip
         elif isinstance(content, TimerRecord):
@@ -250,7 +240,7 @@ class ContentLoader:
             db.executemany(
                 "INSERT INTO dead_letter_messages VALUES (?,?,?,?,?,?,?)",
                 [
-                    (cursor.lastrowid, n, *(c or (None, None, None)), *p)
+                    (cursor.lastrowid, n, *columns_of(c), *p)
                     for n, (c, p) in enumerate(content.messages)
                 ],
             )
