@@ -36,8 +36,7 @@ sys.path[:0] = [str(ROOT / "tests")]
 from support.runtime_process import start_runtime  # noqa: E402
 
 from pystatefun.savepoint.format import read_savepoint  # noqa: E402
-from pystatefun.store import TimerRecord  # noqa: E402
-from pystatefun.store.transfer import read_contents  # noqa: E402
+from pystatefun.store import DataDir, TimerRecord  # noqa: E402
 
 PYSTATEFUN = Path(sys.executable).parent / "pystatefun"
 MODULE = f"""\
@@ -142,11 +141,11 @@ def _restore_and_compare(work: Path, data_dir: Path, live: Path) -> None:
         target = work / f"restored-{name}"
         took = _timed([PYSTATEFUN, "savepoint", "restore", saved, "--data-dir", target,
                        "--key-groups", str(groups)])  # fmt: skip
-        restored = _comparable(read_contents(target)[1])
+        restored = _comparable(DataDir(target).contents().records)
         if name == "live":
             expected = _comparable(read_savepoint(saved)[1])
         else:
-            expected = _comparable(read_contents(data_dir)[1])
+            expected = _comparable(DataDir(data_dir).contents().records)
         same = restored == expected
         print(f"restore of the {name} savepoint with {groups} key groups: {took:.1f} s; "
               f"{len(restored):,} records, identical address by address: {same}")  # fmt: skip

@@ -85,7 +85,7 @@ async def main(args: argparse.Namespace) -> None:
             embedded_chain.invocations[0] = 0
             await _inject(runtime, 1, 1, args.latency_hops)
             await _run_until(runtime, args.latency_hops + 1, 120)
-            await runtime.store.commit(Step())
+            await runtime.engine.commit(Step())
             rest = list(embedded_chain.latencies_ns)
             # under load
             embedded_chain.latencies_ns.clear()
@@ -102,7 +102,7 @@ async def main(args: argparse.Namespace) -> None:
             await _run_until(runtime, expected, 600)
             await injecting
             # Every hop so far is durable once a step queued after them is.
-            await runtime.store.commit(Step())
+            await runtime.engine.commit(Step())
             elapsed = time.perf_counter() - started
             cpu = time.process_time() - cpu_before
             stats = runtime.statistics()

@@ -205,37 +205,17 @@ class PystatefunPeer:
         into the stopped data dir's ``state`` table (the runtime's own row format)."""
         self._assert_stopped()
         from pystatefun.protocol.typed_values import INT
-        from pystatefun.runtime.keygroups import key_group_of
+        from pystatefun.store import DataDir
 
         value = INT.encode(1)
-        database = self.data_dir / "pystatefun.sqlite3"
-        db = sqlite3.connect(database)
-        try:
-            (groups,) = db.execute("SELECT value FROM meta WHERE key = 'key_groups'").fetchone()
-            key_groups = int(groups)
-            db.execute("PRAGMA synchronous = NORMAL")
+        with DataDir(self.data_dir).loader(key_groups=None, fresh=False) as loader:
+            group = loader.key_groups.of
             for first in range(0, entities, _PRELOAD_BATCH):
                 rows = [
-                    (
-                        "bench",
-                        "counter",
-                        str(n),
-                        "count",
-                        key_group_of(str(n), key_groups),
-                        "io.statefun.types/int",
-                        value,
-                        0,  # expire_mode: none
-                        0,
-                        None,
-                    )
+                    (str(n), "count", group(str(n)), "io.statefun.types/int", value)
                     for n in range(first, min(entities, first + _PRELOAD_BATCH))
                 ]
-                db.executemany("INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-                db.commit()
-            # Leave no WAL behind: the restart must not pay for the bulk load.
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            db.close()
+                loader.put_states("bench", "counter", rows)
         return True
 
     def pending_messages(self) -> int:

@@ -17,7 +17,11 @@
     ├── ProtocolError (ValueError)       bytes on the wire are not a valid StateFun message:
     │                                    the peer speaks another protocol or version
     ├── DataDirError                     the runtime cannot use its data dir or a port (in use
-    │                                    by another process, made with other key groups)
+    │   │                                by another process, made with other key groups)
+    │   └── DataDirDamagedError          the data dir's files are damaged (truncated, overwritten):
+    │                                    restore the last savepoint into a new data dir
+    ├── NoSuchDeadLetterError (LookupError)
+    │                                    a dead letter id that does not exist: list them first
     ├── InvocationError                  a batch failed (never raised to users: the runtime
     │   │                                logs it and acts on it)
     │   ├── RetryableError               the endpoint failed (down, slow, 5xx, garbage): the
@@ -40,10 +44,12 @@ from typing import ClassVar
 
 __all__ = [
     "ConfigurationError",
+    "DataDirDamagedError",
     "DataDirError",
     "InvocationError",
     "MessageTypeError",
     "ModuleError",
+    "NoSuchDeadLetterError",
     "ProtocolError",
     "PystatefunError",
     "RetryableError",
@@ -161,6 +167,39 @@ class DataDirError(PystatefunError):
     """The runtime cannot use its data dir or listen where the module says."""
 
     code = "PSF-RT0003"
+
+
+class DataDirDamagedError(DataDirError):
+    """The data dir's database cannot be read: truncated, overwritten, or not a database at all.
+
+    ``path`` is the damaged file. Nothing is written to it; retrying cannot help.
+    """
+
+    code = "PSF-ST0001"
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return partial(DataDirDamagedError, path=self.path), (self.message,)
+
+
+class NoSuchDeadLetterError(PystatefunError, LookupError):
+    """Dead letters were asked for by ids that do not exist (``ids``); nothing was changed."""
+
+    code = "PSF-ST0002"
+
+    def __init__(self, ids: list[int]) -> None:
+        listed = ", ".join(str(i) for i in ids)
+        super().__init__(
+            f"no dead letter with id {listed}; nothing was changed. `pystatefun dead-letters "
+            "list` shows the ids that exist (a re-driven or deleted dead letter is gone)."
+        )
+        self.ids = ids
+
+    def __reduce__(self) -> tuple[object, tuple[list[int]]]:
+        return NoSuchDeadLetterError, (self.ids,)
 
 
 class InvocationError(PystatefunError):

@@ -37,6 +37,7 @@ from pystatefun.sdk import (
 )
 from pystatefun.store import (
     CancelTimer,
+    EgressOut,
     ExpireMode,
     InboxMessage,
     NewMessage,
@@ -106,9 +107,9 @@ class _AnyEgress:
     """Accepts every egress; checks playground records as ``EgressRouter`` does, whatever the
     topic (a test has no module YAML declaring topics)."""
 
-    def route(self, egress: str, value: TypedValue, where: str) -> tuple[str, str, Payload]:
+    def route(self, egress: str, value: TypedValue, where: str) -> EgressOut:
         if egress != PLAYGROUND_EGRESS:
-            return egress, "", payload_of(value)
+            return EgressOut(egress, "", payload_of(value))
         try:
             topic = json.loads(value.value).get("topic")
         except (ValueError, AttributeError):
@@ -160,7 +161,7 @@ class FunctionHarness:
                 self._functions.register(bound.typename, bound.fun, bound.specs)
         self._handler = RequestReplyHandler(self._functions)
         self._registry = StateRegistry()
-        self._router: Any = _AnyEgress()  # duck-typed as an EgressRouter
+        self._router = _AnyEgress()
         self._now_ms = start_ms
         self._mailboxes: dict[Address, deque[InboxMessage]] = {}
         self._states: dict[Address, dict[str, StateValue]] = {}
@@ -347,8 +348,8 @@ class FunctionHarness:
             except StopIteration as answered:
                 registered, result = answered.value
                 break
-        context = (registered, stored, self._router, self._now_ms)
-        step = step_from_reply(address, batch, result, context)
+        context = {"registered": registered, "stored": stored, "now_ms": self._now_ms}
+        step = step_from_reply(address, batch, result, egress=self._router, **context)
         self._check_timers(step)
         return step
 

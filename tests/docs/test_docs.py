@@ -26,13 +26,25 @@ def _error_codes() -> list[str]:
     )
 
 
+def _codes_in_source() -> dict[str, list[str]]:
+    """Every error code the code can print (declared or written anywhere in src/), and where."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "src" / "pystatefun").rglob("*.py")):
+        for code in re.findall(r"PSF-[A-Z]+\d{4}", path.read_text()):
+            found.setdefault(code, []).append(str(path.relative_to(ROOT)))
+    return found
+
+
 def test_every_error_code_has_a_page_and_an_index_entry() -> None:
     codes = _error_codes()
     assert len(codes) == len(set(codes)), "error codes must be unique"
+    in_source = _codes_in_source()
+    assert set(codes) <= set(in_source)
+    codes = sorted(in_source.keys() - {"PSF-0000"})  # the base class's placeholder
     index = (DOCS / "errors" / "README.md").read_text()
     for code in codes:
         page = DOCS / "errors" / f"{code}.md"
-        assert page.exists(), f"docs/errors/{code}.md is missing"
+        assert page.exists(), f"docs/errors/{code}.md is missing ({in_source[code][0]})"
         assert page.read_text().startswith(f"# {code}:")
         assert f"({code}.md)" in index
 

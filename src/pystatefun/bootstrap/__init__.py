@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-import shutil
-import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -26,12 +24,10 @@ from pystatefun.bootstrap.mapping import StateColumn as StateColumn
 from pystatefun.bootstrap.mapping import parse_state_column as parse_state_column
 from pystatefun.bootstrap.sources import read_rows
 from pystatefun.errors import ConfigurationError
-from pystatefun.runtime.keygroups import key_group_of
 from pystatefun.savepoint.format import SavepointWriter
-from pystatefun.store import ExpireMode, Payload, StateValue
-from pystatefun.store.sqlite import DATABASE_FILE
-from pystatefun.store.transfer import ContentLoader, StateContent
-from pystatefun.types import Address
+from pystatefun.store import DataDir, ExpireMode, KeyGroups, Payload, StateValue
+from pystatefun.store.contents import StateContent
+from pystatefun.types import Address, parse_typename
 
 __all__ = [
     "BootstrapError",
@@ -44,7 +40,6 @@ __all__ = [
 
 _BATCH = 20_000
 _ERRORS_KEPT = 20
-DEFAULT_KEY_GROUPS = 128
 
 
 @final
@@ -70,77 +65,95 @@ class BootstrapError(ConfigurationError):
         self.report = report
 
 
-def _stored_key_groups(data_dir: Path) -> int | None:
-    database = data_dir / DATABASE_FILE
-    if not database.exists():
-        return None
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-        row = db.execute("SELECT value FROM meta WHERE key = 'key_groups'").fetchone()
-    return None if row is None else int(row[0])
-
-
 def bootstrap(
-    source: tuple[Path, str | None],
-    target: tuple[str, str, list[StateColumn]],
-    output: tuple[Path | None, Path | None],
+    source: Path,
     *,
+    typename: str,
+    id_column: str,
+    columns: Sequence[StateColumn],
+    savepoint: Path | None = None,
+    data_dir: Path | None = None,
+    source_format: str | None = None,
     key_groups: int | None = None,
     on_rows: Callable[[int], None] | None = None,
     parallel: bool | None = None,
 ) -> Report:
-    """Load ``source`` (a file and its format, None: by suffix) as ``target`` (function type,
-    id column, state columns) into ``output`` (a savepoint path, or a data dir: one of them).
+    """Load ``source`` as addresses of ``typename``, one per row: its id from ``id_column``,
+    one state value per ``columns`` entry, into ``savepoint`` (a new file) or ``data_dir`` (new,
+    or stopped): exactly one of them.
 
+    ``source_format`` is ``csv``, ``jsonl`` or ``parquet`` (None: by the file's suffix).
+    ``key_groups`` is for a new data dir or the savepoint (an existing data dir keeps its own).
     ``on_rows(n)`` hears of progress every few thousand rows. ``parallel`` reads and encodes
     the rows in a forked child process while this one writes (None: for inputs over 1 MiB,
     where it pays; only where ``fork`` exists). Raises ``BootstrapError`` with the report when
-    a row did not fit; nothing is written then.
+    a row did not fit; nothing is written then, and a data dir this call created is removed.
     """
-    path, fmt = source
-    typename, id_column, columns = target
-    savepoint, data_dir = output
-    namespace, slash, kind = typename.rpartition("/")
-    if not (slash and namespace and kind):
-        raise BootstrapError(f"{typename!r} is not a function type like 'shop/cart'")
+    try:
+        namespace, kind = parse_typename(typename)
+    except ConfigurationError:
+        raise BootstrapError(f"{typename!r} is not a function type like 'shop/cart'") from None
     if (savepoint is None) == (data_dir is None):
         raise BootstrapError("give exactly one output: a savepoint file or a data dir")
     if not columns:
         raise BootstrapError("map at least one column to a state (--state NAME=COLUMN:TYPE)")
-    if not path.is_file():
-        raise BootstrapError(f"no such file: {path}")
-    stored = None if data_dir is None else _stored_key_groups(data_dir)
-    created = data_dir is not None and not data_dir.exists()
-    groups = key_groups or stored or DEFAULT_KEY_GROUPS
+    if not source.is_file():
+        raise BootstrapError(f"no such file: {source}")
     report = Report()
     started = time.monotonic()
-    group_of = functools.partial(key_group_of, key_groups=groups)
-    load = _Load(report, (typename, id_column, columns), group_of, on_rows)
+    mapping = (typename, id_column, list(columns))
     try:
         if savepoint is not None:
+            groups = KeyGroups(key_groups) if key_groups else KeyGroups()
+            load = _Load(report, mapping, groups.of, on_rows)
             header = {
                 "created_at_ms": int(time.time() * 1000),
                 "pystatefun": pystatefun.__version__,
-                "key_groups": groups,
-                "bootstrap": {"source": path.name, "type": typename},
+                "key_groups": groups.count,
+                "bootstrap": {"source": source.name, "type": typename},
             }
             with SavepointWriter(savepoint, header) as writer:
-                load.run(path, fmt, functools.partial(_write, writer, (namespace, kind)))
+                load.run(
+                    source, source_format, functools.partial(_write, writer, (namespace, kind))
+                )
         else:
             assert data_dir is not None
-            with ContentLoader(data_dir, (groups, group_of), fresh=False) as loader:
-                flush = functools.partial(loader.put_states, namespace, kind)
-                if _parallel(path, parallel):
-                    _run_in_child(load, (path, fmt), flush)
-                else:
-                    load.run(path, fmt, flush)
-    except BaseException as exc:
-        if created and data_dir is not None:  # made for this load: leave nothing behind
-            shutil.rmtree(data_dir, ignore_errors=True)
-        if isinstance(exc, ValueError) and not isinstance(exc, BootstrapError):
-            raise BootstrapError(f"{path}: {exc}", report) from exc  # unreadable input
-        raise
+            _into_data_dir(
+                DataDir(data_dir),
+                source=(source, source_format),
+                mapping=mapping,
+                key_groups=key_groups,
+                report=report,
+                on_rows=on_rows,
+                parallel=parallel,
+            )
+    except ValueError as exc:
+        if isinstance(exc, BootstrapError):
+            raise
+        raise BootstrapError(f"{source}: {exc}", report) from exc  # unreadable input
     report.seconds = time.monotonic() - started
     return report
+
+
+def _into_data_dir(
+    target: DataDir,
+    *,
+    source: tuple[Path, str | None],
+    mapping: tuple[str, str, list[StateColumn]],
+    key_groups: int | None,
+    report: Report,
+    on_rows: Callable[[int], None] | None,
+    parallel: bool | None,
+) -> None:
+    namespace, kind = parse_typename(mapping[0])
+    path, fmt = source
+    with target.removed_on_failure(), target.loader(key_groups=key_groups, fresh=False) as loader:
+        load = _Load(report, mapping, loader.key_groups.of, on_rows)
+        flush = functools.partial(loader.put_states, namespace, kind)
+        if _parallel(path, parallel):
+            _run_in_child(load, source, flush)
+        else:
+            load.run(path, fmt, flush)
 
 
 _PARALLEL_FROM_BYTES = 2**20

@@ -10,6 +10,7 @@ import click
 import pystatefun
 from pystatefun.cli._bootstrap import bootstrap
 from pystatefun.cli._dead_letters import dead_letters
+from pystatefun.cli._errors import CodedGroup
 from pystatefun.cli._module import module
 from pystatefun.cli._run import run
 from pystatefun.cli._savepoint import savepoint
@@ -19,7 +20,7 @@ from pystatefun.cli._sql import sql, state
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CodedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(pystatefun.__version__, prog_name="pystatefun")
 def cli() -> None:
     """pystatefun: an event-driven database for stateful functions."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import click
 
 from pystatefun.bootstrap import (
-    BootstrapError,
     MappingError,
     StateColumn,
     parse_state_column,
@@ -16,8 +16,7 @@ from pystatefun.bootstrap import (
 from pystatefun.bootstrap import (
     bootstrap as load,
 )
-from pystatefun.bootstrap.sources import FORMATS
-from pystatefun.errors import DataDirError
+from pystatefun.bootstrap.sources import FORMATS, count_rows
 
 __all__ = ["bootstrap"]
 
@@ -77,20 +76,27 @@ def bootstrap(  # noqa: PLR0917 - click passes every option by keyword
     For functions of any SDK: values are encoded with StateFun's type system. Every row is
     checked first; if one does not fit, each is reported with its line and nothing is loaded.
     """
-    show = sys.stderr.isatty()
-    with click.progressbar(
-        length=0, label="rows", file=sys.stderr, show_pos=True, show_eta=False
-    ) as bar:
-        try:
-            report = load(
-                (source, fmt),
-                (typename, id_column, columns),
-                (savepoint, data_dir),
-                key_groups=key_groups,
-                on_rows=bar.update if show else None,
-            )
-        except (BootstrapError, DataDirError) as exc:
-            raise click.ClickException(str(exc)) from exc
+    # A progress bar only for a person watching: a pipe or a log gets the summary line alone.
+    total = count_rows(source, fmt) if sys.stderr.isatty() else None
+    progress = (
+        contextlib.nullcontext(None)
+        if total is None
+        else click.progressbar(
+            length=total, label="rows", file=sys.stderr, show_pos=True, show_eta=True
+        )
+    )
+    with progress as bar:
+        report = load(
+            source,
+            typename=typename,
+            id_column=id_column,
+            columns=columns,
+            savepoint=savepoint,
+            data_dir=data_dir,
+            source_format=fmt,
+            key_groups=key_groups,
+            on_rows=None if bar is None else bar.update,
+        )
     where = savepoint if savepoint is not None else data_dir
     click.echo(
         f"loaded {report.values:,} value(s) of {report.addresses:,} address(es) of {typename} "

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import click
 
+from pystatefun.cli._errors import CodedError
 from pystatefun.cli._options import data_dir_option
 from pystatefun.errors import PystatefunError
 from pystatefun.http import run_event_loop
+from pystatefun.module import Module
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.service import Runtime
 
@@ -21,7 +23,7 @@ __all__ = ["run"]
 _log = logging.getLogger("pystatefun.cli")
 
 
-async def _serve(module: object, options: RuntimeOptions) -> None:
+async def _serve(module: Module, options: RuntimeOptions) -> None:
     runtime = Runtime(module, options)
     await runtime.start()
     stop = asyncio.Event()
@@ -34,7 +36,7 @@ async def _serve(module: object, options: RuntimeOptions) -> None:
     if runtime.egress_url:
         click.echo(f"egress {runtime.egress_url}")
     click.echo("ready")
-    _log.info("running %s; SIGTERM or Ctrl-C stops gracefully", getattr(module, "source", module))
+    _log.info("running %s; SIGTERM or Ctrl-C stops gracefully", module.source)
     waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(runtime.failed.wait())]
     try:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -172,7 +174,7 @@ def run(  # click passes options by keyword
     try:
         module = load_module(module_file)
     except PystatefunError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CodedError(exc) from exc
     try:
         options = RuntimeOptions(
             data_dir=data_dir,
@@ -191,4 +193,4 @@ def run(  # click passes options by keyword
         )
         run_event_loop(_serve(module, options))  # on uvloop when it is installed
     except PystatefunError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CodedError(exc) from exc

@@ -11,7 +11,6 @@ import click
 
 from pystatefun import savepoint as savepoints
 from pystatefun.cli._options import data_dir_option
-from pystatefun.errors import ConfigurationError, DataDirError
 
 __all__ = ["savepoint"]
 
@@ -34,8 +33,8 @@ def create(path: Path, data_dir: Path) -> None:
     started = time.monotonic()
     try:
         counts = savepoints.create(data_dir, path)
-    except (DataDirError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc}") from exc
     click.echo(
         f"saved {data_dir} to {path}: {_counts(counts)} "
         f"({path.stat().st_size:,} bytes, {time.monotonic() - started:.2f} s)",
@@ -62,8 +61,8 @@ def restore(path: Path, data_dir: Path, key_groups: int | None) -> None:
     started = time.monotonic()
     try:
         counts = savepoints.restore(path, data_dir, key_groups)
-    except (ConfigurationError, DataDirError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot restore {path} into {data_dir}: {exc}") from exc
     click.echo(
         f"restored {path} into {data_dir}: {_counts(counts)} ({time.monotonic() - started:.2f} s)",
         err=True,
@@ -76,8 +75,8 @@ def info(path: Path) -> None:
     """Check the savepoint PATH record by record and print what it holds, as JSON."""
     try:
         header, counts = savepoints.info(path)
-    except (ConfigurationError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc}") from exc
     created = datetime.datetime.fromtimestamp(header["created_at_ms"] / 1000, datetime.UTC)
     document = {**header, "created_at": created.isoformat(), "counts": counts, "valid": True}
     click.echo(json.dumps(document, indent=1))

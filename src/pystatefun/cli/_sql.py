@@ -14,10 +14,9 @@ import click
 
 from pystatefun import savepoint as savepoints
 from pystatefun.cli._options import data_dir_option
-from pystatefun.errors import DataDirError
+from pystatefun.errors import ConfigurationError
 from pystatefun.query import StateSnapshot
 from pystatefun.query.output import FORMATS, jsonable, write_rows
-from pystatefun.savepoint import SavepointError
 from pystatefun.types import Address
 
 __all__ = ["sql", "state"]
@@ -42,24 +41,21 @@ _FORMAT = click.option(
 @contextmanager
 def _snapshot(data_dir: Path, savepoint: Path | None) -> Iterator[StateSnapshot]:
     """A snapshot of ``data_dir``, or of ``savepoint`` restored into a temporary data dir."""
-    try:
-        if savepoint is None:
-            with StateSnapshot(data_dir) as snapshot:
-                yield snapshot
-            return
-        with tempfile.TemporaryDirectory(prefix="pystatefun-savepoint-") as scratch:
-            savepoints.restore(savepoint, Path(scratch) / "data")
-            with StateSnapshot(Path(scratch) / "data") as snapshot:
-                yield snapshot
-    except (DataDirError, SavepointError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    if savepoint is None:
+        with StateSnapshot(data_dir) as snapshot:
+            yield snapshot
+        return
+    with tempfile.TemporaryDirectory(prefix="pystatefun-savepoint-") as scratch:
+        savepoints.restore(savepoint, Path(scratch) / "data")
+        with StateSnapshot(Path(scratch) / "data") as snapshot:
+            yield snapshot
 
 
 def _address(typename: str, address_id: str) -> Address:
-    namespace, slash, kind = typename.rpartition("/")
-    if not (slash and namespace and kind):
-        raise click.BadParameter(f"{typename!r} is not a function type like 'shop/cart'")
-    return Address(namespace, kind, address_id)
+    try:
+        return Address.of(typename, address_id)
+    except ConfigurationError:
+        raise click.BadParameter(f"{typename!r} is not a function type like 'shop/cart'") from None
 
 
 @click.command()
@@ -116,18 +112,29 @@ def ls(typename: str | None, data_dir: Path, savepoint: Path | None, fmt: str) -
 
 
 @state.command("get")
-@click.argument("typename")
-@click.argument("address_id", metavar="ID")
+@click.argument("target", metavar="TYPENAME [ID]")
+@click.argument("address_id", metavar="", required=False)
 @_DATA_DIR
 @_SAVEPOINT
-def get(typename: str, address_id: str, data_dir: Path, savepoint: Path | None) -> None:
+def get(target: str, address_id: str | None, data_dir: Path, savepoint: Path | None) -> None:
     """The live state of one address, as JSON: {"<state>": {"typename": ..., "value": ...}}.
-    Exits 1 when the address holds no state."""
-    address = _address(typename, address_id)
+
+    Name the address as TYPENAME ID (shop/cart alice), or as one argument the way logs, URLs
+    and dead letters print it (shop/cart/alice: the id is after the last slash; an id that
+    itself holds a slash needs the two-argument form). Exits 1 when the address holds no state.
+    """
+    if address_id is None:
+        target, slash, address_id = target.rpartition("/")
+        if not slash or not address_id:
+            raise click.BadParameter(
+                f"{target + slash + address_id!r} is not an address; give TYPENAME ID "
+                "(shop/cart alice) or namespace/type/id (shop/cart/alice)"
+            )
+    address = _address(target, address_id)
     with _snapshot(data_dir, savepoint) as snapshot:
         values = snapshot.state_of(address)
     if not values:
-        raise click.ClickException(f"{typename}/{address_id} holds no state")
+        raise click.ClickException(f"{address} holds no state")
     document = {n: {"typename": t, "value": jsonable(v)} for n, (t, v) in values.items()}
     click.echo(json.dumps(document, ensure_ascii=False, indent=1))
 

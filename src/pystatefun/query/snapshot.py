@@ -15,7 +15,6 @@ is opened with ``mode=ro``, and ``query_only`` refuses even temporary tables.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,9 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, final
 
-from pystatefun.errors import DataDirError
 from pystatefun.query.values import sql_value
-from pystatefun.store.sqlite import DATABASE_FILE
+from pystatefun.store import DataDir
 from pystatefun.types import Address
 
 __all__ = ["StateSnapshot", "StateView"]
@@ -60,19 +58,17 @@ class StateSnapshot:
     """A consistent, read-only snapshot of the state in ``data_dir``; a context manager."""
 
     def __init__(self, data_dir: Path, *, now_ms: int | None = None) -> None:
-        database = data_dir / DATABASE_FILE
-        if not database.exists():
-            raise DataDirError(
-                f"no pystatefun data dir at {data_dir} (no {DATABASE_FILE}); pass the "
-                "--data-dir that `pystatefun run` uses"
-            )
-        self._db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout = 10000")
+        self._data_dir = DataDir(data_dir)
+        self._db = self._data_dir.snapshot_connection()  # the snapshot: one transaction
         self._db.create_function("typed_value", 2, sql_value, deterministic=True)
         now = int(time.time() * 1000) if now_ms is None else now_ms
         self._db.create_function("snapshot_now", 0, lambda: now, deterministic=True)
-        self._db.execute("BEGIN")  # the snapshot: every read below sees the same commits
-        self.views = self._create_views()
+        try:
+            with self._data_dir.translating():
+                self.views = self._create_views()
+        except BaseException:
+            self._db.close()
+            raise
         self._db.execute("PRAGMA query_only = ON")
 
     def _create_views(self) -> list[StateView]:
@@ -104,20 +100,22 @@ class StateSnapshot:
         """Run one read-only SQL statement; its column names and rows.
 
         A statement that writes, or is not valid SQL, raises ``sqlite3.Error`` with SQLite's
-        message.
+        message; a damaged data dir raises ``DataDirDamagedError``.
         """
-        cursor = self._db.execute(sql, parameters)
-        columns = [d[0] for d in cursor.description or ()]
-        return columns, cursor.fetchall()
+        with self._data_dir.translating():
+            cursor = self._db.execute(sql, parameters)
+            columns = [d[0] for d in cursor.description or ()]
+            return columns, cursor.fetchall()
 
     def rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
         """The rows of a query, one at a time (for exports larger than memory)."""
-        yield from self._db.execute(sql, parameters)
+        with self._data_dir.translating():
+            yield from self._db.execute(sql, parameters)
 
     def addresses(self, typename: str | None = None) -> list[Address]:
         """Every address that holds a live value, or those of one function type."""
         namespace, _, kind = (typename or "").rpartition("/")
-        rows = self._db.execute(
+        rows = self.rows(
             "SELECT DISTINCT namespace, type, id FROM state_values "
             "WHERE ? IS NULL OR (namespace = ? AND type = ?) ORDER BY namespace, type, id",
             (typename, namespace, kind),
@@ -126,7 +124,7 @@ class StateSnapshot:
 
     def state_of(self, address: Address) -> dict[str, tuple[str, Any]]:
         """The live values of ``address``: state name -> (type name, decoded value)."""
-        rows = self._db.execute(
+        rows = self.rows(
             "SELECT name, typename, value FROM state_values "
             "WHERE namespace = ? AND type = ? AND id = ? ORDER BY name",
             (address.namespace, address.type, address.id),

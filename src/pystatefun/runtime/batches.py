@@ -11,11 +11,12 @@ type, is ``TerminalError``) and collects all effects into one ``Step``.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable
+from typing import NamedTuple, final
 
 from pystatefun.errors import RetryableError, TerminalError
 from pystatefun.protocol import Address as WireAddress
 from pystatefun.protocol import FromFunction, ToFunction, TypedValue
-from pystatefun.runtime.egress import EgressRouter
+from pystatefun.runtime.egress import EgressRouting
 from pystatefun.runtime.registry import RegisteredState, StateRegistry
 from pystatefun.store import (
     CancelTimer,
@@ -31,6 +32,7 @@ from pystatefun.types import Address
 
 __all__ = [
     "HANDSHAKE_ROUNDS_MAX",
+    "Delay",
     "InvocationRounds",
     "build_request",
     "invocation_rounds",
@@ -52,6 +54,16 @@ HANDSHAKE_ROUNDS_MAX = 4
 InvocationRounds = Generator[
     bytes, FromFunction, tuple[dict[str, RegisteredState], FromFunction.InvocationResponse]
 ]
+
+
+@final
+class Delay(NamedTuple):
+    """A delayed message: sent to ``target`` ``delay_ms`` from now."""
+
+    delay_ms: int
+    target: Address
+    payload: Payload
+
 
 _MODIFY = FromFunction.PersistedValueMutation.MODIFY
 _DELETE = FromFunction.PersistedValueMutation.DELETE
@@ -151,8 +163,9 @@ def build_request(
 def request_within_limit(
     target: Address,
     batch: list[InboxMessage],
-    states: tuple[dict[str, RegisteredState], dict[str, StateValue]],
     *,
+    registered: dict[str, RegisteredState],
+    stored: dict[str, StateValue],
     limit: int,
     now_ms: int,
     where: str,
@@ -160,7 +173,6 @@ def request_within_limit(
     """The serialized request for ``batch``. One over ``limit`` bytes (the endpoint's
     ``payload_max_bytes``) is cut in half, in place (the rest waits for the next batch), until
     it fits; a single message that does not fit is terminal."""
-    registered, stored = states
     while True:
         body = build_request(target, batch, registered, stored, now_ms).SerializeToString()
         if len(body) <= limit:
@@ -190,9 +202,14 @@ def invocation_rounds(
     typename = target.typename
     for _ in range(HANDSHAKE_ROUNDS_MAX):
         registered = registry.states(typename)
-        states = (registered, stored)
         reply = yield request_within_limit(
-            target, batch, states, limit=limit, now_ms=clock_ms(), where=where
+            target,
+            batch,
+            registered=registered,
+            stored=stored,
+            limit=limit,
+            now_ms=clock_ms(),
+            where=where,
         )
         if not reply.HasField("incomplete_invocation_context"):
             return registered, reply.invocation_result
@@ -207,10 +224,17 @@ def step_from_reply(
     target: Address,
     batch: list[InboxMessage],
     reply: FromFunction.InvocationResponse,
-    context: tuple[dict[str, RegisteredState], dict[str, StateValue], EgressRouter, int],
+    *,
+    registered: dict[str, RegisteredState],
+    stored: dict[str, StateValue],
+    egress: EgressRouting,
+    now_ms: int,
 ) -> Step:
-    """Validate ``reply`` and collect its effects, plus the consumed batch, into one step."""
-    registered, stored, egress_router, now_ms = context
+    """Validate ``reply`` and collect its effects, plus the consumed batch, into one step.
+
+    ``registered`` are the states the request carried, ``stored`` the values it read;
+    ``egress`` checks and routes egress records; ``now_ms`` dates TTLs and delays.
+    """
     step = Step(consumed=stored_seqs(batch), state_address=target)
     # ListFields names only the fields the reply has: empty repeated fields cost nothing.
     fields = {descriptor.name: value for descriptor, value in reply.ListFields()}
@@ -220,22 +244,25 @@ def step_from_reply(
     # Expired values nobody rewrote are removed now, in the same step; live after-invoke values
     # are written again with a fresh expiry. Re-writing (not updating in place) keeps a value
     # that the periodic purge deleted while this batch was in flight: it was live when read.
-    settle_untouched(step, {m.state_name for m in mutations}, (registered, stored), now_ms)
+    touched = {m.state_name for m in mutations}
+    settle_untouched(step, touched, registered=registered, stored=stored, now_ms=now_ms)
     for message in fields.get("outgoing_messages", ()):
         destination = _address(message.target, "a message", target)
         step.messages.append(NewMessage(destination, target, payload_of(message.argument)))
     for delayed in fields.get("delayed_invocations", ()):
         step.timer_ops.append(_timer_op(target, delayed, now_ms))
-    for egress in fields.get("outgoing_egresses", ()):
-        name = f"{egress.egress_namespace}/{egress.egress_type}"
-        step.egress.append(egress_router.route(name, egress.argument, str(target)))
+    for record in fields.get("outgoing_egresses", ()):
+        name = f"{record.egress_namespace}/{record.egress_type}"
+        step.egress.append(egress.route(name, record.argument, str(target)))
     return step
 
 
 def settle_untouched(
     step: Step,
     touched: set[str],
-    states: tuple[dict[str, RegisteredState], dict[str, StateValue]],
+    *,
+    registered: dict[str, RegisteredState],
+    stored: dict[str, StateValue],
     now_ms: int,
 ) -> None:
     """The batch's effect on the stored states it did not write: expired (or no longer
@@ -244,7 +271,6 @@ def settle_untouched(
     Re-writing (not updating in place) keeps a value that the periodic purge deleted while the
     batch was in flight: it was live when read.
     """
-    registered, stored = states
     for name, value in stored.items():
         if name in touched:
             continue
@@ -297,23 +323,19 @@ def _timer_op(
     if delayed.is_cancellation_request:
         return timer_op(sender, delayed.cancellation_token, None, now_ms)
     destination = _address(delayed.target, "a delayed message", str(sender))
-    delay = (delayed.delay_in_ms, destination, payload_of(delayed.argument))
+    delay = Delay(delayed.delay_in_ms, destination, payload_of(delayed.argument))
     return timer_op(sender, delayed.cancellation_token, delay, now_ms)
 
 
 def timer_op(
-    sender: Address,
-    token: str,
-    delay: tuple[int, Address, Payload] | None,
-    now_ms: int,
+    sender: Address, token: str, delay: Delay | None, now_ms: int
 ) -> NewTimer | CancelTimer:
-    """A delayed message of ``sender`` (``delay``: milliseconds, target, payload) with its
-    optional cancellation ``token``, or (``delay`` None) the cancellation of ``token``."""
+    """A delayed message of ``sender`` with its optional cancellation ``token``, or (``delay``
+    None) the cancellation of ``token``."""
     if delay is None:
         if not token:
             raise TerminalError(f"{sender} asked to cancel a delayed message without a token")
         return CancelTimer(sender, token)
-    delay_ms, destination, payload = delay
-    if delay_ms < 0:
+    if delay.delay_ms < 0:
         raise TerminalError(f"{sender} sent a delayed message with a negative delay")
-    return NewTimer(now_ms + delay_ms, sender, token or None, destination, payload)
+    return NewTimer(now_ms + delay.delay_ms, sender, token or None, delay.target, delay.payload)

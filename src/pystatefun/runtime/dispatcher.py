@@ -29,80 +29,93 @@ import logging
 import time
 from collections.abc import Callable
 from itertools import islice
-from typing import Any, final
+from pathlib import Path
+from typing import final
 
 from pystatefun.errors import (
     InvocationError,
     RetryableError,
     TerminalError,
 )
-from pystatefun.module import EmbeddedEndpoint
 from pystatefun.runtime.batches import invocation_rounds, step_from_reply
 from pystatefun.runtime.commits import Commits
 from pystatefun.runtime.concurrency import InvocationLimit
-from pystatefun.runtime.egress import EgressRouter
-from pystatefun.runtime.embedded import EmbeddedFunctions
-from pystatefun.runtime.invoker import RemoteInvoker
-from pystatefun.runtime.mailboxes import Mailbox, Mailboxes
+from pystatefun.runtime.egress import EgressRouting
+from pystatefun.runtime.invoker import Invoker
+from pystatefun.runtime.mailboxes import Batch, Mailbox, Mailboxes
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.registry import StateRegistry
 from pystatefun.runtime.replies import ReplyWaiters, is_reply_address
 from pystatefun.runtime.routes import Routes
 from pystatefun.runtime.statecache import StateCache
-from pystatefun.store import (
-    InboxMessage,
-    SqliteStore,
-    StateValue,
-    Step,
-)
+from pystatefun.store import InboxMessage, StateValue, Step, StorageEngine
 from pystatefun.types import Address
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "FailureHandler"]
 
 _log = logging.getLogger("pystatefun.runtime")
 _UNBOUNDED_BATCH = 10_000
 
+#: Decides instead of retries and dead letters what becomes of a failed batch (the test
+#: harness raises the error); the batch stays in its mailbox and the address is not retried.
+FailureHandler = Callable[[Address, InvocationError], None]
+
 
 @final
 class Dispatcher:
-    """Schedules invocations over per-address mailboxes."""
+    """Schedules invocations over per-address mailboxes.
+
+    It is given everything it works with: the storage ``engine``, the ``routes`` from function
+    types to endpoints, the ``invoker`` that calls remote ones, the ``egress`` routing, and the
+    ``replies`` that request-reply callers wait on. ``on_step`` hears of every committed step,
+    ``on_fatal`` of a store that can no longer commit; ``on_failure`` replaces the retry and
+    dead-letter policy (see ``FailureHandler``). ``data_dir`` (when storage is one) is named in
+    the log lines that say how to list and re-drive dead letters.
+    """
 
     def __init__(
         self,
-        store: SqliteStore,
-        module: Any,
+        engine: StorageEngine,
+        *,
+        routes: Routes,
+        invoker: Invoker,
+        egress: EgressRouting,
         options: RuntimeOptions,
         replies: ReplyWaiters,
         on_step: Callable[[Step], None],
-        *,
         on_fatal: Callable[[str], None],
+        on_failure: FailureHandler | None = None,
+        data_dir: Path | None = None,
     ) -> None:
-        self._store = store
-        self._module = module
+        self._store = engine
+        self._routes = routes
+        self._invoker = invoker
+        self._egress = egress
         self._options = options
-        self._invoker = RemoteInvoker()
-        self._registry = StateRegistry()
+        self._on_failure = on_failure
+        self.registry = StateRegistry()
         self._states = StateCache(options.state_cache_addresses)
         self._limit = InvocationLimit(options.max_inflight, options.min_inflight)
-        topics = module.egresses[0].topics if module.egresses else None
-        self._egress_router = EgressRouter(topics)
         self.mailboxes = Mailboxes(self._schedule)
-        # Embedded functions are imported now: a module that cannot load fails the start.
-        self._embedded = {
-            id(endpoint): EmbeddedFunctions(endpoint, module.source)
-            for endpoint in module.endpoints
-            if isinstance(endpoint, EmbeddedEndpoint)
-        }
-        self._routes = Routes(module, self._embedded)
         self._scheduled: set[Address] = set()
         self._running: set[Address] = set()
-        self._parked: dict[Address, asyncio.TimerHandle] = {}
+        self._parked: dict[Address, asyncio.TimerHandle | None] = {}  # None: for good
         self._attempts: dict[Address, int] = {}
         self._ready: asyncio.Queue[Address | None] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = False
-        memory = (self.mailboxes, self._states, replies, self._routes)
-        self._commits = Commits(store, memory, (on_step, on_fatal), options.data_dir)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._commits = Commits(
+            engine,
+            mailboxes=self.mailboxes,
+            states=self._states,
+            replies=replies,
+            routes=routes,
+            on_step=on_step,
+            on_fatal=on_fatal,
+            data_dir=data_dir,
+        )
 
     # --- scheduling ------------------------------------------------------------------------
 
@@ -119,7 +132,17 @@ class Dispatcher:
         if mailbox is None or not mailbox.waiting():
             return
         self._scheduled.add(address)
+        self._idle.clear()
         self._ready.put_nowait(address)
+
+    async def idle(self) -> None:
+        """Return once no address is ready or running (parked ones do not count): every
+        message that can be processed now has been."""
+        await self._idle.wait()
+
+    def _check_idle(self) -> None:
+        if not self._running and not (self._scheduled - self._parked.keys()):
+            self._idle.set()
 
     def _batch_limit(self, address: Address) -> int:
         """How many messages one request carries at most. An unbounded endpoint still gets
@@ -160,27 +183,30 @@ class Dispatcher:
                     self._scheduled.discard(address)
                     self.mailboxes.forget_if_empty(address)
                     self._schedule(address)
+                self._check_idle()
 
-    def _park(self, address: Address, delay_s: float) -> None:
+    def _park(self, address: Address, delay_s: float | None) -> None:
+        """Retry ``address`` after ``delay_s`` (None: only once something unparks it)."""
         loop = asyncio.get_running_loop()
-        self._parked[address] = loop.call_later(delay_s, self._unpark, address)
+        handle = None if delay_s is None else loop.call_later(delay_s, self._unpark, address)
+        self._parked[address] = handle
 
     def _unpark(self, address: Address) -> None:
-        if self._parked.pop(address, None) is not None and not self._stopping:
+        if address in self._parked and not self._stopping:
+            self._parked.pop(address)
+            self._idle.clear()
             self._ready.put_nowait(address)
 
-    async def _take_rows(
-        self, address: Address, mailbox: Mailbox, limit: int
-    ) -> tuple[list[InboxMessage], int]:
+    async def _take_rows(self, address: Address, mailbox: Mailbox, limit: int) -> Batch:
         """The next batch when stored rows are not in memory: those first (read from the
-        store), then the queue's head. Returns the batch and how many came from rows."""
+        store), then the queue's head."""
         in_memory = [m.seq for m in mailbox.queue if m.seq is not None]
-        batch = await self._store.read_batch(address, limit, in_memory)
-        if not batch:
+        messages = await self._store.read_batch(address, limit, in_memory)
+        if not messages:
             mailbox.unloaded = 0  # the count was stale (rows consumed by a re-drive)
-        from_rows = len(batch)
-        batch.extend(islice(mailbox.queue, 0, limit - from_rows))
-        return batch, from_rows
+        from_rows = len(messages)
+        messages.extend(islice(mailbox.queue, 0, limit - from_rows))
+        return Batch(messages, from_rows)
 
     async def _process(self, address: Address) -> float | None:
         """Invoke ``address`` with its next batch; returns the invocation's round trip, or
@@ -190,45 +216,53 @@ class Dispatcher:
             return None
         limit = self._batch_limit(address)
         if mailbox.unloaded:
-            batch, from_rows = await self._take_rows(address, mailbox, limit)
+            batch = await self._take_rows(address, mailbox, limit)
         else:
-            batch, from_rows = list(islice(mailbox.queue, 0, limit)), 0
-        if not batch:
+            batch = Batch(list(islice(mailbox.queue, 0, limit)), 0)
+        if not batch.messages:
             return None
         if is_reply_address(address):
-            await self._commits.drop_stale_replies(address, batch, from_rows)
+            await self._commits.drop_stale_replies(address, batch)
             return None
-        mailbox.in_flight = len(batch)
-        mailbox.in_flight_queue = len(batch) - from_rows
+        mailbox.in_flight = len(batch.messages)
+        mailbox.in_flight_queue = len(batch.messages) - batch.from_rows
         try:
-            return await self._invoke_and_commit(address, batch, from_rows)
+            return await self._invoke_and_commit(address, batch)
         finally:
             self.mailboxes.finished(address)
 
-    async def _invoke_and_commit(
-        self, address: Address, batch: list[InboxMessage], from_rows: int
-    ) -> float | None:
+    async def _invoke_and_commit(self, address: Address, batch: Batch) -> float | None:
         failure: InvocationError | None = None
         started = time.monotonic()
         try:
-            step, stored = await self._invoke(address, batch)
+            step, stored = await self._invoke(address, batch.messages)
         except InvocationError as exc:
             failure = exc
         except Exception as exc:  # noqa: BLE001 - a bug: log it, and let the policy decide
             _log.exception("%s: unexpected error while invoking", address)
             failure = RetryableError(f"{address}: {exc!r}")
         round_trip_s = time.monotonic() - started
-        from_rows = min(from_rows, len(batch))  # the batch may have been cut to fit
+        if failure is None:
+            outcome = await self._commits.commit(address, step, batch=batch, stored=stored)
+            if outcome.committed:
+                self._attempts.pop(address, None)
+                return round_trip_s
+            failure = TerminalError(f"{address}: {outcome.error}")
+        await self._failed(address, batch, failure)
+        return None
+
+    async def _failed(self, address: Address, batch: Batch, failure: InvocationError) -> None:
+        """Apply the failure policy: the handler if one was given, else retries with backoff
+        for a retryable failure and the dead letters for a terminal one (or the last try)."""
+        if self._on_failure is not None:
+            self._park(address, None)
+            self._on_failure(address, failure)
+            return
         if isinstance(failure, TerminalError):
             self._attempts.pop(address, None)
-            await self._commits.dead_letter(address, (batch, from_rows), str(failure))
-            return None
-        if failure is not None:
-            await self._retry_later(address, batch, from_rows, failure)
-            return None
-        committed = await self._commits.commit(address, step, (batch, from_rows, stored))
-        self._attempts.pop(address, None)
-        return round_trip_s if committed else None
+            await self._commits.dead_letter(address, batch, error=str(failure))
+            return
+        await self._retry_later(address, batch, failure)
 
     async def _read_state(self, address: Address) -> dict[str, StateValue]:
         values = self._states.get(address)
@@ -242,25 +276,24 @@ class Dispatcher:
     ) -> tuple[Step, dict[str, StateValue]]:
         """The step of ``batch``, and the state values the invocation read."""
         route = self._routes.route(address)
-        endpoint = route.endpoint
-        if endpoint is None:
-            served = ", ".join(e.functions for e in self._module.endpoints) or "none"
-            raise TerminalError(
-                f"{address}: no endpoint in {self._module.source} serves function type "
-                f"{route.typename!r} (endpoints serve: {served})"
-            )
+        if route.embedded is None and route.remote is None:
+            raise self._routes.unserved(address)
         stored = await self._read_state(address)
+        now_ms = self._options.clock_ms()
         if route.embedded is not None:
-            now = (self._egress_router, self._options.clock_ms())
-            return await route.embedded.invoke(address, batch, stored, now), stored
+            step = await route.embedded.invoke(
+                address, batch, stored, egress=self._egress, now_ms=now_ms
+            )
+            return step, stored
+        endpoint = route.remote
+        assert endpoint is not None
         where = f"{address} at {route.url}"
-        limit = endpoint.transport.payload_max_bytes
         rounds = invocation_rounds(
             address,
             batch,
-            self._registry,
+            self.registry,
             stored,
-            limit=limit,
+            limit=endpoint.transport.payload_max_bytes,
             clock_ms=self._options.clock_ms,
             where=where,
         )
@@ -275,18 +308,24 @@ class Dispatcher:
             except StopIteration as answered:
                 registered, result = answered.value
                 break
-        context = (registered, stored, self._egress_router, self._options.clock_ms())
-        return step_from_reply(address, batch, result, context), stored
+        step = step_from_reply(
+            address,
+            batch,
+            result,
+            registered=registered,
+            stored=stored,
+            egress=self._egress,
+            now_ms=self._options.clock_ms(),
+        )
+        return step, stored
 
-    async def _retry_later(
-        self, address: Address, batch: list[InboxMessage], from_rows: int, error: InvocationError
-    ) -> None:
+    async def _retry_later(self, address: Address, batch: Batch, error: InvocationError) -> None:
         attempts = self._attempts.get(address, 0) + 1
         self._attempts[address] = attempts
         policy = self._options
         if attempts >= policy.dead_letter_after_attempts:
             self._attempts.pop(address, None)
-            await self._commits.dead_letter(address, (batch, from_rows), str(error), attempts)
+            await self._commits.dead_letter(address, batch, error=str(error), attempts=attempts)
             return
         delay = min(
             policy.retry_backoff_initial_s * 2 ** (attempts - 1), policy.retry_backoff_max_s
@@ -307,7 +346,7 @@ class Dispatcher:
         for address, count in (await self._store.pending_counts()).items():
             mailbox = self.mailboxes.get(address)
             known = 0 if mailbox is None else mailbox.stored()
-            if count > known:  # a count running ahead of memory heals in _take
+            if count > known:  # a count running ahead of memory heals in _take_rows
                 self.mailboxes.add_unloaded(address, count - known)
 
     async def stop(self, grace_s: float) -> None:
@@ -315,7 +354,8 @@ class Dispatcher:
         (uncommitted, so their messages are delivered again after a restart)."""
         self._stopping = True
         for handle in self._parked.values():
-            handle.cancel()
+            if handle is not None:
+                handle.cancel()
         self._parked.clear()
         self.mailboxes.stop()
         for _ in self._workers:
@@ -324,9 +364,6 @@ class Dispatcher:
         for task in late:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        await self._invoker.close()
-        for embedded in self._embedded.values():
-            embedded.close()
         if late:
             _log.warning(
                 "%d invocation(s) did not finish in %.0fs; they will run again after a restart",
@@ -346,6 +383,5 @@ class Dispatcher:
             "batches_committed": self._commits.batches_committed,
             "dead_lettered_batches": self._commits.dead_lettered_batches,
             "calls": self._invoker.calls,
-            "embedded_batches": sum(e.batches for e in self._embedded.values()),
             "failed_attempts": self._invoker.attempts_failed,
         }

@@ -2,19 +2,28 @@
 
 Only the playground egress exists so far. It accepts ``TypedValue``s of type
 ``io.statefun.playground/EgressRecord`` whose JSON is ``{"topic": ..., "payload": "<utf-8>"}``
-and queues the payload under its topic, durably (DESIGN §4).
+and queues the payload under its topic, durably.
 """
 
 from __future__ import annotations
 
 import json
-from typing import final
+from typing import Protocol, final
 
 from pystatefun.errors import TerminalError
 from pystatefun.protocol import TypedValue
-from pystatefun.store import Payload
+from pystatefun.store import EgressOut, Payload
 
-__all__ = ["PLAYGROUND_EGRESS", "PLAYGROUND_RECORD_TYPENAME", "EgressRouter"]
+__all__ = ["PLAYGROUND_EGRESS", "PLAYGROUND_RECORD_TYPENAME", "EgressRouter", "EgressRouting"]
+
+
+class EgressRouting(Protocol):
+    """Checks an egress record a function sent and says where it goes."""
+
+    def route(self, egress: str, value: TypedValue, where: str) -> EgressOut:
+        """The record for ``egress``; ``TerminalError`` naming ``where`` if it cannot go."""
+        ...
+
 
 PLAYGROUND_EGRESS = "io.statefun.playground/egress"
 PLAYGROUND_RECORD_TYPENAME = "io.statefun.playground/EgressRecord"
@@ -27,7 +36,7 @@ class EgressRouter:
     def __init__(self, playground_topics: tuple[str, ...] | None) -> None:
         self._playground_topics = playground_topics
 
-    def route(self, egress: str, value: TypedValue, where: str) -> tuple[str, str, Payload]:
+    def route(self, egress: str, value: TypedValue, where: str) -> EgressOut:
         if egress != PLAYGROUND_EGRESS or self._playground_topics is None:
             declared = [PLAYGROUND_EGRESS] if self._playground_topics is not None else []
             raise TerminalError(
@@ -54,4 +63,4 @@ class EgressRouter:
                 f"{where} sent a record to playground topic {topic!r}, which the egress does not "
                 f"declare (topics: {', '.join(self._playground_topics)}); add it to `topics`"
             )
-        return PLAYGROUND_EGRESS, topic, Payload("text/plain", payload.encode("utf-8"))
+        return EgressOut(PLAYGROUND_EGRESS, topic, Payload("text/plain", payload.encode("utf-8")))

@@ -26,6 +26,7 @@ from typing import final
 from pystatefun.errors import ConfigurationError, ModuleError, RetryableError, TerminalError
 from pystatefun.module import EmbeddedEndpoint
 from pystatefun.runtime.batches import (
+    Delay,
     live_payload,
     payload_of,
     settle_untouched,
@@ -34,7 +35,7 @@ from pystatefun.runtime.batches import (
     timer_op,
     typed_value_of,
 )
-from pystatefun.runtime.egress import EgressRouter
+from pystatefun.runtime.egress import EgressRouting
 from pystatefun.runtime.registry import RegisteredState
 from pystatefun.sdk import RequestReplyHandler, SdkAddress, StatefulFunctions
 from pystatefun.sdk.inprocess import Effects, InProcessFunction, load_functions
@@ -104,10 +105,11 @@ class EmbeddedFunctions:
         address: Address,
         batch: list[InboxMessage],
         stored: dict[str, StateValue],
-        context: tuple[EgressRouter, int],
+        *,
+        egress: EgressRouting,
+        now_ms: int,
     ) -> Step:
         """Run ``batch`` through the function of ``address``; its effects as one step."""
-        egress_router, now_ms = context
         function, registered = self._function(address)
         states = {}
         for name, spec in registered.items():
@@ -134,7 +136,13 @@ class EmbeddedFunctions:
                 f"{address} ({self.where}) raised {type(exc).__name__}: {exc}"
             ) from exc
         return step_from_effects(
-            address, batch, effects, (registered, stored, egress_router, now_ms)
+            address,
+            batch,
+            effects,
+            registered=registered,
+            stored=stored,
+            egress=egress,
+            now_ms=now_ms,
         )
 
     def close(self) -> None:
@@ -191,10 +199,13 @@ def step_from_effects(
     target: Address,
     batch: list[InboxMessage],
     effects: Effects,
-    context: tuple[dict[str, RegisteredState], dict[str, StateValue], EgressRouter, int],
+    *,
+    registered: dict[str, RegisteredState],
+    stored: dict[str, StateValue],
+    egress: EgressRouting,
+    now_ms: int,
 ) -> Step:
     """The step of an embedded batch: ``step_from_reply`` without the wire in between."""
-    registered, stored, egress_router, now_ms = context
     step = Step(consumed=stored_seqs(batch), state_address=target)
     touched = set()
     for name, value in effects.states:
@@ -204,7 +215,7 @@ def step_from_effects(
         else:
             step.state_puts.append(state_value(registered[name], payload_of(value), now_ms))
     if stored:
-        settle_untouched(step, touched, (registered, stored), now_ms)
+        settle_untouched(step, touched, registered=registered, stored=stored, now_ms=now_ms)
     messages = step.messages
     for message in effects.messages:
         destination = _target(message.target_typename, message.target_id)
@@ -214,9 +225,9 @@ def step_from_effects(
         delay = None
         if sent is not None:
             destination = _target(sent.target_typename, sent.target_id)
-            delay = (delayed.delay_ms, destination, payload_of(sent.typed_value))
+            delay = Delay(delayed.delay_ms, destination, payload_of(sent.typed_value))
         step.timer_ops.append(timer_op(target, delayed.cancellation_token, delay, now_ms))
     where = str(target)
     for record in effects.egress:
-        step.egress.append(egress_router.route(record.typename, record.typed_value, where))
+        step.egress.append(egress.route(record.typename, record.typed_value, where))
     return step

@@ -22,7 +22,7 @@ import ssl
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, final
+from typing import Protocol, final
 from urllib.parse import urlsplit
 
 from pystatefun.errors import ProtocolError, RetryableError
@@ -35,9 +35,10 @@ from pystatefun.http import (
     HttpResponse,
     HttpTimeoutError,
 )
+from pystatefun.module import HttpEndpoint, Transport
 from pystatefun.protocol import FromFunction, parse_from_function
 
-__all__ = ["RemoteInvoker"]
+__all__ = ["Invoker", "RemoteInvoker"]
 
 _log = logging.getLogger("pystatefun.runtime.invoker")
 _OCTET_STREAM = "application/octet-stream"
@@ -61,16 +62,32 @@ def _split_unix_url(url: str) -> tuple[str, str]:
     raise ValueError(f"{url!r} has no path segment ending in .sock")
 
 
-def _ssl_context(transport: Any) -> ssl.SSLContext:
+class Invoker(Protocol):
+    """Calls a remote function: the dispatcher's only way out to function servers."""
+
+    #: Calls made, and attempts that failed within them (for statistics).
+    calls: int
+    attempts_failed: int
+
+    async def call(
+        self, endpoint: HttpEndpoint, typename: str, body: bytes, where: str
+    ) -> FromFunction:
+        """POST ``body`` (a ``ToFunction``) for ``typename``; its parsed reply, or
+        ``RetryableError`` once the endpoint's call budget is spent."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def _ssl_context(transport: Transport) -> ssl.SSLContext:
     """TLS for https endpoints: the module's CA bundle and client certificate, if any; else
     the system's trust store."""
-    cafile = getattr(transport, "trust_cacerts", None)
-    cert = getattr(transport, "client_cert", None)
+    cafile, cert = transport.trust_cacerts, transport.client_cert
     if cafile is None and cert is None:
         return ssl.create_default_context()
     context = ssl.create_default_context(cafile=None if cafile is None else str(cafile))
     if cert is not None:
-        password_file = getattr(transport, "client_key_password", None)
+        password_file = transport.client_key_password
         password = None if password_file is None else Path(password_file).read_text().strip()
         context.load_cert_chain(str(cert), str(transport.client_key), password)
     return context
@@ -122,14 +139,14 @@ class RemoteInvoker:
         self.calls = 0
         self.attempts_failed = 0
 
-    def _route(self, endpoint: Any, url: str) -> _Route:
+    def _route(self, endpoint: HttpEndpoint, url: str) -> _Route:
         route = self._routes.get((id(endpoint), url))
         if route is None:
             route = self._new_route(endpoint, url)
             self._routes[(id(endpoint), url)] = route
         return route
 
-    def _new_route(self, endpoint: Any, url: str) -> _Route:
+    def _new_route(self, endpoint: HttpEndpoint, url: str) -> _Route:
         transport = endpoint.transport
         socket_path = None
         request_url = url
@@ -166,7 +183,9 @@ class RemoteInvoker:
         self._pools.clear()
         self._routes.clear()
 
-    async def call(self, endpoint: Any, typename: str, body: bytes, where: str) -> FromFunction:
+    async def call(
+        self, endpoint: HttpEndpoint, typename: str, body: bytes, where: str
+    ) -> FromFunction:
         """POST ``body`` to the endpoint of ``typename``; retry within the call budget."""
         self.calls += 1
         url = endpoint.url_for(typename)
@@ -203,7 +222,7 @@ class RemoteInvoker:
             await asyncio.sleep(delay)
 
     async def _attempt(
-        self, route: _Route, body: bytes, remaining_s: float, transport: Any
+        self, route: _Route, body: bytes, remaining_s: float, transport: Transport
     ) -> FromFunction:
         limit = transport.payload_max_bytes
         try:

@@ -13,13 +13,22 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import final
+from typing import NamedTuple, final
 
 from pystatefun.errors import StoppingError
 from pystatefun.store import InboxMessage
 from pystatefun.types import Address
 
-__all__ = ["Mailbox", "Mailboxes"]
+__all__ = ["Batch", "Mailbox", "Mailboxes"]
+
+
+@final
+class Batch(NamedTuple):
+    """Messages taken from a mailbox for one invocation: the first ``from_rows`` were stored
+    rows not held in memory (read from the store), the rest the head of the in-memory queue."""
+
+    messages: list[InboxMessage]
+    from_rows: int
 
 
 @final
@@ -74,12 +83,12 @@ class Mailboxes:
         self._box(address).unloaded += count
         self._on_ready(address)
 
-    def consumed(self, address: Address, batch_size: int, from_rows: int) -> None:
-        """A batch was consumed: its first ``from_rows`` messages were unloaded rows, the rest
-        the head of the queue."""
+    def consumed(self, address: Address, batch: Batch) -> None:
+        """``batch`` was consumed (committed, or dead-lettered): it leaves its mailbox."""
         box = self._box(address)
+        from_rows = min(batch.from_rows, len(batch.messages))  # the batch may have been cut
         box.unloaded = max(box.unloaded - from_rows, 0)
-        for _ in range(batch_size - from_rows):
+        for _ in range(len(batch.messages) - from_rows):
             box.queue.popleft()
         self._wake(address)
 

@@ -1,6 +1,7 @@
 """``RuntimeOptions``: every limit and policy of the embedded runtime, with its default.
 
-Every bound is explicit (STYLE practice 8): workers, batch sizes, retries, time windows.
+Every bound is explicit, so that nothing grows without a limit someone chose: workers, batch
+sizes, retries, time windows.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 from typing import final
 
 from pystatefun.errors import ConfigurationError
-from pystatefun.runtime.keygroups import DEFAULT_KEY_GROUPS
-from pystatefun.store import Durability
+from pystatefun.store.datadir import Durability
+from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS
 
 __all__ = ["RuntimeOptions", "wall_clock_ms"]
 
@@ -32,7 +33,7 @@ class RuntimeOptions:
     data_dir: Path = Path("pystatefun-data")
     #: "fsync": a commit survives power loss; "os": it survives a crash of the process.
     durability: Durability = "fsync"
-    #: Fixed when the data dir is created (see ``pystatefun.runtime.keygroups``).
+    #: Fixed when the data dir is created (see ``pystatefun.store.keygroups``).
     key_groups: int = DEFAULT_KEY_GROUPS
     #: SQLite page cache: the bounded memory for state; state itself may exceed RAM.
     cache_mib: int = 64

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, final
+from typing import final
 
+from pystatefun.errors import TerminalError
+from pystatefun.module import Endpoint, HttpEndpoint, Module
 from pystatefun.runtime.embedded import EmbeddedFunctions
 from pystatefun.types import Address
 
@@ -23,21 +25,23 @@ _ROUTES_MAX = 10_000
 class Route:
     """A function type's endpoint (None: no endpoint serves it) and its limits.
 
-    ``embedded`` runs the type's batches when its endpoint is embedded; ``url`` is where a
-    remote one is called (for an embedded one, a description for logs).
+    ``embedded`` runs the type's batches when its endpoint is embedded; ``remote`` is the HTTP
+    endpoint that serves it otherwise (co-located servers are called through one too), and
+    ``url`` is where it is called (for an embedded one, a description for logs).
     """
 
     typename: str
-    endpoint: Any
+    endpoint: Endpoint | None
     max_batch: int  # maxNumBatchRequests; 0 when unbounded
     url: str
     embedded: EmbeddedFunctions | None = None
+    remote: HttpEndpoint | None = None
 
 
 @final
 class Routes:
     def __init__(
-        self, module: Any, embedded: Mapping[int, EmbeddedFunctions] | None = None
+        self, module: Module, embedded: Mapping[int, EmbeddedFunctions] | None = None
     ) -> None:
         self._module = module
         self._embedded = embedded or {}  # by id() of the endpoint
@@ -53,10 +57,19 @@ class Routes:
             endpoint = self._module.endpoint_for(typename)
             limit = endpoint.max_num_batch_requests if endpoint is not None else 0
             embedded = self._embedded.get(id(endpoint))
+            remote = endpoint if isinstance(endpoint, HttpEndpoint) else None
             if embedded is not None:
                 url = embedded.where
             else:
-                url = endpoint.url_for(typename) if endpoint is not None else ""
-            route = Route(typename, endpoint, max(limit, 0), url, embedded)
+                url = remote.url_for(typename) if remote is not None else ""
+            route = Route(typename, endpoint, max(limit, 0), url, embedded, remote)
             self._routes[key] = route
         return route
+
+    def unserved(self, address: Address) -> TerminalError:
+        """The error for a message to a function type that no endpoint serves."""
+        served = ", ".join(e.functions for e in self._module.endpoints) or "none"
+        return TerminalError(
+            f"{address}: no endpoint in {self._module.source} serves function type "
+            f"{address.typename!r} (endpoints serve: {served})"
+        )

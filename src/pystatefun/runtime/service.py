@@ -10,22 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from types import TracebackType
-from typing import Any, final
+from typing import final
 
 from pystatefun.errors import DataDirError, StoppingError
 from pystatefun.io.api import IngestOutcome, IngestResult
 from pystatefun.io.playground import PlaygroundEgressServer, PlaygroundIngressServer
+from pystatefun.module import EmbeddedEndpoint, Module
 from pystatefun.runtime.colocated import ColocatedServers
 from pystatefun.runtime.dispatcher import Dispatcher
-from pystatefun.runtime.egress import PLAYGROUND_EGRESS
-from pystatefun.runtime.keygroups import key_group_of
+from pystatefun.runtime.egress import PLAYGROUND_EGRESS, EgressRouter
+from pystatefun.runtime.embedded import EmbeddedFunctions
+from pystatefun.runtime.invoker import RemoteInvoker
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.replies import ReplyWaiters
+from pystatefun.runtime.routes import Routes
 from pystatefun.runtime.timers import TimerService
-from pystatefun.store import InboxMessage, NewMessage, Payload, SqliteStore, Step
+from pystatefun.store import (
+    DataDir,
+    InboxMessage,
+    NewMessage,
+    Payload,
+    SqliteEngine,
+    Step,
+    StorageEngine,
+)
 from pystatefun.types import Address
 
 __all__ = ["Runtime"]
@@ -42,28 +52,46 @@ def _give_up(answer: asyncio.Future[Payload | None]) -> None:
 
 @final
 class Runtime:
-    """Runs ``module`` (a loaded ``pystatefun.module.Module``) on the data dir of ``options``."""
+    """Runs ``module`` on the data dir of ``options`` (or on ``engine``, when given: storage
+    other than a data dir, such as ``pystatefun.store.MemoryEngine`` in tests)."""
 
-    def __init__(self, module: Any, options: RuntimeOptions | None = None) -> None:
+    def __init__(
+        self,
+        module: Module,
+        options: RuntimeOptions | None = None,
+        *,
+        engine: StorageEngine | None = None,
+    ) -> None:
         self.module = module
         self.options = options or RuntimeOptions()
-        self._store = SqliteStore(
-            self.options.data_dir,
-            self.options.durability,
-            functools.partial(key_group_of, key_groups=self.options.key_groups),
-            self.options.clock_ms,
+        self._data_dir = None if engine is not None else DataDir(self.options.data_dir)
+        self._store: StorageEngine = engine or SqliteEngine(
+            DataDir(self.options.data_dir),
+            durability=self.options.durability,
+            clock_ms=self.options.clock_ms,
             cache_mib=self.options.cache_mib,
         )
         self._replies = ReplyWaiters()
         # Co-located endpoints are called like remote ones, at the address of their server.
         self._colocated = ColocatedServers(module, self.options.data_dir)
+        # Embedded functions are imported now: a module that cannot load fails here.
+        self._embedded = {
+            id(endpoint): EmbeddedFunctions(endpoint, module.source)
+            for endpoint in module.endpoints
+            if isinstance(endpoint, EmbeddedEndpoint)
+        }
+        self._invoker = RemoteInvoker()
+        topics = module.egresses[0].topics if module.egresses else None
         self._dispatcher = Dispatcher(
             self._store,
-            self._colocated.module,
-            self.options,
-            self._replies,
-            self._after_step,
+            routes=Routes(self._colocated.module, self._embedded),
+            invoker=self._invoker,
+            egress=EgressRouter(topics),
+            options=self.options,
+            replies=self._replies,
+            on_step=self._after_step,
             on_fatal=self._fail,
+            data_dir=None if self._data_dir is None else self._data_dir.path,
         )
         self._timers = TimerService(
             self._store, self.options.clock_ms, self._dispatcher.mailboxes.deliver
@@ -81,14 +109,29 @@ class Runtime:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Open the store, recover, start the function servers and connectors. If any of it
+        fails, everything started is stopped again, and a data dir this start created is
+        removed: a failed start leaves nothing behind."""
+        if self._data_dir is None:
+            await self._start()
+            return
+        with self._data_dir.removed_on_failure():
+            await self._start()
+
+    async def _start(self) -> None:
         await self._store.open(self.options.key_groups)
-        await self._recover()
-        # Function servers listen before the first batch is sent; they stop if the start fails.
-        await self._colocated.start()
         try:
-            await self._start_serving()
+            await self._recover()
+            # Function servers listen before the first batch is sent.
+            await self._colocated.start()
+            try:
+                await self._start_serving()
+            except BaseException:
+                await self._colocated.stop()
+                raise
         except BaseException:
-            await self._colocated.stop()
+            self._stopping = True
+            await self._stop_serving()
             raise
 
     async def _start_serving(self) -> None:
@@ -98,22 +141,22 @@ class Runtime:
             asyncio.create_task(self._housekeeping(), name="pystatefun-housekeeping"),
         ]
         host = self.options.host
-        ports = [c.port for c in (*self.module.ingresses, *self.module.egresses) if c.port]
+        ingresses, egresses = self.module.ingresses, self.module.egresses
+        ports = [p for p in (*(i.port for i in ingresses), *(e.port for e in egresses)) if p]
         if len(ports) != len(set(ports)):
             raise DataDirError(
                 f"{self.module.source}: the playground ingress and egress both ask for port "
                 f"{ports[0]}; give each its own port (or 0 for a free one)"
             )
-        if self.module.ingresses:
-            spec = self.module.ingresses[0]
+        if ingresses:
             self._ingress = PlaygroundIngressServer(
-                self, host, spec.port, self.options.ingress_max_bytes
+                self, host, ingresses[0].port, self.options.ingress_max_bytes
             )
             await self._ingress.start()
-        if self.module.egresses:
-            spec = self.module.egresses[0]
+        if egresses:
+            egress = egresses[0]
             self._egress = PlaygroundEgressServer(
-                self, host, spec.port, PLAYGROUND_EGRESS, tuple(spec.topics)
+                self, host, egress.port, PLAYGROUND_EGRESS, tuple(egress.topics)
             )
             await self._egress.start()
 
@@ -143,8 +186,15 @@ class Runtime:
         if self._stopping:
             return
         self._stopping = True
+        await self._stop_serving()
+        _log.info("stopped; %s", self.statistics())
+
+    async def _stop_serving(self) -> None:
         await self._dispatcher.stop(self.options.shutdown_grace_s)
         await self._colocated.stop()  # once no batch is in flight to them
+        await self._invoker.close()
+        for embedded in self._embedded.values():
+            embedded.close()
         self._replies.abandon_all()
         if self._ingress is not None:
             await self._ingress.stop()
@@ -153,7 +203,6 @@ class Runtime:
         if self._egress is not None:
             await self._egress.stop()
         await self._store.close()
-        _log.info("stopped; %s", self._dispatcher.statistics())
 
     async def __aenter__(self) -> Runtime:
         await self.start()
@@ -205,16 +254,19 @@ class Runtime:
         return None if self._egress is None else self._egress.url
 
     @property
-    def store(self) -> SqliteStore:
+    def engine(self) -> StorageEngine:
+        """The storage the runtime runs on."""
         return self._store
 
     def statistics(self) -> dict[str, int]:
+        engine = self._store.statistics()
         return {
             **self._dispatcher.statistics(),
+            "embedded_batches": sum(e.batches for e in self._embedded.values()),
             "timers_fired": self._timers.fired,
             "colocated_restarts": self._colocated.restarts,
-            "commits": self._store.commits,
-            "steps": self._store.steps_committed,
+            "commits": engine.commits,
+            "steps": engine.steps,
         }
 
     # --- the connector handle ------------------------------------------------------------------

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import final
 
-from pystatefun.store import InboxMessage, NewMessage, SqliteStore, Step
+from pystatefun.store import InboxMessage, NewMessage, Step, StorageEngine
 
 __all__ = ["TimerService"]
 
@@ -27,7 +27,7 @@ _IDLE_CHECK_S = 1.0  # with no timer known, look again this often (re-drives, cl
 class TimerService:
     def __init__(
         self,
-        store: SqliteStore,
+        store: StorageEngine,
         clock_ms: Callable[[], int],
         deliver: Callable[[InboxMessage], None],
     ) -> None:

@@ -9,48 +9,53 @@ reads one through and checks it. The format is ``pystatefun.savepoint.format``.
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 from typing import Any
 
 import pystatefun
-from pystatefun.runtime.keygroups import key_group_of
 from pystatefun.savepoint.format import FORMAT as FORMAT
 from pystatefun.savepoint.format import VERSION as VERSION
 from pystatefun.savepoint.format import SavepointError as SavepointError
 from pystatefun.savepoint.format import SavepointWriter, kind_of, read_savepoint
-from pystatefun.store.transfer import ContentLoader, StateContent, read_contents
+from pystatefun.store import Contents, DataDir
+from pystatefun.store.contents import StateContent
 
-__all__ = ["FORMAT", "VERSION", "SavepointError", "create", "info", "restore"]
+__all__ = ["FORMAT", "VERSION", "SavepointError", "create", "info", "restore", "write"]
 
 _STATE_BATCH = 10_000
 
 
 def create(data_dir: Path, path: Path) -> dict[str, int]:
     """Write the savepoint of ``data_dir`` to ``path``; the number of records of each kind."""
-    key_groups, contents = read_contents(data_dir)
+    return write(DataDir(data_dir).contents(), path)
+
+
+def write(contents: Contents, path: Path) -> dict[str, int]:
+    """Write ``contents`` (of a data dir, or of a running runtime's engine) to ``path`` as a
+    savepoint; the number of records of each kind. All or nothing: on an error no file."""
     header = {
         "created_at_ms": int(time.time() * 1000),
         "pystatefun": pystatefun.__version__,
-        "key_groups": key_groups,
+        "key_groups": contents.key_groups,
     }
     with SavepointWriter(path, header) as writer:
-        for content in contents:
+        for content in contents.records:
             writer.write(content)
     return writer.counts
 
 
 def restore(path: Path, data_dir: Path, key_groups: int | None = None) -> dict[str, int]:
     """Load the savepoint at ``path`` into the new data dir ``data_dir`` (``key_groups``:
-    the savepoint's, unless given). All or nothing: a damaged savepoint loads nothing."""
+    the savepoint's, unless given). All or nothing: a damaged savepoint loads nothing, and a
+    data dir this restore created is removed again."""
     header, contents = read_savepoint(path)
     groups = int(header["key_groups"]) if key_groups is None else key_groups
     if groups < 1:
         raise SavepointError(f"key groups must be at least 1, got {groups}")
     counts: dict[str, int] = {}
-    group_of = functools.partial(key_group_of, key_groups=groups)
-    with ContentLoader(data_dir, (groups, group_of), fresh=True) as loader:
+    target = DataDir(data_dir)
+    with target.removed_on_failure(), target.loader(key_groups=groups, fresh=True) as loader:
         states: list[StateContent] = []
         for content in contents:
             kind = kind_of(content)

@@ -1,4 +1,4 @@
-"""The savepoint file format, version 1: gzip-compressed JSON Lines, one record per line.
+"""The savepoint file format, version 2: gzip-compressed JSON Lines, one record per line.
 
 The format describes the data model, not a storage engine, so any engine can write and read it::
 
@@ -15,12 +15,15 @@ The format describes the data model, not a storage engine, so any engine can wri
     {"t": "egress", "egress": ..., "topic": ..., "typename": ..., "value": B64 | null,
      "created_at_ms": ...}
     {"t": "dedup", "key": ..., "expires_at_ms": ...}
+    {"t": "position", "source": ..., "key": ..., "position": ...}       (since version 2)
     {"t": "end", "counts": {"state": n, ...}, "sha256": ...}             the footer, last
 
 ``B64`` is the value's bytes in base64. ``expire_mode`` numbers StateFun's TTL modes (0 none,
 1 after write, 2 after invoke). The footer's ``sha256`` is the digest of every line before it
 (each with its newline), so a truncated or altered file is refused instead of half-restored.
 Readers dispatch on ``version``: a newer pystatefun keeps reading every older version.
+Version 2 added ``position`` records (where each ingress has read up to); a version 1 file has
+none, and its footer counts no ``position``.
 """
 
 from __future__ import annotations
@@ -36,12 +39,13 @@ from typing import Any, final
 
 from pystatefun.errors import ConfigurationError
 from pystatefun.store import Payload, StateValue, TimerRecord
-from pystatefun.store.transfer import (
+from pystatefun.store.contents import (
     Content,
     DeadLetterContent,
     DedupKey,
     EgressContent,
     MessageContent,
+    PositionContent,
     StateContent,
 )
 from pystatefun.types import Address
@@ -49,8 +53,9 @@ from pystatefun.types import Address
 __all__ = ["FORMAT", "VERSION", "SavepointError", "SavepointWriter", "kind_of", "read_savepoint"]
 
 FORMAT = "pystatefun-savepoint"
-VERSION = 1
-KINDS = ("state", "message", "timer", "dead_letter", "egress", "dedup")
+VERSION = 2
+KINDS = ("state", "message", "timer", "dead_letter", "egress", "dedup", "position")
+_KINDS_OF_VERSION = {1: KINDS[:-1], 2: KINDS}
 
 
 _KINDS_OF: dict[type, str] = {
@@ -60,6 +65,7 @@ _KINDS_OF: dict[type, str] = {
     DeadLetterContent: "dead_letter",
     EgressContent: "egress",
     DedupKey: "dedup",
+    PositionContent: "position",
 }
 
 
@@ -90,7 +96,14 @@ def _unaddr(fields: list[str] | None) -> Address | None:
     return None if fields is None else Address(*fields)
 
 
+# Records whose fields are all plain JSON values, written as they are.
+_FLAT: dict[type, str] = {DedupKey: "dedup", PositionContent: "position"}
+_FLAT_KINDS = {kind: cls for cls, kind in _FLAT.items()}
+
+
 def _record(content: Content) -> dict[str, Any]:
+    if isinstance(content, DedupKey | PositionContent):
+        return {"t": _FLAT[type(content)], **content._asdict()}
     if isinstance(content, StateContent):
         v = content.value
         return {"t": "state", "address": list(content.address), "name": v.name,
@@ -112,15 +125,18 @@ def _record(content: Content) -> dict[str, Any]:
         return {"t": "dead_letter", "target": list(content.target), "error": content.error,
                 "failed_at_ms": content.failed_at_ms, "attempts": content.attempts,
                 "messages": messages}  # fmt: skip
-    if isinstance(content, EgressContent):
-        return {"t": "egress", "egress": content.egress, "topic": content.topic,
-                "typename": content.payload.typename, "value": _b64(content.payload.value),
-                "created_at_ms": content.created_at_ms}  # fmt: skip
-    return {"t": "dedup", "key": content.key, "expires_at_ms": content.expires_at_ms}
+    return {"t": "egress", "egress": content.egress, "topic": content.topic,
+            "typename": content.payload.typename, "value": _b64(content.payload.value),
+            "created_at_ms": content.created_at_ms}  # fmt: skip
 
 
 def _content(record: dict[str, Any]) -> Content:
     kind = record["t"]
+    flat = _FLAT_KINDS.get(kind)
+    if flat is not None:
+        fields: tuple[str, ...] = flat._fields  # type: ignore[attr-defined]
+        content: Content = flat(**{name: record[name] for name in fields})
+        return content
     if kind == "state":
         payload = Payload(record["typename"], _unb64(record["value"]))
         value = StateValue(record["name"], payload, record["expire_mode"],
@@ -142,8 +158,6 @@ def _content(record: dict[str, Any]) -> Content:
     if kind == "egress":
         payload = Payload(record["typename"], _unb64(record["value"]))
         return EgressContent(record["egress"], record["topic"], payload, record["created_at_ms"])
-    if kind == "dedup":
-        return DedupKey(record["key"], record["expires_at_ms"])
     raise KeyError(kind)
 
 
@@ -192,12 +206,6 @@ class SavepointWriter:
             self._partial.unlink(missing_ok=True)
 
 
-def read_header(path: Path) -> dict[str, Any]:
-    """The header of the savepoint at ``path`` (checked to be one this version reads)."""
-    header, _ = read_savepoint(path)
-    return header
-
-
 def read_savepoint(path: Path) -> tuple[dict[str, Any], Iterator[Content]]:
     """The header, and the records (verified against the footer at the end; a damaged file
     raises ``SavepointError`` when its end is reached, before anything is committed)."""
@@ -214,18 +222,20 @@ def read_savepoint(path: Path) -> tuple[dict[str, Any], Iterator[Content]]:
         stream.close()
         raise SavepointError(f"{path} is not a pystatefun savepoint (no {FORMAT!r} header)")
     version = header.get("version")
-    if version != VERSION:
+    if version not in _KINDS_OF_VERSION:
         stream.close()
         raise SavepointError(
             f"{path} is savepoint format version {version}; this pystatefun reads version "
             f"{VERSION} and older: upgrade pystatefun to restore it"
         )
-    return header, _records(path, stream, first)
+    return header, _records(path, stream, first, _KINDS_OF_VERSION[version])
 
 
-def _records(path: Path, stream: gzip.GzipFile, first: bytes) -> Iterator[Content]:
+def _records(
+    path: Path, stream: gzip.GzipFile, first: bytes, kinds: tuple[str, ...]
+) -> Iterator[Content]:
     digest = hashlib.sha256(first)
-    counts = dict.fromkeys(KINDS, 0)
+    counts = dict.fromkeys(kinds, 0)
     number = 1
     try:
         for line in stream:

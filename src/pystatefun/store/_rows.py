@@ -1,17 +1,67 @@
-"""Rows and records: an address as three columns (NULL for none), a payload as two.
+"""Rows and records: how every table's rows are spelled, read and written.
 
-Every SQL reader and writer of the store converts through these, so an address or a typed value
-is spelled one way in every table.
+Every SQL reader and writer of the store converts through these: an address is three columns
+(NULL for none), a typed value two, and each table's row is built in one place, so the step
+writer, the bulk loader and re-drives write the same rows with the same statements.
 """
 
 from __future__ import annotations
 
-from pystatefun.store.records import Payload
+import sqlite3
+from collections.abc import Iterable
+
+from pystatefun.store.records import Payload, StateValue
 from pystatefun.types import Address
 
-__all__ = ["Row", "address_at", "columns_of", "payload_at", "required_address_at"]
+__all__ = [
+    "CLASHING_TIMER_REASON",
+    "DELETE_STATE",
+    "INSERT_EGRESS",
+    "INSERT_INBOX",
+    "INSERT_TIMER",
+    "PUT_DEDUP",
+    "PUT_POSITION",
+    "PUT_STATE",
+    "Row",
+    "address_at",
+    "columns_of",
+    "egress_row",
+    "inbox_row",
+    "insert_dead_letter",
+    "payload_at",
+    "required_address_at",
+    "state_row",
+    "timer_row",
+]
 
 Row = tuple[object, ...]
+
+#: Why a step that schedules a delayed message under a token still pending is refused.
+CLASHING_TIMER_REASON = (
+    "a delayed message reuses a cancellation token that is still pending for the same "
+    "sender; cancel the earlier message first, or use a new token"
+)
+
+INSERT_INBOX = (
+    "INSERT INTO inbox (namespace, type, id, key_group, caller_namespace, caller_type, "
+    "caller_id, typename, value, enqueued_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+PUT_STATE = "INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?,?,?,?)"
+DELETE_STATE = "DELETE FROM state WHERE namespace = ? AND type = ? AND id = ? AND name = ?"
+INSERT_TIMER = (
+    "INSERT INTO timers (fire_at_ms, sender_namespace, sender_type, sender_id, token, "
+    "namespace, type, id, typename, value) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+INSERT_EGRESS = (
+    "INSERT INTO egress (egress, topic, typename, value, created_at_ms) VALUES (?,?,?,?,?)"
+)
+PUT_DEDUP = "INSERT OR REPLACE INTO dedup VALUES (?, ?)"
+PUT_POSITION = "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)"
+_INSERT_DEAD_LETTER = (
+    "INSERT INTO dead_letters (namespace, type, id, error, failed_at_ms, attempts) "
+    "VALUES (?,?,?,?,?,?)"
+)
+_INSERT_DEAD_LETTER_MESSAGE = "INSERT INTO dead_letter_messages VALUES (?,?,?,?,?,?,?)"
 
 
 def address_at(row: Row, start: int) -> Address | None:
@@ -39,3 +89,71 @@ def columns_of(address: Address | None) -> tuple[str | None, str | None, str | N
     if address is None:
         return (None, None, None)
     return (address.namespace, address.type, address.id)
+
+
+def inbox_row(
+    target: Address, caller: Address | None, payload: Payload, *, key_group: int, at_ms: int
+) -> Row:
+    """An ``inbox`` row (for ``INSERT_INBOX``): a message waiting in ``target``'s mailbox."""
+    return (
+        target.namespace,
+        target.type,
+        target.id,
+        key_group,
+        *columns_of(caller),
+        payload.typename,
+        payload.value,
+        at_ms,
+    )
+
+
+def state_row(address: Address, value: StateValue, *, key_group: int) -> Row:
+    """A ``state`` row (for ``PUT_STATE``). A value-less payload is stored as empty bytes: a
+    state with a row has a value."""
+    return (
+        address.namespace,
+        address.type,
+        address.id,
+        value.name,
+        key_group,
+        value.payload.typename,
+        value.payload.value or b"",
+        value.expire_mode,
+        value.expire_after_ms,
+        value.expires_at_ms,
+    )
+
+
+def timer_row(
+    *, fire_at_ms: int, sender: Address, token: str | None, target: Address, payload: Payload
+) -> Row:
+    """A ``timers`` row (for ``INSERT_TIMER``): a delayed message."""
+    return (fire_at_ms, *sender, token, *target, payload.typename, payload.value)
+
+
+def egress_row(egress: str, topic: str, payload: Payload, *, at_ms: int) -> Row:
+    """An ``egress`` row (for ``INSERT_EGRESS``)."""
+    return (egress, topic, payload.typename, payload.value, at_ms)
+
+
+def insert_dead_letter(
+    db: sqlite3.Connection,
+    target: Address,
+    *,
+    error: str,
+    failed_at_ms: int,
+    attempts: int,
+    messages: Iterable[tuple[Address | None, Payload]],
+) -> int:
+    """Insert a dead letter and its messages (caller, payload each, in order); its id."""
+    cursor = db.execute(_INSERT_DEAD_LETTER, (*target, error, failed_at_ms, attempts))
+    letter_id = cursor.lastrowid
+    assert letter_id is not None
+    db.executemany(
+        _INSERT_DEAD_LETTER_MESSAGE,
+        [
+            (letter_id, position, *columns_of(caller), payload.typename, payload.value)
+            for position, (caller, payload) in enumerate(messages)
+        ],
+    )
+    return letter_id

@@ -1,15 +1,19 @@
 """The SQLite schema of a data dir, with the reason for each table and index.
 
-Tables are named as in DESIGN §3: ``state``, ``inbox``, ``timers``, ``egress``, ``dedup`` and
-``dead_letters`` (+ ``dead_letter_messages``). The ``state`` and ``inbox`` rows carry their
-``key_group`` (see ``pystatefun.runtime.keygroups``), so a future cluster mode or a savepoint can
-split the data by ownership without rehashing; the other tables are keyed by an address too.
-The ``dedup`` and ``state`` expiry indexes serve the periodic purge of expired rows.
+Tables are named after the data model (docs/architecture.md): ``state``, ``inbox``,
+``timers``, ``egress``, ``dedup``, ``positions`` and ``dead_letters`` (+
+``dead_letter_messages``). The ``state`` and ``inbox`` rows carry their ``key_group`` (see
+``pystatefun.store.keygroups``), so a cluster mode or a savepoint can split the data by
+ownership without rehashing; the other tables are keyed by an address too. The ``dedup`` and
+``state`` expiry indexes serve the periodic purge of expired rows.
+
+Versions: 1 had no ``positions``; 2 added it (``CREATE TABLE IF NOT EXISTS`` upgrades a version 1
+data dir in place when it is opened for writing).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -58,6 +62,12 @@ STATEMENTS = (
         key TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL
     ) WITHOUT ROWID""",
     """CREATE INDEX IF NOT EXISTS dedup_by_expiry ON dedup (expires_at_ms)""",
+    # Where each ingress source has read up to, per partition (Kafka offsets, ...), written in
+    # the step that holds the messages read before it.
+    """CREATE TABLE IF NOT EXISTS positions (
+        source TEXT NOT NULL, key TEXT NOT NULL, position TEXT NOT NULL,
+        PRIMARY KEY (source, key)
+    ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS dead_letters (
         dead_letter_id INTEGER PRIMARY KEY AUTOINCREMENT,
         namespace TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,

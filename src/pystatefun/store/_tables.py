@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
+from pystatefun.errors import DataDirError, NoSuchDeadLetterError
 from pystatefun.store import _schema
 from pystatefun.store._rows import address_at, payload_at, required_address_at
 from pystatefun.store._writer import StepWriter
+from pystatefun.store.keygroups import KeyGroups
 from pystatefun.store.records import (
     DeadLetter,
     EgressRecord,
@@ -22,31 +24,49 @@ from pystatefun.types import Address
 __all__ = ["Tables"]
 
 COUNTED_TABLES = ("inbox", "timers", "egress", "dead_letters", "state")
+#: Every table that holds data (``meta`` describes the data dir; it is not data).
+DATA_TABLES = ("state", "inbox", "timers", "egress", "dedup", "positions", "dead_letters")
+
+
+def meta_value(db: sqlite3.Connection, key: str) -> str | None:
+    """A ``meta`` record of the data dir (``key_groups``, ``schema_version``)."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def create_schema(connection: sqlite3.Connection, where: object) -> None:
+    """Create (or upgrade to) the current schema; refuse a data dir made by a newer version."""
+    for statement in _schema.STATEMENTS:
+        connection.execute(statement)
+    stored = meta_value(connection, "schema_version")
+    if stored is not None and int(stored) > _schema.SCHEMA_VERSION:
+        raise DataDirError(
+            f"data dir {where} has schema version {stored}, made by a newer pystatefun; this "
+            f"one reads versions up to {_schema.SCHEMA_VERSION}: upgrade pystatefun"
+        )
+    connection.execute(
+        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+        (str(_schema.SCHEMA_VERSION),),
+    )
 
 
 class Tables:
     """Reads and writes over one SQLite connection, in explicit transactions."""
 
-    def __init__(self, connection: sqlite3.Connection, key_group_of: Callable[[str], int]) -> None:
+    def __init__(self, connection: sqlite3.Connection, key_groups: KeyGroups) -> None:
         self._db = connection
-        self._key_group_of = key_group_of
-        self._writer = StepWriter(connection, key_group_of)
+        self._writer = StepWriter(connection, key_groups)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection (for a bulk load, which writes its own rows in one transaction)."""
+        return self._db
 
     def close(self) -> None:
         self._db.close()
 
-    @staticmethod
-    def create(connection: sqlite3.Connection) -> None:
-        for statement in _schema.STATEMENTS:
-            connection.execute(statement)
-        connection.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-            (str(_schema.SCHEMA_VERSION),),
-        )
-
     def meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        return meta_value(self._db, key)
 
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
@@ -126,12 +146,28 @@ class Tables:
         assert set(tables) <= set(COUNTED_TABLES), tables  # names go into SQL: only ours
         return {t: int(self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in tables}  # noqa: S608 - fixed names
 
-    def dead_letters(self, limit: int) -> list[DeadLetter]:
-        letters = self._db.execute(
-            "SELECT dead_letter_id, namespace, type, id, error, failed_at_ms, attempts "
-            "FROM dead_letters ORDER BY dead_letter_id LIMIT ?",
-            (limit,),
+    def positions(self, source: str) -> dict[str, str]:
+        """Where ingress ``source`` has read up to: partition key -> position."""
+        rows = self._db.execute(
+            "SELECT key, position FROM positions WHERE source = ?", (source,)
         ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def dead_letters(self, limit: int, ids: Sequence[int] | None = None) -> list[DeadLetter]:
+        """The oldest ``limit`` dead letters (-1: all), or those of ``ids``."""
+        if ids is None:
+            letters = self._db.execute(
+                "SELECT dead_letter_id, namespace, type, id, error, failed_at_ms, attempts "
+                "FROM dead_letters ORDER BY dead_letter_id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        else:
+            marks = ",".join("?" * len(ids))
+            letters = self._db.execute(
+                "SELECT dead_letter_id, namespace, type, id, error, failed_at_ms, attempts "  # noqa: S608 - only ? marks
+                f"FROM dead_letters WHERE dead_letter_id IN ({marks}) ORDER BY dead_letter_id",
+                tuple(ids),
+            ).fetchall()
         result = []
         for r in letters:
             target = Address(r[1], r[2], r[3])
@@ -177,25 +213,40 @@ class Tables:
             None if row is None else EgressRecord(row[0], egress, topic, payload_at(row[1], row[2]))
         )
 
-    def redrive(self, dead_letter_ids: list[int] | None, now_ms: int) -> int:
-        """Move dead letters' messages back to the end of their mailboxes; return how many."""
+    def _chosen(self, ids: Sequence[int] | None) -> list[DeadLetter]:
+        """The dead letters of ``ids`` (None: all); every id must exist."""
+        letters = self.dead_letters(limit=-1, ids=None if ids is None else sorted(set(ids)))
+        if ids is not None:
+            missing = sorted(set(ids) - {d.dead_letter_id for d in letters})
+            if missing:
+                raise NoSuchDeadLetterError(missing)
+        return letters
+
+    def redrive(self, ids: Sequence[int] | None, now_ms: int) -> int:
+        """Move dead letters' messages (of ``ids``; None: all) back to the end of their
+        mailboxes, in one transaction; returns how many messages. Unknown ids re-drive nothing
+        (``NoSuchDeadLetterError``)."""
         with self._transaction():
-            letters = self.dead_letters(limit=-1)
-            chosen = [
-                d for d in letters if dead_letter_ids is None or d.dead_letter_id in dead_letter_ids
-            ]
+            chosen = self._chosen(ids)
             for letter in chosen:
                 self._writer.append(
                     (NewMessage(m.target, m.caller, m.payload) for m in letter.messages), now_ms
                 )
-                self._db.execute(
-                    "DELETE FROM dead_letter_messages WHERE dead_letter_id = ?",
-                    (letter.dead_letter_id,),
-                )
-                self._db.execute(
-                    "DELETE FROM dead_letters WHERE dead_letter_id = ?", (letter.dead_letter_id,)
-                )
+            self._delete_letters([d.dead_letter_id for d in chosen])
         return sum(len(d.messages) for d in chosen)
+
+    def delete_dead_letters(self, ids: Sequence[int] | None) -> int:
+        """Delete dead letters (of ``ids``; None: all) for good; returns how many. Unknown ids
+        delete nothing (``NoSuchDeadLetterError``)."""
+        with self._transaction():
+            chosen = self._chosen(ids)
+            self._delete_letters([d.dead_letter_id for d in chosen])
+        return len(chosen)
+
+    def _delete_letters(self, ids: list[int]) -> None:
+        pairs = [(letter_id,) for letter_id in ids]
+        self._db.executemany("DELETE FROM dead_letter_messages WHERE dead_letter_id = ?", pairs)
+        self._db.executemany("DELETE FROM dead_letters WHERE dead_letter_id = ?", pairs)
 
     def purge_expired(self, now_ms: int) -> int:
         """Delete expired idempotency keys and state values (both indexed by expiry)."""

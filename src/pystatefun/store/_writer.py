@@ -23,22 +23,30 @@ back touches nothing else.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import final
 
-from pystatefun.store._rows import Row, columns_of
+from pystatefun.store._rows import (
+    CLASHING_TIMER_REASON,
+    DELETE_STATE,
+    INSERT_EGRESS,
+    INSERT_INBOX,
+    INSERT_TIMER,
+    PUT_POSITION,
+    PUT_STATE,
+    Row,
+    egress_row,
+    inbox_row,
+    insert_dead_letter,
+    state_row,
+    timer_row,
+)
+from pystatefun.store.keygroups import KeyGroups
 from pystatefun.store.steps import CancelTimer, NewMessage, NewTimer, Step, StepOutcome
 
 __all__ = ["StepWriter", "may_fail_alone"]
 
 StateKey = tuple[str, str, str, str]
-
-_INSERT_INBOX = (
-    "INSERT INTO inbox (namespace, type, id, key_group, caller_namespace, caller_type, "
-    "caller_id, typename, value, enqueued_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?)"
-)
-_PUT_STATE = "INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?,?,?,?)"
-_DELETE_STATE = "DELETE FROM state WHERE namespace = ? AND type = ? AND id = ? AND name = ?"
 
 
 def may_fail_alone(step: Step) -> bool:
@@ -72,9 +80,9 @@ class _Combined:
 class StepWriter:
     """Applies steps on one connection; only ever called from the store's thread."""
 
-    def __init__(self, connection: sqlite3.Connection, key_group_of: Callable[[str], int]) -> None:
+    def __init__(self, connection: sqlite3.Connection, key_groups: KeyGroups) -> None:
         self._db = connection
-        self._key_group_of = key_group_of
+        self._key_group_of = key_groups.of
         # Provisional id -> seq, for provisional messages stored and not consumed yet.
         self._stored: dict[int, int] = {}
         self._keys = 0  # keys for messages without a provisional id
@@ -136,13 +144,19 @@ class StepWriter:
         for op in step.timer_ops:
             self._timer(op)
         if step.egress:
-            self._db.executemany(
-                "INSERT INTO egress (egress, topic, typename, value, created_at_ms) "
-                "VALUES (?,?,?,?,?)",
-                [(e, t, p.typename, p.value, now_ms) for e, t, p in step.egress],
+            self._db.executemany(INSERT_EGRESS, [egress_row(*e, at_ms=now_ms) for e in step.egress])
+        if step.positions:
+            self._db.executemany(PUT_POSITION, step.positions)
+        letter = step.dead_letter
+        if letter is not None:
+            insert_dead_letter(
+                self._db,
+                letter.target,
+                error=letter.error,
+                failed_at_ms=now_ms,
+                attempts=letter.attempts,
+                messages=((m.caller, m.payload) for m in letter.messages),
             )
-        if step.dead_letter is not None:
-            self._dead_letter(step, now_ms)
         return StepOutcome(committed=True)
 
     def _consume(self, consumed: list[int], combined: _Combined) -> None:
@@ -171,18 +185,7 @@ class StepWriter:
             return
         group = self._key_group_of(address_id)
         for v in step.state_puts:
-            state[(namespace, kind, address_id, v.name)] = (
-                namespace,
-                kind,
-                address_id,
-                v.name,
-                group,
-                v.payload.typename,
-                v.payload.value or b"",
-                v.expire_mode,
-                v.expire_after_ms,
-                v.expires_at_ms,
-            )
+            state[(namespace, kind, address_id, v.name)] = state_row(address, v, key_group=group)
 
     def _combine_messages(self, step: Step, now_ms: int, combined: _Combined, index: int) -> None:
         rows = combined.rows
@@ -211,9 +214,9 @@ class StepWriter:
             puts = [row for row in combined.state.values() if row is not None]
             deletes = [key for key, row in combined.state.items() if row is None]
             if deletes:
-                self._db.executemany(_DELETE_STATE, deletes)
+                self._db.executemany(DELETE_STATE, deletes)
             if puts:
-                self._db.executemany(_PUT_STATE, puts)
+                self._db.executemany(PUT_STATE, puts)
         if combined.rows:
             first = self._insert_rows(list(combined.rows.values()))
             seqs = {key: first + offset for offset, key in enumerate(combined.rows)}
@@ -227,77 +230,36 @@ class StepWriter:
     def _insert_rows(self, rows: list[Row]) -> int:
         """Insert inbox rows; returns the first one's seq. One writer and AUTOINCREMENT: the
         rows of one statement get consecutive seqs, ending at the last inserted rowid."""
-        self._db.executemany(_INSERT_INBOX, rows)
+        self._db.executemany(INSERT_INBOX, rows)
         last: int = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
         return last - len(rows) + 1
 
     def _inbox_row(self, message: NewMessage, now_ms: int) -> Row:
         target = message.target
-        caller = message.caller
-        return (
-            target.namespace,
-            target.type,
-            target.id,
-            self._key_group_of(target.id),
-            *columns_of(caller),
-            message.payload.typename,
-            message.payload.value,
-            now_ms,
-        )
+        group = self._key_group_of(target.id)
+        return inbox_row(target, message.caller, message.payload, key_group=group, at_ms=now_ms)
 
-    # --- timers and dead letters ---------------------------------------------------------------
+    # --- timers -------------------------------------------------------------------------------
 
     def _timer(self, op: NewTimer | CancelTimer) -> None:
-        sender = (op.sender.namespace, op.sender.type, op.sender.id)
         if isinstance(op, CancelTimer):
             self._db.execute(
                 "DELETE FROM timers WHERE sender_namespace = ? AND sender_type = ? "
                 "AND sender_id = ? AND token = ?",
-                (*sender, op.token),
+                (*op.sender, op.token),
             )
             return
-        self._db.execute(
-            "INSERT INTO timers (fire_at_ms, sender_namespace, sender_type, sender_id, token, "
-            "namespace, type, id, typename, value) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                op.fire_at_ms,
-                *sender,
-                op.token,
-                op.target.namespace,
-                op.target.type,
-                op.target.id,
-                op.payload.typename,
-                op.payload.value,
-            ),
+        row = timer_row(
+            fire_at_ms=op.fire_at_ms,
+            sender=op.sender,
+            token=op.token,
+            target=op.target,
+            payload=op.payload,
         )
-
-    def _dead_letter(self, step: Step, now_ms: int) -> None:
-        assert step.dead_letter is not None
-        target, error, attempts = step.dead_letter
-        cursor = self._db.execute(
-            "INSERT INTO dead_letters (namespace, type, id, error, failed_at_ms, attempts) "
-            "VALUES (?,?,?,?,?,?)",
-            (target.namespace, target.type, target.id, error, now_ms, attempts),
-        )
-        self._db.executemany(
-            "INSERT INTO dead_letter_messages VALUES (?,?,?,?,?,?,?)",
-            [
-                (
-                    cursor.lastrowid,
-                    position,
-                    *columns_of(m.caller),
-                    m.payload.typename,
-                    m.payload.value,
-                )
-                for position, m in enumerate(step.dead_letter_messages)
-            ],
-        )
+        self._db.execute(INSERT_TIMER, row)
 
 
 def _integrity_reason(exc: sqlite3.IntegrityError) -> str:
     if "timers" in str(exc):
-        return (
-            "a delayed message reuses a cancellation token that is still pending for the same "
-            "sender; cancel the earlier message first, or use a new token"
-        )
+        return CLASHING_TIMER_REASON
     return f"the step violates a store constraint: {exc}"

@@ -2,95 +2,60 @@
 
 One thread owns the connection and runs every read and write, so the engine needs no locks
 and reads always see every committed step. Steps queued while a transaction runs are applied
-together in the next one: one durable write for many steps (DESIGN §2.7).
+together in the next one: one durable write for many steps (group commit).
 
-Durability (DESIGN §2.7): ``fsync`` runs SQLite with ``synchronous=FULL`` (a commit survives
-power loss); ``os`` with ``synchronous=NORMAL`` (a commit survives a crash of the process, which
-is all a ``kill -9`` can do).
+Durability: ``fsync`` runs SQLite with ``synchronous=FULL`` (a commit survives power loss);
+``os`` with ``synchronous=NORMAL`` (a commit survives a crash of the process, which is all a
+``kill -9`` can do). The data dir itself (opening, locking, metadata) is ``DataDir``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
-import os
-import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Literal, TypeVar, final
+from typing import TypeVar, final
 
 from pystatefun.errors import DataDirError
+from pystatefun.store._failures import translated
 from pystatefun.store._tables import COUNTED_TABLES, Tables
+from pystatefun.store.contents import Contents
+from pystatefun.store.datadir import DataDir, DataDirLock, Durability
+from pystatefun.store.engine import EngineStatistics
+from pystatefun.store.keygroups import KeyGroups
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.store.steps import Step, StepOutcome
 from pystatefun.types import Address
 
-__all__ = ["DATABASE_FILE", "Durability", "SqliteStore", "open_tables"]
+__all__ = ["SqliteEngine"]
 
-Durability = Literal["fsync", "os"]
-DATABASE_FILE = "pystatefun.sqlite3"
-_LOCK_FILE = "LOCK"
 _T = TypeVar("_T")
 _log = logging.getLogger("pystatefun.store")
 
 
-def open_tables(
-    data_dir: Path,
-    durability: Durability,
-    key_group_of: Callable[[str], int],
-    cache_mib: int = 64,
-    *,
-    read_only: bool = False,
-) -> Tables:
-    """Open (creating if needed) the data dir's database in the calling thread.
-
-    State lives in the file, not in memory: SQLite's page cache, bounded by ``cache_mib``,
-    keeps the hot pages, so state can be far larger than RAM.
-    """
-    if read_only:  # for inspection: no schema changes, no writes, works beside a runtime
-        uri = f"file:{data_dir / DATABASE_FILE}?mode=ro"
-        connection = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA busy_timeout = 10000")
-        return Tables(connection, key_group_of)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(
-        data_dir / DATABASE_FILE, isolation_level=None, check_same_thread=False
-    )
-    synchronous = {"fsync": "FULL", "os": "NORMAL"}[durability]
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute(f"PRAGMA synchronous = {synchronous}")
-    connection.execute("PRAGMA foreign_keys = ON")
-    connection.execute("PRAGMA busy_timeout = 10000")
-    connection.execute(f"PRAGMA cache_size = {-1024 * cache_mib}")  # negative: KiB, not pages
-    Tables.create(connection)
-    return Tables(connection, key_group_of)
-
-
 @final
-class SqliteStore:
-    """The data dir, opened by one runtime at a time (an exclusive lock file enforces it)."""
+class SqliteEngine:
+    """A ``StorageEngine`` on a data dir, opened by one runtime at a time (its lock)."""
 
     def __init__(
         self,
-        data_dir: Path,
-        durability: Durability,
-        key_group_of: Callable[[str], int],
-        clock_ms: Callable[[], int],
+        data_dir: DataDir,
         *,
+        durability: Durability,
+        clock_ms: Callable[[], int],
         commit_batch_max: int = 512,
         cache_mib: int = 64,
     ) -> None:
         self.data_dir = data_dir
+        self.where = f"data dir {data_dir}"
         self._durability = durability
-        self._key_group_of = key_group_of
         self._clock_ms = clock_ms
         self._commit_batch_max = commit_batch_max
         self._cache_mib = cache_mib
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pystatefun-store")
         self._tables: Tables | None = None
-        self._lock_fd: int | None = None
+        self._lock: DataDirLock | None = None
         self._waiting: list[tuple[Step, asyncio.Future[StepOutcome]]] = []
         self._applying: list[Step] = []  # the steps of the transaction being written
         self._next_id = -1  # provisional message ids count down from -1
@@ -99,34 +64,24 @@ class SqliteStore:
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._committer: asyncio.Task[None] | None = None
-        self.commits = 0  # transactions, for statistics
-        self.steps_committed = 0
+        self._commits = 0  # transactions, for statistics
+        self._steps_committed = 0
 
     async def open(self, key_groups: int) -> None:
         """Lock the data dir, open the database, check it was made with the same key groups."""
         self._loop = asyncio.get_running_loop()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(self.data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        self._lock = self.data_dir.lock()
         try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-            raise DataDirError(
-                f"data dir {self.data_dir} is in use by another pystatefun process; stop it, "
-                "or pass a different --data-dir"
-            ) from exc
-        self._tables = await self._run(
-            open_tables, self.data_dir, self._durability, self._key_group_of, self._cache_mib
-        )
-        stored = await self._run(self._tables.meta, "key_groups")
-        if stored is None:
-            await self._run(self._tables.set_meta, "key_groups", str(key_groups))
-        elif int(stored) != key_groups:
-            raise DataDirError(
-                f"data dir {self.data_dir} was created with {stored} key groups, not {key_groups};"
-                " the number of key groups cannot change for an existing data dir"
+            self._tables = await self._run(
+                self.data_dir.open_tables,
+                key_groups=KeyGroups(key_groups),
+                durability=self._durability,
+                cache_mib=self._cache_mib,
             )
+        except BaseException:
+            self._lock.release()
+            self._lock = None
+            raise
         self._committer = asyncio.create_task(self._commit_loop(), name="pystatefun-committer")
 
     async def close(self) -> None:
@@ -140,13 +95,23 @@ class SqliteStore:
             tables, self._tables = self._tables, None
             await self._run(tables.close)
         self._executor.shutdown(wait=True)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
-    async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
+    def statistics(self) -> EngineStatistics:
+        return EngineStatistics(self._commits, self._steps_committed)
+
+    async def _run(self, fn: Callable[..., _T], *args: object, **kwargs: object) -> _T:
+        """Run ``fn`` on the store's thread; SQLite errors about the file become coded ones."""
         loop = self._loop or asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await loop.run_in_executor(self._executor, self._translated, fn, args, kwargs)
+
+    def _translated(
+        self, fn: Callable[..., _T], args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> _T:
+        with translated(self.data_dir.database):
+            return fn(*args, **kwargs)
 
     @property
     def tables(self) -> Tables:
@@ -219,7 +184,7 @@ class SqliteStore:
             # Steps queued after these may depend on them (speculative delivery), so nothing
             # more is written: the data dir stays at its last commit, which a restart recovers.
             self._failed = (
-                f"writing to {self.data_dir} failed ({type(exc).__name__}: {exc}); the store "
+                f"writing to {self.data_dir} failed ({exc}); the store "
                 "takes no more steps. Fix the cause (disk full? permissions?) and restart: "
                 "the runtime recovers from the last commit, losing nothing acknowledged."
             )
@@ -232,8 +197,8 @@ class SqliteStore:
                     future.set_exception(DataDirError(self._failed))
             return
         self._applying = []
-        self.commits += 1
-        self.steps_committed += len(steps)
+        self._commits += 1
+        self._steps_committed += len(steps)
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
@@ -269,9 +234,25 @@ class SqliteStore:
     async def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
         return await self._run(self.tables.pop_egress, egress, topic)
 
+    async def positions(self, source: str) -> dict[str, str]:
+        return await self._run(self.tables.positions, source)
+
     async def dead_letters(self, limit: int = -1) -> list[DeadLetter]:
         return await self._run(self.tables.dead_letters, limit)
+
+    async def redrive(self, ids: Sequence[int] | None) -> int:
+        """Move dead letters (None: all) back to the end of their mailboxes; the runtime's
+        rescan picks them up (they are stored rows, not in memory)."""
+        return await self._run(self.tables.redrive, ids, self._clock_ms())
+
+    async def delete_dead_letters(self, ids: Sequence[int] | None) -> int:
+        return await self._run(self.tables.delete_dead_letters, ids)
 
     async def purge_expired(self) -> int:
         """Delete expired idempotency keys and state values; returns how many rows."""
         return await self._run(self.tables.purge_expired, self._clock_ms())
+
+    def snapshot(self) -> Contents:
+        """Every record as of the last commit, read on a connection of its own: the engine
+        goes on committing meanwhile."""
+        return self.data_dir.contents()

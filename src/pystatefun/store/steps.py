@@ -1,8 +1,9 @@
-"""A step: everything one unit of processing writes, committed atomically (DESIGN §2.1).
+"""A step: everything one unit of processing writes, committed atomically.
 
 An invocation's step consumes its batch from the inbox and writes the function's effects; a
-timer step moves due delayed messages into the inbox; an ingress step appends one message. The
-store applies each step whole or not at all.
+timer step moves due delayed messages into the inbox; an ingress step appends messages (with an
+idempotency key, and the input position they were read at). Every storage engine applies each
+step whole or not at all (docs/architecture.md, "The consistency contract").
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from typing import NamedTuple, final
 from pystatefun.store.records import Payload, StateValue
 from pystatefun.types import Address
 
-__all__ = ["CancelTimer", "NewMessage", "NewTimer", "Step", "StepOutcome"]
+__all__ = [
+    "CancelTimer",
+    "DeadLetterEntry",
+    "EgressOut",
+    "NewMessage",
+    "NewTimer",
+    "Position",
+    "Step",
+    "StepOutcome",
+]
 
 
 @final
@@ -47,6 +57,38 @@ class CancelTimer:
 
 
 @final
+class EgressOut(NamedTuple):
+    """A record for ``egress`` (its id, like ``io.statefun.playground/egress``) under ``topic``
+    (the connector's routing key: a playground topic, a Kafka topic; "" when it has none)."""
+
+    egress: str
+    topic: str
+    payload: Payload
+
+
+@final
+class Position(NamedTuple):
+    """Where an ingress ``source`` has read up to in one of its partitions (``key``): a Kafka
+    partition's next offset, a Kinesis shard's sequence number. Written in the same step as the
+    messages read before it, so a restart resumes exactly after what was committed."""
+
+    source: str
+    key: str
+    position: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class DeadLetterEntry:
+    """A batch moved to the dead letters: for ``target``, why, after how many attempts."""
+
+    target: Address
+    error: str
+    attempts: int
+    messages: tuple[NewMessage, ...]
+
+
+@final
 @dataclass(slots=True)
 class Step:
     """The writes of one step. Timer operations apply in list order (cancel-then-reschedule
@@ -58,12 +100,12 @@ class Step:
     state_deletes: list[str] = field(default_factory=list)
     messages: list[NewMessage] = field(default_factory=list)
     timer_ops: list[NewTimer | CancelTimer] = field(default_factory=list)
-    egress: list[tuple[str, str, Payload]] = field(default_factory=list)
+    egress: list[EgressOut] = field(default_factory=list)
     fired_timers: list[int] = field(default_factory=list)
     dedup_key: str | None = None
     dedup_expires_at_ms: int = 0
-    dead_letter: tuple[Address, str, int] | None = None  # target, error, attempts
-    dead_letter_messages: list[NewMessage] = field(default_factory=list)
+    dead_letter: DeadLetterEntry | None = None
+    positions: list[Position] = field(default_factory=list)
     # Set by the store for a step whose messages are delivered before it commits: their ids.
     provisional: range | None = None
 

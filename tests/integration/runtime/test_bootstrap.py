@@ -73,7 +73,9 @@ async def test_a_csv_loads_into_a_data_dir_that_functions_then_read(tmp_path: Pa
     source = tmp_path / "users.csv"
     source.write_text(CSV)
     data_dir = tmp_path / "data"
-    report = bootstrap((source, None), ("example/user", "user_id", _columns()), (None, data_dir))
+    report = bootstrap(
+        source, typename="example/user", id_column="user_id", columns=_columns(), data_dir=data_dir
+    )
     assert (report.rows, report.addresses, report.values, report.failed) == (2, 2, 8, 0)
     with StateSnapshot(data_dir) as snapshot:
         assert snapshot.state_of(snapshot.addresses("example/user")[0]) == {
@@ -125,7 +127,13 @@ def test_rows_that_do_not_fit_are_reported_by_line_and_nothing_is_loaded(tmp_pat
     source.write_text("\n".join(json.dumps(r) for r in rows) + "\n[1, 2]\n{broken\n")
     data_dir = tmp_path / "data"
     with pytest.raises(BootstrapError) as error:
-        bootstrap((source, None), ("example/user", "user_id", _columns()), (None, data_dir))
+        bootstrap(
+            source,
+            typename="example/user",
+            id_column="user_id",
+            columns=_columns(),
+            data_dir=data_dir,
+        )
     report = error.value.report
     assert report is not None
     assert [line for line, _ in report.errors] == [2, 3, 4, 5, 6, 7]
@@ -141,7 +149,9 @@ def test_rows_that_do_not_fit_are_reported_by_line_and_nothing_is_loaded(tmp_pat
 
     out = tmp_path / "out.psfsp"
     with pytest.raises(BootstrapError):
-        bootstrap((source, None), ("example/user", "user_id", _columns()), (out, None))
+        bootstrap(
+            source, typename="example/user", id_column="user_id", columns=_columns(), savepoint=out
+        )
     assert not out.exists()
     assert list(tmp_path.glob("*.partial")) == []
 
@@ -151,7 +161,13 @@ def test_a_missing_column_is_named_before_any_row(tmp_path: Path) -> None:
     source.write_text(CSV)
     columns = [parse_state_column("visits=visit_count:int")]
     with pytest.raises(BootstrapError, match="no column 'visit_count'; the columns are user_id"):
-        bootstrap((source, None), ("example/user", "user_id", columns), (None, tmp_path / "d"))
+        bootstrap(
+            source,
+            typename="example/user",
+            id_column="user_id",
+            columns=columns,
+            data_dir=tmp_path / "d",
+        )
 
 
 def test_the_cli_writes_a_savepoint_that_restores(tmp_path: Path) -> None:
@@ -189,8 +205,12 @@ def test_reading_in_a_child_process_loads_and_fails_the_same(
     in one process. Both load the same rows, and report the same bad rows."""
     good = tmp_path / "good.csv"
     good.write_text("user_id,visits\n" + "".join(f"u{n},{n}\n" for n in range(50_000)))
-    target = ("example/user", "user_id", [parse_state_column("visits=visits:int")])
-    report = bootstrap((good, None), target, (None, tmp_path / "data"), parallel=parallel)
+    target = {
+        "typename": "example/user",
+        "id_column": "user_id",
+        "columns": [parse_state_column("visits=visits:int")],
+    }
+    report = bootstrap(good, **target, data_dir=tmp_path / "data", parallel=parallel)
     assert (report.rows, report.values, report.failed) == (50_000, 50_000, 0)
     with StateSnapshot(tmp_path / "data") as snapshot:
         _, rows = snapshot.query('SELECT count(*), sum(value) FROM "example/user.visits"')
@@ -198,7 +218,7 @@ def test_reading_in_a_child_process_loads_and_fails_the_same(
     bad = tmp_path / "bad.csv"
     bad.write_text("user_id,visits\nu1,1\nu2,two\n" + "".join(f"v{n},{n}\n" for n in range(30_000)))
     with pytest.raises(BootstrapError) as error:
-        bootstrap((bad, None), target, (None, tmp_path / "other"), parallel=parallel)
+        bootstrap(bad, **target, data_dir=tmp_path / "other", parallel=parallel)
     assert error.value.report is not None
     assert error.value.report.errors == [
         (3, "column 'visits' (state 'visits'): 'two' is not an int")
@@ -208,7 +228,7 @@ def test_reading_in_a_child_process_loads_and_fails_the_same(
     unreadable = tmp_path / "users.txt"
     unreadable.write_text("user_id\n")
     with pytest.raises(BootstrapError, match="cannot tell the format"):
-        bootstrap((unreadable, None), target, (None, tmp_path / "third"), parallel=parallel)
+        bootstrap(unreadable, **target, data_dir=tmp_path / "third", parallel=parallel)
 
 
 def test_parquet_loads_like_csv(tmp_path: Path) -> None:
@@ -224,11 +244,23 @@ def test_parquet_loads_like_csv(tmp_path: Path) -> None:
     source = tmp_path / "users.parquet"
     pq.write_table(table, source)
     columns = [parse_state_column(s) for s in ("visits=visits:int", "profile=profile:json:x/P")]
-    report = bootstrap((source, None), ("example/user", "user_id", columns), (None, tmp_path / "d"))
+    report = bootstrap(
+        source,
+        typename="example/user",
+        id_column="user_id",
+        columns=columns,
+        data_dir=tmp_path / "d",
+    )
     assert (report.rows, report.values) == (2, 4)
     with StateSnapshot(tmp_path / "d") as snapshot:
         _, rows = snapshot.query('SELECT id, value FROM "example/user.visits" ORDER BY id')
     assert rows == [("alice", 3), ("bob", 0)]
     missing = [parse_state_column("visits=count:int")]
     with pytest.raises(BootstrapError, match="no column 'count'"):
-        bootstrap((source, None), ("example/user", "user_id", missing), (None, tmp_path / "e"))
+        bootstrap(
+            source,
+            typename="example/user",
+            id_column="user_id",
+            columns=missing,
+            data_dir=tmp_path / "e",
+        )

@@ -140,7 +140,7 @@ async def test_a_function_that_raises_is_retried_then_dead_lettered_while_others
         assert await _send(runtime, "/local/first/bad", "raise") == 202
         assert await _send(runtime, "/local/first/good", "fine") == 202
         assert await _records(runtime, 1) == ["good:fine:1"]
-        letters = await wait_for(runtime.store.dead_letters)
+        letters = await wait_for(runtime.engine.dead_letters)
     (letter,) = letters  # type: ignore[misc]
     assert (letter.target.id, letter.attempts) == ("bad", 2)
     assert "RuntimeError: asked to raise" in letter.error
@@ -251,7 +251,7 @@ def test_an_exact_type_the_object_does_not_bind_is_refused_at_start(tmp_path: Pa
 async def test_an_unbound_type_of_the_namespace_is_dead_lettered(tmp_path: Path) -> None:
     async with running(_module(tmp_path, "unbound_fns"), tmp_path / "data") as runtime:
         assert await _send(runtime, "/local/nobody/1", "hello") == 202
-        letters = await wait_for(runtime.store.dead_letters)
+        letters = await wait_for(runtime.engine.dead_letters)
     (letter,) = letters  # type: ignore[misc]
     assert letter.attempts == 1  # terminal: retrying cannot help
     assert "local/nobody" in letter.error

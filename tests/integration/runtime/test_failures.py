@@ -59,7 +59,7 @@ async def test_a_down_endpoint_is_retried_dead_lettered_and_re_driven(
             assert (await post(f"{runtime.ingress_url}/bad/fn/x", b"kept"))[0] == 202
             assert (await post(f"{runtime.ingress_url}/good/fn/y", b"hello"))[0] == 202
             assert await records(runtime, "out", 1) == ["y:hello:1"]  # flows meanwhile
-            [letter] = await wait_for(runtime.store.dead_letters)  # type: ignore[misc]
+            [letter] = await wait_for(runtime.engine.dead_letters)  # type: ignore[misc]
             assert letter.target == Address("bad", "fn", "x")
             assert letter.attempts == 2
             assert f"bad/fn/x at {down_url}: {down_url} failed" in letter.error
@@ -90,7 +90,7 @@ async def test_a_down_endpoint_is_retried_dead_lettered_and_re_driven(
                 )
                 assert redriven.stdout.strip() == "1"
                 assert await records(runtime, "out", 1) == ["x:kept:1"]
-            assert await runtime.store.dead_letters() == []
+            assert await runtime.engine.dead_letters() == []
 
 
 async def _hang(request: web.Request) -> web.Response:
@@ -138,7 +138,7 @@ async def test_misbehaving_endpoints_are_retried_then_dead_lettered(
             await post(f"{runtime.ingress_url}/bad/fn/1", b"a")
             await post(f"{runtime.ingress_url}/good/fn/2", b"b")
             assert await records(runtime, "out", 1) == ["2:b:1"]
-            [letter] = await wait_for(runtime.store.dead_letters)  # type: ignore[misc]
+            [letter] = await wait_for(runtime.engine.dead_letters)  # type: ignore[misc]
             assert reason in letter.error
             assert letter.attempts == 2
 
@@ -175,10 +175,10 @@ async def test_terminal_failures_are_dead_lettered_at_once(
         module = module_file(tmp_path / "m.yaml", {"t/*": url})
         async with running(module, tmp_path / "data", **FAST_POLICY) as runtime:
             await post(f"{runtime.ingress_url}/t/fn/1", b"go")
-            [letter] = await wait_for(runtime.store.dead_letters)  # type: ignore[misc]
+            [letter] = await wait_for(runtime.engine.dead_letters)  # type: ignore[misc]
             assert reason in letter.error
             assert letter.attempts == 1
-            assert (await runtime.store.counts())["timers"] == 0  # the step wrote nothing
+            assert (await runtime.engine.counts())["timers"] == 0  # the step wrote nothing
 
 
 async def test_a_state_whose_type_changed_is_a_clear_error(tmp_path: Path) -> None:
@@ -206,7 +206,7 @@ async def test_a_state_whose_type_changed_is_a_clear_error(tmp_path: Path) -> No
         ) as runtime,
     ):
         await post(f"{runtime.ingress_url}/s/fn/a", b"")
-        [letter] = await wait_for(runtime.store.dead_letters)  # type: ignore[misc]
+        [letter] = await wait_for(runtime.engine.dead_letters)  # type: ignore[misc]
         assert (
             "s/fn/a: stored state 'n' has type 'io.statefun.types/int', but the function "
             "declares 'io.statefun.types/string'"
@@ -214,4 +214,4 @@ async def test_a_state_whose_type_changed_is_a_clear_error(tmp_path: Path) -> No
 
 
 async def _state_count(runtime: object) -> int:
-    return (await runtime.store.counts())["state"]  # type: ignore[attr-defined]
+    return (await runtime.engine.counts())["state"]  # type: ignore[attr-defined]

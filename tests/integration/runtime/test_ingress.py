@@ -58,7 +58,7 @@ async def test_malformed_requests_are_refused_and_store_nothing(
         async with running(module, tmp_path / "data", ingress_max_bytes=1024) as runtime:
             got, _, text = await post(f"{runtime.ingress_url}{path}", body, headers)
             assert (got, says in text.decode()) == (status, True), text
-            assert (await runtime.store.counts())["inbox"] == 0
+            assert (await runtime.engine.counts())["inbox"] == 0
 
 
 async def test_an_idempotency_key_makes_retries_safe(tmp_path: Path) -> None:
@@ -153,7 +153,7 @@ async def test_egress_head_does_not_consume_and_unknown_topics_are_refused(
 
 
 async def _egress_rows(runtime: object) -> int:
-    return (await runtime.store.counts())["egress"]  # type: ignore[attr-defined]
+    return (await runtime.engine.counts())["egress"]  # type: ignore[attr-defined]
 
 
 async def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
@@ -198,7 +198,7 @@ async def test_request_reply_without_a_key_is_held_in_memory_and_withdrawn_on_ti
             wait = {"Pystatefun-Request-Reply": "true"}
             first = asyncio.create_task(post(ingress, b"first", wait))
             await entered.wait()
-            assert (await runtime.store.counts())["inbox"] == 0  # held in memory only
+            assert (await runtime.engine.counts())["inbox"] == 0  # held in memory only
             second = asyncio.create_task(post(ingress, b"second", wait))
             status, _, body = await first
             assert (status, b"it is processed all the same" in body) == (504, True), body
@@ -208,4 +208,4 @@ async def test_request_reply_without_a_key_is_held_in_memory_and_withdrawn_on_ti
             release.set()
             await wait_for(lambda: len(seen) == 2)
             assert seen == ["first", "third"]
-            assert (await runtime.store.counts())["inbox"] == 0
+            assert (await runtime.engine.counts())["inbox"] == 0

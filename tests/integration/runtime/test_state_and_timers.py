@@ -56,7 +56,7 @@ async def test_ttl_after_write_and_after_invoke(tmp_path: Path) -> None:
             assert await read_after(800) == "1,1"  # this invocation restarts c's TTL
             assert await read_after(400) == "None,1"  # w: 1.2 s after its write; c: 0.4 s
             assert await read_after(2000) == "None,None"
-            assert (await runtime.store.counts())["state"] == 0  # expired values were deleted
+            assert (await runtime.engine.counts())["state"] == 0  # expired values were deleted
 
 
 def _delay_functions() -> StatefulFunctions:
@@ -100,7 +100,7 @@ async def test_delayed_messages_survive_a_restart_and_cancel(
 
 async def _timers_are(runtime: Runtime, count: int) -> bool:
     """Every message processed, and ``count`` delayed messages pending."""
-    counts = await runtime.store.counts()
+    counts = await runtime.engine.counts()
     return counts["inbox"] == 0 and counts["timers"] == count
 
 

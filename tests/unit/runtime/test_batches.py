@@ -14,9 +14,9 @@ from pystatefun.runtime.batches import (
     step_from_reply,
 )
 from pystatefun.runtime.egress import EgressRouter
-from pystatefun.runtime.keygroups import key_group_of
 from pystatefun.runtime.registry import RegisteredState, StateRegistry
 from pystatefun.store import ExpireMode, InboxMessage, Payload, StateValue
+from pystatefun.store.keygroups import key_group_of
 from pystatefun.types import Address
 
 SELF = Address("ns", "fn", "me")
@@ -70,7 +70,9 @@ def test_a_step_collects_every_effect() -> None:
         argument=TypedValue(typename="a/b"),
     )
     reply = _reply(state_mutations=[modify], delayed_invocations=[delayed])
-    step = step_from_reply(SELF, BATCH, reply, (REGISTERED, {}, ROUTER, 2_000))
+    step = step_from_reply(
+        SELF, BATCH, reply, registered=REGISTERED, stored={}, egress=ROUTER, now_ms=2_000
+    )
     assert step.consumed == [7, 8]
     [put] = step.state_puts
     assert (put.name, put.expires_at_ms) == ("t", 2_500)
@@ -135,7 +137,9 @@ def test_a_step_collects_every_effect() -> None:
 )
 def test_invalid_replies_are_terminal(reply: FromFunction.InvocationResponse, says: str) -> None:
     with pytest.raises(TerminalError, match=says):
-        step_from_reply(SELF, BATCH, reply, (REGISTERED, {}, ROUTER, 0))
+        step_from_reply(
+            SELF, BATCH, reply, registered=REGISTERED, stored={}, egress=ROUTER, now_ms=0
+        )
 
 
 def test_a_registered_state_cannot_change_type() -> None:

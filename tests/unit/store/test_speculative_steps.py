@@ -1,4 +1,4 @@
-"""Steps submitted before they commit (``SqliteStore.submit``), on a real SQLite file.
+"""Steps submitted before they commit (``SqliteEngine.submit``), on a real SQLite file.
 
 Their messages get provisional ids that later steps consume; within one transaction a message
 made and consumed is never written, across transactions it is inserted and then deleted, and a
@@ -9,7 +9,6 @@ consumed by steps that are not durable yet.
 from __future__ import annotations
 
 import asyncio
-import functools
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,17 +16,17 @@ from pathlib import Path
 import pytest
 
 from pystatefun.errors import DataDirError
-from pystatefun.runtime.keygroups import key_group_of
 from pystatefun.store import (
+    DataDir,
+    EgressOut,
     ExpireMode,
     NewMessage,
     NewTimer,
     Payload,
-    SqliteStore,
+    SqliteEngine,
     StateValue,
     Step,
 )
-from pystatefun.store.sqlite import DATABASE_FILE
 from pystatefun.types import Address
 
 A, B = Address("ns", "fn", "a"), Address("ns", "fn", "b")
@@ -41,26 +40,24 @@ def _value(count: int) -> StateValue:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(
-        tmp_path / "data", "os", functools.partial(key_group_of, key_groups=8), lambda: 1_000
-    )
+async def store(tmp_path: Path) -> AsyncIterator[SqliteEngine]:
+    opened = SqliteEngine(DataDir(tmp_path / "data"), durability="os", clock_ms=lambda: 1_000)
     await opened.open(key_groups=8)
     yield opened
     await opened.close()
 
 
-def _rows(store: SqliteStore, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(store.data_dir / DATABASE_FILE) as db:
+def _rows(store: SqliteEngine, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(store.data_dir.database) as db:
         return db.execute(sql).fetchall()
 
 
 async def test_a_message_made_and_consumed_in_one_transaction_is_never_written(
-    store: SqliteStore,
+    store: SqliteEngine,
 ) -> None:
     inserts: list[str] = []
     # Count every row the inbox ever receives: a trigger on a real table of the real file.
-    with sqlite3.connect(store.data_dir / DATABASE_FILE) as db:
+    with sqlite3.connect(store.data_dir.database) as db:
         db.execute("CREATE TABLE seen (seq INTEGER)")
         db.execute(
             "CREATE TRIGGER count_inbox AFTER INSERT ON inbox BEGIN "
@@ -80,7 +77,7 @@ async def test_a_message_made_and_consumed_in_one_transaction_is_never_written(
 
 
 async def test_a_message_consumed_in_a_later_transaction_is_inserted_then_deleted(
-    store: SqliteStore,
+    store: SqliteEngine,
 ) -> None:
     ids, durable = store.submit(Step(state_address=A, messages=[NewMessage(B, A, TEXT)]))
     await durable
@@ -94,7 +91,7 @@ async def test_a_message_consumed_in_a_later_transaction_is_inserted_then_delete
 
 
 async def test_a_state_written_by_several_steps_of_a_transaction_keeps_the_last_value(
-    store: SqliteStore,
+    store: SqliteEngine,
 ) -> None:
     futures = [store.submit(Step(state_address=A, state_puts=[_value(n)]))[1] for n in range(1, 6)]
     futures.append(store.submit(Step(state_address=B, state_puts=[_value(9)]))[1])
@@ -104,7 +101,7 @@ async def test_a_state_written_by_several_steps_of_a_transaction_keeps_the_last_
 
 
 async def test_seqs_of_plain_steps_are_right_when_combined_with_speculative_ones(
-    store: SqliteStore,
+    store: SqliteEngine,
 ) -> None:
     ids, speculative = store.submit(Step(state_address=A, messages=[NewMessage(B, A, TEXT)] * 2))
     plain = asyncio.ensure_future(store.commit(Step(messages=[NewMessage(A, None, TEXT)] * 3)))
@@ -116,7 +113,7 @@ async def test_seqs_of_plain_steps_are_right_when_combined_with_speculative_ones
 
 
 async def test_a_refused_step_does_not_undo_the_combined_steps_around_it(
-    store: SqliteStore,
+    store: SqliteEngine,
 ) -> None:
     timer = NewTimer(5_000, A, "token", B, TEXT)
     await store.commit(Step(timer_ops=[timer]))
@@ -133,7 +130,7 @@ async def test_a_refused_step_does_not_undo_the_combined_steps_around_it(
 
 
 async def test_waiting_counts_leave_out_rows_consumed_by_steps_not_durable_yet(
-    store: SqliteStore,
+    store: SqliteEngine,
 ) -> None:
     outcome = await store.commit(Step(messages=[NewMessage(B, None, TEXT)] * 3))
     assert await store.pending_counts() == {B: 3}
@@ -145,11 +142,11 @@ async def test_waiting_counts_leave_out_rows_consumed_by_steps_not_durable_yet(
     assert await store.pending_counts() == {B: 1}
 
 
-async def test_after_a_failed_commit_the_store_takes_no_more_steps(store: SqliteStore) -> None:
+async def test_after_a_failed_commit_the_store_takes_no_more_steps(store: SqliteEngine) -> None:
     # A real failure of the real file: the table the commit writes is gone.
-    with sqlite3.connect(store.data_dir / DATABASE_FILE) as db:
+    with sqlite3.connect(store.data_dir.database) as db:
         db.execute("DROP TABLE egress")
-    _, failing = store.submit(Step(egress=[("e", "t", TEXT)]))
+    _, failing = store.submit(Step(egress=[EgressOut("e", "t", TEXT)]))
     with pytest.raises(DataDirError, match="takes no more steps"):
         await failing
     with pytest.raises(DataDirError, match="restart"):

@@ -1,0 +1,134 @@
+"""The storage engine seam: everything the runtime asks of storage, and nothing more.
+
+The runtime's partition processing (dispatcher, commits, timers, connectors) sees storage only
+through ``StorageEngine``, so engines are interchangeable: SQLite for a data dir
+(``pystatefun.store.sqlite``), memory for tests and ``pystatefun.testing``
+(``pystatefun.store.memory``), and a replicated engine for cluster mode. The contract suite in
+``tests/contract/test_storage_engines.py`` runs against every engine and states what each must
+do; docs/architecture.md describes the seam.
+
+What an engine promises (docs/architecture.md, "The consistency contract"):
+
+- ``commit(step)`` applies a step atomically and returns once it is durable; steps queued close
+  together may share one durable write (group commit), and are applied in queue order.
+- ``submit(step)`` queues a step whose effects the runtime shows before it is durable; its
+  messages get provisional ids (negative) that later steps may consume.
+- Reads see every committed step, and for ``read_batch``/``pending_counts`` leave out messages
+  that a step not yet durable consumed.
+- ``snapshot()`` reads every record as of one commit while steps go on being committed.
+- A step with an idempotency key already seen within its window is refused as a duplicate and
+  writes nothing; a delayed message reusing a pending token is refused alone, naming why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple, Protocol, final
+
+from pystatefun.store.contents import Contents
+from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
+from pystatefun.store.steps import Step, StepOutcome
+from pystatefun.types import Address
+
+__all__ = ["EngineStatistics", "StorageEngine"]
+
+
+@final
+class EngineStatistics(NamedTuple):
+    """Work an engine did: durable writes (``commits``) and the steps they held."""
+
+    commits: int
+    steps: int
+
+
+class StorageEngine(Protocol):
+    """One open store of state, mailboxes, timers, egress records and dead letters."""
+
+    #: Where the data lives, for messages (a data dir's path, "memory", a cluster's URL).
+    where: str
+
+    async def open(self, key_groups: int) -> None:
+        """Open (creating if new); refuse storage made with another number of key groups."""
+        ...
+
+    async def close(self) -> None:
+        """Commit what is queued, then release the storage."""
+        ...
+
+    # --- steps -------------------------------------------------------------------------------
+
+    async def commit(self, step: Step) -> StepOutcome:
+        """Apply ``step`` atomically; return once it is durable (or refused)."""
+        ...
+
+    def submit(self, step: Step) -> tuple[range, asyncio.Future[StepOutcome]]:
+        """Queue ``step`` and return its messages' provisional ids and its durability future."""
+        ...
+
+    @property
+    def backlog(self) -> int:
+        """Steps queued or being written: not durable yet."""
+        ...
+
+    # --- recovery and invocation reads -------------------------------------------------------
+
+    async def pending_counts(self) -> dict[Address, int]:
+        """Stored messages per address (less those consumed by steps not yet durable)."""
+        ...
+
+    async def read_batch(
+        self, target: Address, limit: int, in_memory: Iterable[int] = ()
+    ) -> list[InboxMessage]:
+        """The oldest ``limit`` stored messages of ``target`` not in ``in_memory`` (ids)."""
+        ...
+
+    async def read_state(self, address: Address) -> dict[str, StateValue]:
+        """Every stored state value of ``address`` (expired ones included: readers check)."""
+        ...
+
+    async def due_timers(self, now_ms: int, limit: int) -> list[TimerRecord]:
+        """Delayed messages due at ``now_ms``, soonest first."""
+        ...
+
+    async def next_timer_at(self) -> int | None:
+        """When the next delayed message is due (None: none pending)."""
+        ...
+
+    async def positions(self, source: str) -> dict[str, str]:
+        """Where ingress ``source`` has read up to, by partition key."""
+        ...
+
+    async def counts(self, tables: tuple[str, ...]) -> dict[str, int]:
+        """Rows per named table (``inbox``, ``timers``, ``egress``, ``dead_letters``, ``state``)."""
+        ...
+
+    # --- egress, dead letters, housekeeping --------------------------------------------------
+
+    async def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
+        """Remove and return the oldest record of ``topic``, durably; None when empty."""
+        ...
+
+    async def dead_letters(self, limit: int = -1) -> list[DeadLetter]:
+        """The oldest ``limit`` dead letters (-1: all)."""
+        ...
+
+    async def redrive(self, ids: Sequence[int] | None) -> int:
+        """Move dead letters (None: all) back to their mailboxes; how many messages."""
+        ...
+
+    async def delete_dead_letters(self, ids: Sequence[int] | None) -> int:
+        """Delete dead letters (None: all); how many."""
+        ...
+
+    async def purge_expired(self) -> int:
+        """Delete expired idempotency keys and state values; how many rows."""
+        ...
+
+    # --- whole contents ----------------------------------------------------------------------
+
+    def snapshot(self) -> Contents:
+        """Every record as of one commit, while steps go on (for savepoints and queries)."""
+        ...
+
+    def statistics(self) -> EngineStatistics: ...

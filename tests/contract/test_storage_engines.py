@@ -1,0 +1,340 @@
+"""The storage engine contract: what every engine behind ``pystatefun.store.StorageEngine`` must do.
+
+Each test runs against every engine in ``ENGINES`` (SQLite on a real file, and memory); a new
+engine (the cluster one) is added to that list and must pass all of it. The contract is the
+runtime's consistency contract (docs/architecture.md) as storage sees it: steps are atomic,
+messages keep their order per target, timers fire in time order and cancel by token, idempotency
+keys dedupe within their window, expired state is purged, dead letters re-drive, a snapshot sees
+one commit while steps go on, and ingress positions are stored with the step that read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from pystatefun.errors import DataDirError, NoSuchDeadLetterError
+from pystatefun.store import (
+    CancelTimer,
+    DataDir,
+    DeadLetterEntry,
+    EgressOut,
+    MemoryEngine,
+    NewMessage,
+    NewTimer,
+    Payload,
+    Position,
+    SqliteEngine,
+    StateValue,
+    Step,
+    StorageEngine,
+)
+from pystatefun.store.contents import MessageContent, PositionContent, StateContent
+from pystatefun.types import Address
+
+A, B, C = Address("ns", "fn", "a"), Address("ns", "fn", "b"), Address("ns", "other", "c")
+KEY_GROUPS = 8
+
+
+def text(value: str) -> Payload:
+    return Payload("ns/Text", value.encode())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_ms = 1_000
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+class Engines:
+    """Opens an engine of one kind; ``reopen`` closes it and opens the same storage again."""
+
+    def __init__(self, make: Callable[[], StorageEngine]) -> None:
+        self.make = make
+        self.engine: StorageEngine | None = None
+
+    async def open(self, key_groups: int = KEY_GROUPS) -> StorageEngine:
+        self.engine = self.make()
+        await self.engine.open(key_groups)
+        return self.engine
+
+    async def reopen(self) -> StorageEngine:
+        assert self.engine is not None
+        await self.engine.close()
+        return await self.open()
+
+
+def _sqlite(tmp_path: Path, clock: Clock) -> Callable[[], StorageEngine]:
+    return lambda: SqliteEngine(DataDir(tmp_path / "data"), durability="os", clock_ms=clock)
+
+
+def _memory(tmp_path: Path, clock: Clock) -> Callable[[], StorageEngine]:
+    engine = MemoryEngine(clock)  # one store: reopening it finds what it held
+    return lambda: engine
+
+
+ENGINES = {"sqlite": _sqlite, "memory": _memory}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=sorted(ENGINES))
+async def engines(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
+) -> AsyncIterator[Engines]:
+    opened = Engines(ENGINES[request.param](tmp_path, clock))
+    yield opened
+    if opened.engine is not None:
+        await opened.engine.close()
+
+
+@pytest.fixture
+async def engine(engines: Engines) -> StorageEngine:
+    return await engines.open()
+
+
+async def _messages(engine: StorageEngine, target: Address) -> list[bytes | None]:
+    return [m.payload.value for m in await engine.read_batch(target, 100)]
+
+
+# --- atomic steps ------------------------------------------------------------------------------
+
+
+async def test_a_step_commits_all_its_effects_together(engine: StorageEngine) -> None:
+    [message] = (await engine.commit(Step(messages=[NewMessage(A, None, text("in"))]))).seqs
+    step = Step(
+        consumed=[message],
+        state_address=A,
+        state_puts=[StateValue("count", text("1"), 0, 0, None)],
+        messages=[NewMessage(B, A, text("hello"))],
+        timer_ops=[NewTimer(5_000, A, "t", C, text("later"))],
+        egress=[EgressOut("eg", "topic", text("out"))],
+        positions=[Position("kafka", "orders/0", "17")],
+    )
+    outcome = await engine.commit(step)
+    assert outcome.committed
+    assert len(outcome.seqs) == 1
+    assert await engine.pending_counts() == {B: 1}
+    assert (await engine.read_state(A))["count"].payload == text("1")
+    assert [t.target for t in await engine.due_timers(5_000, 10)] == [C]
+    assert await engine.positions("kafka") == {"orders/0": "17"}
+    record = await engine.pop_egress("eg", "topic")
+    assert record is not None
+    assert record.payload == text("out")
+
+
+async def test_a_refused_step_writes_nothing_and_the_others_commit(engine: StorageEngine) -> None:
+    timer = NewTimer(5_000, A, "token", B, text("t"))
+    first = Step(messages=[NewMessage(A, None, text("1"))], timer_ops=[timer])
+    clash = Step(
+        messages=[NewMessage(B, None, text("2"))],
+        state_address=B,
+        state_puts=[StateValue("s", text("x"), 0, 0, None)],
+        timer_ops=[timer],
+    )
+    after = Step(messages=[NewMessage(C, None, text("3"))])
+    outcomes = [await engine.commit(s) for s in (first, clash, after)]
+    assert [o.committed for o in outcomes] == [True, False, True]
+    assert "reuses a cancellation token" in (outcomes[1].error or "")
+    assert await engine.pending_counts() == {A: 1, C: 1}
+    assert await engine.read_state(B) == {}
+
+
+async def test_committed_steps_survive_a_reopen(engines: Engines) -> None:
+    engine = await engines.open()
+    await engine.commit(
+        Step(
+            messages=[NewMessage(A, None, text("kept"))],
+            state_address=A,
+            state_puts=[StateValue("s", text("v"), 0, 0, None)],
+        )
+    )
+    engine = await engines.reopen()
+    assert await _messages(engine, A) == [b"kept"]
+    assert (await engine.read_state(A))["s"].payload == text("v")
+
+
+async def test_storage_keeps_its_number_of_key_groups(engines: Engines) -> None:
+    engine = await engines.open(KEY_GROUPS)
+    await engine.close()
+    engines.engine = None
+    other = engines.make()  # the same storage, opened with another number
+    with pytest.raises(DataDirError, match=f"{KEY_GROUPS} key groups, not 16"):
+        await other.open(16)
+    await other.close()
+
+
+# --- ordering ----------------------------------------------------------------------------------
+
+
+async def test_messages_keep_their_order_per_target(engine: StorageEngine) -> None:
+    for n in range(5):
+        await engine.commit(Step(messages=[NewMessage(A, B, text(f"a{n}"))]))
+        await engine.commit(Step(messages=[NewMessage(B, A, text(f"b{n}"))]))
+    await engine.commit(Step(messages=[NewMessage(A, C, text(f"a{n}")) for n in range(5, 8)]))
+    assert await _messages(engine, A) == [f"a{n}".encode() for n in range(8)]
+    first = await engine.read_batch(A, 3)
+    assert [m.payload.value for m in first] == [b"a0", b"a1", b"a2"]
+    assert {m.caller for m in first} == {B}
+    skipped = await engine.read_batch(A, 2, in_memory=[m.seq for m in first if m.seq])
+    assert [m.payload.value for m in skipped] == [b"a3", b"a4"]
+    await engine.commit(Step(consumed=[m.seq for m in first if m.seq is not None]))
+    assert (await engine.pending_counts())[A] == 5
+
+
+async def test_egress_records_pop_in_order_per_topic(engine: StorageEngine) -> None:
+    records = [EgressOut("eg", t, text(f"{t}{n}")) for n in range(3) for t in ("x", "y")]
+    await engine.commit(Step(egress=records))
+    popped = [await engine.pop_egress("eg", "x") for _ in range(4)]
+    assert [r and r.payload.value for r in popped] == [b"x0", b"x1", b"x2", None]
+    assert await engine.pop_egress("other", "y") is None
+    assert (await engine.counts(("egress",)))["egress"] == 3
+
+
+async def test_submitted_steps_messages_are_consumed_by_the_ids_it_returned(
+    engine: StorageEngine,
+) -> None:
+    ids, durable = engine.submit(Step(messages=[NewMessage(A, None, text("1"))] * 2))
+    assert len(ids) == 2
+    later = await engine.commit(Step(consumed=[ids[0]]))
+    assert (await durable).committed
+    assert later.committed
+    assert await engine.pending_counts() == {A: 1}
+
+
+# --- timers ------------------------------------------------------------------------------------
+
+
+async def test_timers_fire_in_time_order_and_cancel_by_token(engine: StorageEngine) -> None:
+    await engine.commit(
+        Step(
+            timer_ops=[
+                NewTimer(3_000, A, None, B, text("3")),
+                NewTimer(2_000, A, "two", B, text("2")),
+                NewTimer(2_000, C, None, B, text("2b")),
+                NewTimer(9_000, A, "nine", B, text("9")),
+            ]
+        )
+    )
+    assert await engine.next_timer_at() == 2_000
+    await engine.commit(Step(timer_ops=[CancelTimer(A, "nine"), CancelTimer(A, "unknown")]))
+    due = await engine.due_timers(5_000, 10)
+    assert [t.payload.value for t in due] == [b"2", b"2b", b"3"]
+    assert due[0].token == "two"
+    assert due[0].sender == A
+    assert [t.payload.value for t in await engine.due_timers(5_000, 2)] == [b"2", b"2b"]
+    step = Step(fired_timers=[t.timer_id for t in due], messages=[NewMessage(B, A, text("f"))])
+    assert (await engine.commit(step)).committed
+    assert await engine.next_timer_at() is None
+    # A fired timer's token is free again.
+    assert (await engine.commit(Step(timer_ops=[NewTimer(1, A, "two", B, text("x"))]))).committed
+
+
+async def test_cancel_then_reschedule_with_the_same_token_in_one_step(
+    engine: StorageEngine,
+) -> None:
+    await engine.commit(Step(timer_ops=[NewTimer(5_000, A, "t", B, text("old"))]))
+    step = Step(timer_ops=[CancelTimer(A, "t"), NewTimer(9_000, A, "t", B, text("new"))])
+    assert (await engine.commit(step)).committed
+    [timer] = await engine.due_timers(10_000, 10)
+    assert (timer.fire_at_ms, timer.payload) == (9_000, text("new"))
+
+
+# --- dedup window and TTL ---------------------------------------------------------------------
+
+
+async def test_idempotency_keys_dedupe_within_their_window(
+    engine: StorageEngine, clock: Clock
+) -> None:
+    def keyed(value: str) -> Step:
+        return Step(
+            messages=[NewMessage(A, None, text(value))],
+            dedup_key="k",
+            dedup_expires_at_ms=clock.now_ms + 100,
+        )
+
+    assert (await engine.commit(keyed("1"))).committed
+    again = await engine.commit(keyed("2"))
+    assert (again.committed, again.duplicate) == (False, True)
+    assert await _messages(engine, A) == [b"1"]
+    clock.now_ms += 100
+    assert (await engine.commit(keyed("3"))).committed
+    assert await _messages(engine, A) == [b"1", b"3"]
+
+
+async def test_expired_state_and_keys_are_purged(engine: StorageEngine, clock: Clock) -> None:
+    live = StateValue("live", text("l"), 0, 0, None)
+    dying = StateValue("dying", text("d"), 1, 10, clock.now_ms + 10)
+    step = Step(
+        state_address=A,
+        state_puts=[live, dying],
+        dedup_key="k",
+        dedup_expires_at_ms=clock.now_ms + 10,
+    )
+    await engine.commit(step)
+    assert await engine.purge_expired() == 0
+    clock.now_ms += 10
+    assert await engine.purge_expired() == 2
+    assert set(await engine.read_state(A)) == {"live"}
+    assert await engine.purge_expired() == 0
+
+
+# --- dead letters -----------------------------------------------------------------------------
+
+
+async def _dead_letter(engine: StorageEngine, target: Address, error: str) -> None:
+    [seq] = (await engine.commit(Step(messages=[NewMessage(target, C, text(error))]))).seqs
+    entry = DeadLetterEntry(target, error, 3, (NewMessage(target, C, text(error)),))
+    assert (await engine.commit(Step(consumed=[seq], dead_letter=entry))).committed
+
+
+async def test_dead_letters_re_drive_to_the_end_of_their_mailbox(engine: StorageEngine) -> None:
+    await _dead_letter(engine, A, "boom")
+    await _dead_letter(engine, B, "bang")
+    await engine.commit(Step(messages=[NewMessage(A, None, text("newer"))]))
+    letters = await engine.dead_letters()
+    assert [(d.target, d.error, d.attempts) for d in letters] == [(A, "boom", 3), (B, "bang", 3)]
+    assert [m.caller for m in letters[0].messages] == [C]
+    with pytest.raises(NoSuchDeadLetterError, match="no dead letter with id 999"):
+        await engine.redrive([letters[0].dead_letter_id, 999])
+    assert len(await engine.dead_letters()) == 2  # nothing of that re-drive happened
+    assert await engine.redrive([letters[0].dead_letter_id]) == 1
+    assert await _messages(engine, A) == [b"newer", b"boom"]
+    assert await engine.delete_dead_letters(None) == 1
+    assert await engine.dead_letters() == []
+    assert await _messages(engine, B) == []
+
+
+# --- snapshots -------------------------------------------------------------------------------
+
+
+async def test_a_snapshot_sees_one_commit_while_steps_go_on(engine: StorageEngine) -> None:
+    value = StateValue("s", text("before"), 0, 0, None)
+    await engine.commit(
+        Step(
+            state_address=A,
+            state_puts=[value],
+            messages=[NewMessage(B, None, text("m"))],
+            positions=[Position("src", "p0", "1")],
+        )
+    )
+    contents = engine.snapshot()
+    after = StateValue("s", text("after"), 0, 0, None)
+    await engine.commit(
+        Step(state_address=A, state_puts=[after], positions=[Position("src", "p0", "2")])
+    )
+    await engine.commit(Step(messages=[NewMessage(C, None, text("later"))]))
+    records = list(contents.records)
+    assert contents.key_groups == KEY_GROUPS
+    assert StateContent(A, value) in records
+    assert [r.target for r in records if isinstance(r, MessageContent)] == [B]
+    assert [r for r in records if isinstance(r, PositionContent)] == [
+        PositionContent("src", "p0", "1")
+    ]
