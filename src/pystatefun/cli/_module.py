@@ -87,9 +87,9 @@ def module() -> None:
 def validate(file: Path, strict: bool) -> None:
     """Load and validate the module FILE.
 
-    Prints one line per component on stdout and exits 0. Prints the error (file:line: field:
-    what is wrong and how to fix it) on stderr and exits 1 if the module is invalid. Warnings,
-    such as unknown fields, go to stderr.
+    Prints one line per component on stdout and exits 0. If the module is invalid, prints
+    every problem in it, one per line (file:line: field: what is wrong and how to fix it), on
+    stderr and exits 1. Warnings, such as unknown fields, go to stderr.
     """
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s"

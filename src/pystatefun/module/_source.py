@@ -18,7 +18,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pystatefun.errors import ModuleError
+from pystatefun.errors import ModuleError, ModuleProblem
 from pystatefun.module._components import Location
 
 __all__ = ["FieldPath", "SourceDocument", "format_path", "parse_documents", "read_documents"]
@@ -62,10 +62,16 @@ class SourceDocument:
         line, column = self.positions[path]
         return Location(self.absolute, line, column)
 
-    def error(self, path: FieldPath, reason: str) -> ModuleError:
-        """A ``ModuleError`` at ``path``; ``path`` ``()`` means the document itself."""
+    def problem(self, path: FieldPath, reason: str) -> ModuleProblem:
+        """A ``ModuleProblem`` at ``path``; ``path`` ``()`` means the document itself."""
         line = self.location(path).line
-        return ModuleError(reason, file=self.file, line=line, field=format_path(path) or None)
+        return ModuleProblem(
+            reason=reason, file=self.file, line=line, field=format_path(path) or None
+        )
+
+    def error(self, path: FieldPath, reason: str) -> ModuleError:
+        """A ``ModuleError`` at ``path``, for a problem that ends the document's checks."""
+        return ModuleError.of([self.problem(path, reason)])
 
     def warn(self, path: FieldPath, reason: str) -> None:
         """Log a warning at ``path`` and keep it for ``Module.warnings``."""

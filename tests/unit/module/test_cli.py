@@ -66,6 +66,24 @@ def test_validate_reports_an_error_on_stderr_and_exits_1(write: Write) -> None:
     )
 
 
+def test_validate_reports_every_problem_and_exits_1(write: Write) -> None:
+    path = write(
+        MODULE.replace("example/special", "example/spe*cial").replace("port: 8090", "port: -2")
+        + "---\nkind: io.statefun.kafka.v1/ingress\nspec: {}\n"
+    )
+    result = run("validate", path)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
+        f"error: {path}: 3 problems [PSF-MOD0001]",
+        f"{path}:8: spec.functions: 'example/spe*cial' mixes '*' into a name; use "
+        "'example/*' for the whole namespace, or name one type exactly",
+        f"{path}:14: spec.port: -2 is out of range; it must be at least 0",
+        f"{path}:21: kind: io.statefun.kafka.v1/ingress is a StateFun kind that pystatefun does "
+        "not support yet; for local development use io.statefun.playground.v1/ingress and "
+        "io.statefun.playground.v1/egress (see docs/compatibility.md)",
+    ]
+
+
 def test_validate_a_missing_file(tmp_path: Path) -> None:
     result = run("validate", tmp_path / "nope.yaml")
     assert result.returncode == 1
