@@ -1,5 +1,5 @@
 """A module with several mistakes reports every one, by line, in one error: each invalid field
-of each document, each unknown kind, each duplicate."""
+of each document, each unknown kind, each duplicate; a tab says it is a tab."""
 
 from __future__ import annotations
 
@@ -9,13 +9,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from pystatefun.cli import cli
 from pystatefun.errors import ModuleError, ModuleProblem
+from pystatefun.module import _source, load_module
 
 Write = Callable[..., Path]  # fixtures from conftest.py
 LoadError = Callable[[Path], ModuleError]
+
+TAB = "a tab character; YAML indents with spaces only — replace the tab with spaces"
+LOADERS = pytest.mark.parametrize(
+    "loader", [yaml.SafeLoader, yaml.CSafeLoader], ids=["python", "libyaml"]
+)
 
 
 def where(error: ModuleError) -> list[tuple[int | None, str | None]]:
@@ -199,6 +206,82 @@ def test_every_problem_survives_pickling(write: Write, load_error: LoadError) ->
 def test_a_module_error_needs_a_problem() -> None:
     with pytest.raises(ValueError, match="at least one problem"):
         ModuleError.of([])
+
+
+@LOADERS
+@pytest.mark.parametrize(
+    ("indent", "column"),
+    [("\t", 1), ("  \t", 3), ("\t  ", 1)],
+    ids=["tab", "spaces-tab", "tab-spaces"],
+)
+def test_a_tab_in_the_indentation_is_called_a_tab(
+    write: Write,
+    load_error: LoadError,
+    monkeypatch: pytest.MonkeyPatch,
+    loader: type[yaml.SafeLoader],
+    indent: str,
+    column: int,
+) -> None:
+    monkeypatch.setattr(_source, "_LOADER", loader)
+    path = write(f"kind: io.statefun.playground.v1/ingress\nspec:\n{indent}port: 1\n")
+    error = load_error(path)
+    assert (error.line, error.column, error.field, error.reason) == (3, column, None, TAB)
+    assert str(error) == f"{path}:3:{column}: {TAB} [PSF-MOD0001]"
+
+
+@LOADERS
+def test_every_line_indented_with_a_tab_is_reported(
+    write: Write,
+    load_error: LoadError,
+    monkeypatch: pytest.MonkeyPatch,
+    loader: type[yaml.SafeLoader],
+) -> None:
+    monkeypatch.setattr(_source, "_LOADER", loader)
+    path = write("kind: io.statefun.playground.v1/egress\nspec:\n\tport: 1\n\ttopics:\n\t\t- a\n")
+    error = load_error(path)
+    assert [(p.line, p.column, p.reason) for p in error.problems] == [
+        (3, 1, TAB),
+        (4, 1, TAB),
+        (5, 1, TAB),
+    ]
+    assert str(error).splitlines()[1] == f"{path}:3:1: {TAB}"
+
+
+def test_a_tab_the_python_parser_refuses_after_a_colon(
+    write: Write, load_error: LoadError, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_source, "_LOADER", yaml.SafeLoader)  # libyaml accepts this tab
+    error = load_error(write("kind: io.statefun.playground.v1/ingress\nspec: {port:\t1}\n"))
+    assert (error.line, error.column) == (2, 13)
+    assert error.reason == (
+        "a tab character where YAML expects a space (tabs are fine inside quoted strings) — "
+        "replace the tab with spaces"
+    )
+
+
+@LOADERS
+def test_tabs_inside_quoted_strings_are_fine(
+    write: Write, monkeypatch: pytest.MonkeyPatch, loader: type[yaml.SafeLoader]
+) -> None:
+    monkeypatch.setattr(_source, "_LOADER", loader)
+    path = write(
+        "kind: io.statefun.playground.v1/egress\nspec:\n  port: 1\n  topics: ['a\tb', \"c\td\"]\n"
+    )
+    assert load_module(path).egresses[0].topics == ("a\tb", "c\td")
+
+
+@LOADERS
+def test_another_syntax_error_still_names_its_line_and_column(
+    write: Write,
+    load_error: LoadError,
+    monkeypatch: pytest.MonkeyPatch,
+    loader: type[yaml.SafeLoader],
+) -> None:
+    monkeypatch.setattr(_source, "_LOADER", loader)
+    error = load_error(write("kind: a\nspec: {port: 1\n---\nkind: b\n"))
+    assert (error.line, len(error.problems)) == (3, 1)
+    assert error.reason.startswith("invalid YAML: ")
+    assert error.reason.endswith("(column 1)")
 
 
 def test_pystatefun_run_prints_every_problem(write: Write, tmp_path: Path) -> None:

@@ -84,6 +84,16 @@ def test_validate_reports_every_problem_and_exits_1(write: Write) -> None:
     ]
 
 
+def test_validate_calls_a_tab_a_tab(write: Write) -> None:
+    path = write(MODULE.replace("  port: 8091", "\tport: 8091"))
+    result = run("validate", path)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: {path}:18:1: a tab character; YAML indents with spaces only — replace the tab "
+        "with spaces [PSF-MOD0001]\n"
+    )
+
+
 def test_validate_a_missing_file(tmp_path: Path) -> None:
     result = run("validate", tmp_path / "nope.yaml")
     assert result.returncode == 1
