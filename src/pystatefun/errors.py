@@ -6,7 +6,7 @@
     ├── ConfigurationError (ValueError)  a definition is wrong (type name, ValueSpec, binding):
     │   │                                fix the code; retrying cannot help
     │   └── ModuleError                  a module YAML file is missing, malformed or invalid;
-    │                                    .file, .line and .field say where: fix the file
+    │                                    .problems says where each is: fix the file
     ├── UnknownFunctionError (KeyError)  a request names a function type that is not bound:
     │                                    bind it, or fix the endpoint's `functions` pattern
     ├── StateTypeMismatchError (TypeError)
@@ -38,9 +38,11 @@ caught. Every error has a stable ``code``; its page is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Self, final
 
 __all__ = [
     "ConfigurationError",
@@ -49,6 +51,7 @@ __all__ = [
     "InvocationError",
     "MessageTypeError",
     "ModuleError",
+    "ModuleProblem",
     "NoSuchDeadLetterError",
     "ProtocolError",
     "PystatefunError",
@@ -79,14 +82,37 @@ class ConfigurationError(PystatefunError, ValueError):
     code = "PSF-SDK0001"
 
 
-class ModuleError(ConfigurationError):
-    """A module YAML file cannot be loaded: it is missing, it is not YAML, or a component in it
-    is invalid.
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModuleProblem:
+    """One thing wrong in a module file, and where: ``file`` as it was given, ``line`` and
+    ``column`` 1-based, ``field`` the dotted path of the YAML field (``spec.transport.call``);
+    each is ``None`` when it does not apply."""
 
-    ``file`` is the path as it was given, ``line`` is 1-based, and ``field`` is the dotted path
-    of the YAML field at fault (``spec.transport.call``); each is ``None`` when it does not apply
-    (a missing file has no line). The message starts with ``file:line: field:`` like a compiler's,
-    so editors and terminals can jump to it.
+    reason: str
+    file: Path | None = None
+    line: int | None = None
+    column: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        """``file:line: field: reason``, like a compiler's message, so editors can jump to it."""
+        where = "" if self.file is None else f"{self.file}:"
+        if self.file is not None and self.line is not None:
+            column = "" if self.column is None else f"{self.column}:"
+            where = f"{self.file}:{self.line}:{column}"
+        prefix = " ".join(part for part in (where, f"{self.field}:" if self.field else "") if part)
+        return f"{prefix} {self.reason}" if prefix else self.reason
+
+
+class ModuleError(ConfigurationError):
+    """A module YAML file cannot be loaded: it is missing, it is not YAML, or components in it
+    are invalid.
+
+    ``problems`` lists everything found wrong, by line, so that one run shows every fix to make.
+    ``reason``, ``file``, ``line``, ``column`` and ``field`` are those of the first problem (see
+    ``ModuleProblem``). The message starts with ``file:line: field:`` like a compiler's; with
+    several problems it is a count, then one such line per problem.
     """
 
     code = "PSF-MOD0001"
@@ -98,24 +124,59 @@ class ModuleError(ConfigurationError):
         file: Path | None = None,
         line: int | None = None,
         field: str | None = None,
+        column: int | None = None,
+        more: Sequence[ModuleProblem] = (),
     ) -> None:
-        where = "" if file is None else f"{file}:" if line is None else f"{file}:{line}:"
-        prefix = " ".join(part for part in (where, f"{field}:" if field else "") if part)
-        super().__init__(f"{prefix} {reason}" if prefix else reason)
+        first = ModuleProblem(reason=reason, file=file, line=line, column=column, field=field)
+        self.problems: tuple[ModuleProblem, ...] = (first, *more)
+        super().__init__("\n".join(map(str, self.problems)))
         self.reason = reason
         self.file = file
         self.line = line
+        self.column = column
         self.field = field
 
+    @classmethod
+    def of(cls, problems: Sequence[ModuleProblem]) -> Self:
+        """One error for ``problems`` (at least one), in the order given."""
+        if not problems:
+            raise ValueError("a ModuleError needs at least one problem")
+        first = problems[0]
+        return cls(
+            first.reason,
+            file=first.file,
+            line=first.line,
+            field=first.field,
+            column=first.column,
+            more=problems[1:],
+        )
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return super().__str__()
+        files = {problem.file for problem in self.problems}
+        count = f"{len(self.problems)} problems"
+        header = f"{self.file}: {count}" if len(files) == 1 and self.file is not None else count
+        return f"{header} [{self.code}]\n{self.message}"
+
     def __repr__(self) -> str:
+        column = "" if self.column is None else f", column={self.column!r}"
+        more = f", more={self.problems[1:]!r}" if len(self.problems) > 1 else ""
         return (
             f"ModuleError(reason={self.reason!r}, file={self.file!r}, line={self.line!r}, "
-            f"field={self.field!r})"
+            f"field={self.field!r}{column}{more})"
         )
 
     def __reduce__(self) -> tuple[object, tuple[str]]:
-        # Keep the location fields across pickling (multiprocessing, a worker's error report).
-        rebuild = partial(ModuleError, file=self.file, line=self.line, field=self.field)
+        # Keep the problems across pickling (multiprocessing, a worker's error report).
+        rebuild = partial(
+            type(self),
+            file=self.file,
+            line=self.line,
+            field=self.field,
+            column=self.column,
+            more=self.problems[1:],
+        )
         return rebuild, (self.reason,)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pystatefun.cli._errors import page_of
 from pystatefun.errors import ModuleError
 
 if TYPE_CHECKING:  # pydantic and PyYAML load only when a command runs: keeps --help fast
@@ -87,9 +88,9 @@ def module() -> None:
 def validate(file: Path, strict: bool) -> None:
     """Load and validate the module FILE.
 
-    Prints one line per component on stdout and exits 0. Prints the error (file:line: field:
-    what is wrong and how to fix it) on stderr and exits 1 if the module is invalid. Warnings,
-    such as unknown fields, go to stderr.
+    Prints one line per component on stdout and exits 0. If the module is invalid, prints
+    every problem in it, one per line (file:line: field: what is wrong and how to fix it), on
+    stderr and exits 1. Warnings, such as unknown fields, go to stderr.
     """
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s"
@@ -100,6 +101,7 @@ def validate(file: Path, strict: bool) -> None:
         loaded = load_module(file)
     except ModuleError as error:
         click.echo(f"error: {error}", err=True)
+        click.echo(f"What it means and what to do: {page_of(error.code)}", err=True)
         sys.exit(1)
     for line in describe(loaded, str(file)):
         click.echo(line)
@@ -122,6 +124,7 @@ def upgrade(file: Path) -> None:
         upgraded = upgrade_module(file)
     except ModuleError as error:
         click.echo(f"error: {error}", err=True)
+        click.echo(f"What it means and what to do: {page_of(error.code)}", err=True)
         sys.exit(1)
     click.echo(upgraded.yaml, nl=False)
     for note in upgraded.notes:

@@ -10,13 +10,15 @@ A module is StateFun 3.1+'s stream of component documents::
 
 Each document is validated by the parser of its ``kind`` (``kinds/``); then the module as a
 whole is checked (each ``functions`` pattern once, at most one playground ingress and egress).
-Older formats, recognised by their top-level ``version:``, are rejected with the command that
-converts them.
+A bad document does not stop the others from being checked: the error lists every problem of
+the file. Older formats, recognised by their top-level ``version:``, are rejected with the
+command that converts them.
 """
 
 from __future__ import annotations
 
 import shlex
+from functools import partial
 from pathlib import Path
 
 from pystatefun.errors import ModuleError
@@ -27,6 +29,7 @@ from pystatefun.module._components import (
     PlaygroundIngress,
 )
 from pystatefun.module._source import SourceDocument, read_documents
+from pystatefun.module._validation import Problems
 from pystatefun.module.kinds import NOT_YET_SUPPORTED, PARSERS, Component
 
 __all__ = ["legacy_version", "load_module", "upgrade_command"]
@@ -38,9 +41,10 @@ _SHAPE = "every document is `kind: <component type>` plus `spec: {...}`"
 def load_module(path: Path | str) -> Module:
     """Load and validate the module file at ``path``.
 
-    Raises ``pystatefun.errors.ModuleError`` (a ``ValueError``) naming the file, line and field
-    at fault. Unknown fields are ignored, as StateFun does, but each is logged as a warning on
-    the ``pystatefun.module`` logger and kept in ``Module.warnings``.
+    Raises ``pystatefun.errors.ModuleError`` (a ``ValueError``) whose ``problems`` name the
+    file, line and field of everything wrong in it. Unknown fields are ignored, as StateFun
+    does, but each is logged as a warning on the ``pystatefun.module`` logger and kept in
+    ``Module.warnings``.
     """
     file = Path(path)
     documents = read_documents(file)
@@ -50,8 +54,16 @@ def load_module(path: Path | str) -> Module:
             f"`---`, and {_SHAPE} (see {_DOCS})",
             file=file,
         )
-    components = [_component(document) for document in documents]
-    _check_unique(documents, components)
+    problems = Problems()
+    parsed: list[SourceDocument] = []
+    components: list[Component] = []
+    for document in documents:
+        component = problems.attempt(partial(_component, document))
+        if component is not None:
+            parsed.append(document)
+            components.append(component)
+    _check_unique(parsed, components, problems)
+    problems.raise_any()
     return Module(
         source=file.resolve(),
         endpoints=tuple(c for c in components if isinstance(c, ENDPOINT_TYPES)),
@@ -126,8 +138,11 @@ def legacy_version(document: SourceDocument) -> ModuleError:
     )
 
 
-def _check_unique(documents: list[SourceDocument], components: list[Component]) -> None:
-    """Each ``functions`` pattern once; at most one playground ingress and one egress."""
+def _check_unique(
+    documents: list[SourceDocument], components: list[Component], problems: Problems
+) -> None:
+    """Each ``functions`` pattern once; at most one playground ingress and one egress. Only
+    the documents that parsed take part: a broken one has no component to compare."""
     first_of: dict[object, int] = {}
     for index, component in enumerate(components):
         document = documents[index]
@@ -142,18 +157,23 @@ def _check_unique(documents: list[SourceDocument], components: list[Component]) 
         first = documents[first_of[key]]
         line = first.location(path).line
         if isinstance(component, ENDPOINT_TYPES):
-            raise document.error(
-                path,
-                f"{key!r} is already served by the endpoint at line {line}; declare each "
-                "functions pattern once (merge the two, or name a type exactly in one of them)",
+            problems.add(
+                document.problem(
+                    path,
+                    f"{key!r} is already served by the endpoint at line {line}; declare each "
+                    "functions pattern once (merge the two, or name a type exactly in one of them)",
+                )
             )
+            continue
         fix = (
             "list every topic in one egress"
             if isinstance(component, PlaygroundEgress)
             else "one ingress accepts messages for every function"
         )
-        raise document.error(
-            path,
-            f"a second {document.value['kind']} (the first is at line {line}); a module has at "
-            f"most one playground ingress and one playground egress: {fix}",
+        problems.add(
+            document.problem(
+                path,
+                f"a second {document.value['kind']} (the first is at line {line}); a module has "
+                f"at most one playground ingress and one playground egress: {fix}",
+            )
         )

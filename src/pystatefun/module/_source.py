@@ -9,7 +9,6 @@ error and warning says ``file:line: field:``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, final
@@ -18,7 +17,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pystatefun.errors import ModuleError
+from pystatefun.errors import ModuleError, ModuleProblem
 from pystatefun.module._components import Location
 
 __all__ = ["FieldPath", "SourceDocument", "format_path", "parse_documents", "read_documents"]
@@ -26,6 +25,12 @@ __all__ = ["FieldPath", "SourceDocument", "format_path", "parse_documents", "rea
 FieldPath = tuple[str | int, ...]
 _logger = logging.getLogger("pystatefun.module")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_TAB_INDENT = "a tab character; YAML indents with spaces only — replace the tab with spaces"
+_TAB_ELSEWHERE = (
+    "a tab character where YAML expects a space (tabs are fine inside quoted strings) — replace "
+    "the tab with spaces"
+)
+_TAB_PARSES_MAX = 200  # a file indented with tabs throughout: the first ones are enough
 # libyaml composes ten times faster when PyYAML was built with it; both keep marks.
 _LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
     yaml, "CSafeLoader", yaml.SafeLoader
@@ -62,10 +67,16 @@ class SourceDocument:
         line, column = self.positions[path]
         return Location(self.absolute, line, column)
 
-    def error(self, path: FieldPath, reason: str) -> ModuleError:
-        """A ``ModuleError`` at ``path``; ``path`` ``()`` means the document itself."""
+    def problem(self, path: FieldPath, reason: str) -> ModuleProblem:
+        """A ``ModuleProblem`` at ``path``; ``path`` ``()`` means the document itself."""
         line = self.location(path).line
-        return ModuleError(reason, file=self.file, line=line, field=format_path(path) or None)
+        return ModuleProblem(
+            reason=reason, file=self.file, line=line, field=format_path(path) or None
+        )
+
+    def error(self, path: FieldPath, reason: str) -> ModuleError:
+        """A ``ModuleError`` at ``path``, for a problem that ends the document's checks."""
+        return ModuleError.of([self.problem(path, reason)])
 
     def warn(self, path: FieldPath, reason: str) -> None:
         """Log a warning at ``path`` and keep it for ``Module.warnings``."""
@@ -104,10 +115,13 @@ def _position(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _compose(text: str, file: Path) -> Iterator[Node]:
+def _compose(text: str, file: Path) -> list[Node]:
     try:
-        yield from yaml.compose_all(text, Loader=_LOADER)
+        return list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as error:
+        tabs = _tab_problems(text, error, file)
+        if tabs:
+            raise ModuleError.of(tabs) from error
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = error.problem or error.context or "cannot parse"
@@ -115,6 +129,61 @@ def _compose(text: str, file: Path) -> Iterator[Node]:
         raise ModuleError(f"invalid YAML: {problem}{column}", file=file, line=line) from error
     except yaml.YAMLError as error:
         raise ModuleError(f"invalid YAML: {error}", file=file) from error
+
+
+def _tab_problems(text: str, error: yaml.MarkedYAMLError, file: Path) -> list[ModuleProblem]:
+    """A problem for each tab that PyYAML stops at ("found character '\\t' that cannot start
+    any token" says nothing useful), or none when ``error`` is not at a tab.
+
+    Each tab found is replaced by a space and the text parsed again, so that a file indented
+    with tabs gets every such line at once; another error after that is not reported, since
+    it may come from the replacement.
+    """
+    problems: list[ModuleProblem] = []
+    current: yaml.MarkedYAMLError | None = error
+    for _parse in range(_TAB_PARSES_MAX):
+        mark = None if current is None else current.problem_mark
+        index = None if mark is None else _tab_index(text, mark)
+        if mark is None or index is None:
+            break
+        if not problems or problems[-1].line != mark.line + 1:  # one problem per line
+            problems.append(_tab_problem(text, index, mark, file))
+        text = f"{text[:index]} {text[index + 1 :]}"
+        current = _first_error(text)
+    return problems
+
+
+def _tab_problem(text: str, index: int, mark: yaml.Mark, file: Path) -> ModuleProblem:
+    line_start = max(text.rfind(line_break, 0, index) for line_break in "\n\r") + 1
+    indenting = not text[line_start:index].strip(" \t-")
+    return ModuleProblem(
+        reason=_TAB_INDENT if indenting else _TAB_ELSEWHERE,
+        file=file,
+        line=mark.line + 1,
+        column=mark.column + 1,
+    )
+
+
+def _tab_index(text: str, mark: yaml.Mark) -> int | None:
+    """Where the tab at ``mark`` is in ``text``, or ``None`` if there is none there. libyaml's
+    ``index`` skips a byte-order mark, so the line and column are tried first."""
+    lines = text.splitlines(keepends=True)
+    by_line = sum(map(len, lines[: mark.line])) + mark.column
+    for index in (by_line, mark.index):
+        if 0 <= index < len(text) and text[index] == "\t":
+            return index
+    return None
+
+
+def _first_error(text: str) -> yaml.MarkedYAMLError | None:
+    try:
+        for _node in yaml.compose_all(text, Loader=_LOADER):
+            pass
+    except yaml.MarkedYAMLError as error:
+        return error
+    except yaml.YAMLError:
+        return None
+    return None
 
 
 def read_documents(file: Path) -> list[SourceDocument]:

@@ -1,39 +1,76 @@
 """Pydantic validation of one spec, with StateFun's leniency and our error messages.
 
 Specs are validated by pydantic models (one per kind, in ``kinds/``). This module runs them,
-turns the first validation error into a ``ModuleError`` at the field's line, and logs each
-unknown field as a warning: StateFun ignores unknown fields, so a module written for it must
-still load here, but a typo (``trasnport:``) should not go unnoticed.
+turns every validation error into a problem at the field's line, and logs each unknown field
+as a warning: StateFun ignores unknown fields, so a module written for it must still load here,
+but a typo (``trasnport:``) should not go unnoticed. ``Problems`` gathers the problems of
+several checks, so that a user fixes a module in one round rather than one error at a time.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar, final
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
+from pystatefun.errors import ModuleError, ModuleProblem
 from pystatefun.module._source import FieldPath, SourceDocument
 
-__all__ = ["SPEC_CONFIG", "validate"]
+__all__ = ["SPEC_CONFIG", "Problems", "validate"]
 
 # defer_build: a model builds its validator on first use, so start-up pays only for the
 # kinds a module uses (building every one took most of `pystatefun run`'s start-up).
 SPEC_CONFIG = ConfigDict(extra="allow", frozen=True, defer_build=True)
 _M = TypeVar("_M", bound=BaseModel)
+_T = TypeVar("_T")
 _REPR_MAX = 60
 
 
+@final
+class Problems:
+    """The problems found so far in one module file; checks record theirs here and go on."""
+
+    def __init__(self) -> None:
+        self.found: list[ModuleProblem] = []
+
+    def add(self, problem: ModuleProblem) -> None:
+        """Record ``problem`` and go on checking."""
+        self.found.append(problem)
+
+    def attempt(self, check: Callable[[], _T]) -> _T | None:
+        """What ``check()`` returns, or ``None`` once the problems of the ``ModuleError`` it
+        raised are recorded."""
+        try:
+            return check()
+        except ModuleError as error:
+            self.found.extend(error.problems)
+            return None
+
+    def error(self) -> ModuleError:
+        """One ``ModuleError`` with every problem found (there must be one), by line."""
+        return ModuleError.of(sorted(self.found, key=lambda problem: problem.line or 0))
+
+    def raise_any(self) -> None:
+        """Raise ``error()`` if a problem was found."""
+        if self.found:
+            raise self.error()
+
+
 def validate(document: SourceDocument, model: type[_M], raw: object, path: FieldPath) -> _M:
-    """``raw`` (the value at ``path``) validated as ``model``; raises ``ModuleError`` at the first
-    invalid field, warns about every unknown one."""
+    """``raw`` (the value at ``path``) validated as ``model``; raises a ``ModuleError`` with a
+    problem per invalid field, warns about every unknown one."""
     try:
         result = model.model_validate(_string_keys(raw))
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = (*path, *(part for part in first["loc"] if isinstance(part, str | int)))
-        raise document.error(where, _describe(first)) from None
+        problems: dict[FieldPath, ModuleProblem] = {}
+        for details in error.errors(include_url=False):
+            where = (*path, *(part for part in details["loc"] if isinstance(part, str | int)))
+            # One problem per field: a union's members would each say why they do not fit.
+            problems.setdefault(where, document.problem(where, _describe(details)))
+        raise ModuleError.of(list(problems.values())) from None
     _warn_unknown_fields(document, result, path)
     return result
 

@@ -56,20 +56,53 @@ def test_validate_prints_one_line_per_component(write: Write) -> None:
     ]
 
 
+PAGE = "What it means and what to do: docs/errors/PSF-MOD0001.md"
+
+
 def test_validate_reports_an_error_on_stderr_and_exits_1(write: Write) -> None:
     path = write(MODULE.replace("port: 8090", "port: 80900"))
     result = run("validate", path)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         f"error: {path}:14: spec.port: 80900 is out of range; it must be at most 65535 "
-        "[PSF-MOD0001]\n"
+        f"[PSF-MOD0001]\n{PAGE}\n"
+    )
+
+
+def test_validate_reports_every_problem_and_exits_1(write: Write) -> None:
+    path = write(
+        MODULE.replace("example/special", "example/spe*cial").replace("port: 8090", "port: -2")
+        + "---\nkind: io.statefun.kafka.v1/ingress\nspec: {}\n"
+    )
+    result = run("validate", path)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
+        f"error: {path}: 3 problems [PSF-MOD0001]",
+        f"{path}:8: spec.functions: 'example/spe*cial' mixes '*' into a name; use "
+        "'example/*' for the whole namespace, or name one type exactly",
+        f"{path}:14: spec.port: -2 is out of range; it must be at least 0",
+        f"{path}:21: kind: io.statefun.kafka.v1/ingress is a StateFun kind that pystatefun does "
+        "not support yet; for local development use io.statefun.playground.v1/ingress and "
+        "io.statefun.playground.v1/egress (see docs/compatibility.md)",
+        PAGE,
+    ]
+
+
+def test_validate_calls_a_tab_a_tab(write: Write) -> None:
+    path = write(MODULE.replace("  port: 8091", "\tport: 8091"))
+    result = run("validate", path)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: {path}:18:1: a tab character; YAML indents with spaces only — replace the tab "
+        f"with spaces [PSF-MOD0001]\n{PAGE}\n"
     )
 
 
 def test_validate_a_missing_file(tmp_path: Path) -> None:
     result = run("validate", tmp_path / "nope.yaml")
     assert result.returncode == 1
-    assert result.stderr == f"error: {tmp_path / 'nope.yaml'}: no such file [PSF-MOD0001]\n"
+    missing = tmp_path / "nope.yaml"
+    assert result.stderr == f"error: {missing}: no such file [PSF-MOD0001]\n{PAGE}\n"
 
 
 def test_warnings_go_to_stderr_and_fail_only_with_strict(write: Write) -> None:

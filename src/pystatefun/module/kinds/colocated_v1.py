@@ -33,6 +33,7 @@ started or checked on disk until the runtime starts, so ``module validate`` runs
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
@@ -40,12 +41,13 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from pystatefun.module._components import ColocatedEndpoint, Transport
 from pystatefun.module._fields import DurationMs, FunctionsPattern, Integer, TimeoutMs
 from pystatefun.module._source import FieldPath, SourceDocument
-from pystatefun.module._validation import SPEC_CONFIG, validate
-from pystatefun.module.kinds.endpoints_v2_http import build_transport
+from pystatefun.module._validation import SPEC_CONFIG, Problems, validate
+from pystatefun.module.kinds.endpoints_v2_http import build_transport, written_transport
 
 __all__ = ["KIND", "Spec", "parse"]
 
 KIND = "io.pystatefun.endpoints.v1/colocated"
+_SPEC: FieldPath = ("spec",)
 #: The placeholders each ``listen`` mode fills in.
 _PLACEHOLDERS = {"unix": ("socket", "python"), "tcp": ("host", "port", "python")}
 _PLACEHOLDER = re.compile(r"\{(socket|host|port|python)\}")
@@ -135,15 +137,15 @@ class Spec(BaseModel):
 
 def parse(document: SourceDocument) -> ColocatedEndpoint:
     """The endpoint that ``document`` (a whole ``kind``/``spec`` document) declares."""
-    spec = validate(document, Spec, document.value.get("spec"), ("spec",))
-    _check_placeholders(document, spec)
-    backoff = spec.restart_backoff or RestartBackoff.model_validate({})
-    if backoff.maximum < backoff.initial:
-        raise document.error(
-            ("spec", "restartBackoff", "max"),
-            f"max ({backoff.maximum} ms) is shorter than initial ({backoff.initial} ms); the "
-            "delay doubles from initial up to max",
-        )
+    problems = Problems()
+    spec = problems.attempt(partial(validate, document, Spec, document.value.get("spec"), _SPEC))
+    transport = problems.attempt(partial(_transport, document, written_transport(document)))
+    if spec is not None:
+        _check_placeholders(document, spec, problems)
+        _check_backoff(document, spec, problems)
+    if spec is None or transport is None or problems.found:
+        raise problems.error()
+    backoff = _backoff(spec)
     return ColocatedEndpoint(
         functions=spec.functions,
         command=tuple(spec.command),
@@ -156,12 +158,28 @@ def parse(document: SourceDocument) -> ColocatedEndpoint:
         restart_backoff_max_s=backoff.maximum / 1000,
         shutdown_grace_s=spec.shutdown_grace / 1000,
         max_num_batch_requests=spec.max_num_batch_requests,
-        transport=_transport(document, spec.transport),
+        transport=transport,
         location=document.location(),
     )
 
 
-def _check_placeholders(document: SourceDocument, spec: Spec) -> None:
+def _backoff(spec: Spec) -> RestartBackoff:
+    return spec.restart_backoff or RestartBackoff.model_validate({})
+
+
+def _check_backoff(document: SourceDocument, spec: Spec, problems: Problems) -> None:
+    backoff = _backoff(spec)
+    if backoff.maximum < backoff.initial:
+        problems.add(
+            document.problem(
+                ("spec", "restartBackoff", "max"),
+                f"max ({backoff.maximum} ms) is shorter than initial ({backoff.initial} ms); the "
+                "delay doubles from initial up to max",
+            )
+        )
+
+
+def _check_placeholders(document: SourceDocument, spec: Spec, problems: Problems) -> None:
     """A placeholder of the other ``listen`` mode would reach the server unreplaced."""
     known = _PLACEHOLDERS[spec.listen]
     words: list[tuple[FieldPath, str]] = [
@@ -173,21 +191,27 @@ def _check_placeholders(document: SourceDocument, spec: Spec) -> None:
             if name not in known:
                 listed = ", ".join(f"{{{n}}}" for n in known)
                 other = "tcp" if spec.listen == "unix" else "unix"
-                raise document.error(
-                    path,
-                    f"{{{name}}} is only set with `listen: {other}`; with `listen: "
-                    f"{spec.listen}` the placeholders are {listed}",
+                problems.add(
+                    document.problem(
+                        path,
+                        f"{{{name}}} is only set with `listen: {other}`; with `listen: "
+                        f"{spec.listen}` the placeholders are {listed}",
+                    )
                 )
 
 
 def _transport(document: SourceDocument, raw: dict[str, Any] | None) -> Transport:
     path = ("spec", "transport")
     transport = build_transport(document, raw, path)
+    problems = Problems()
     for name in _TLS_FILES:
         if getattr(transport, name) is not None:
-            raise document.error(
-                (*path, name),
-                "a co-located server is called over a Unix socket or 127.0.0.1 without TLS; "
-                "remove the TLS settings",
+            problems.add(
+                document.problem(
+                    (*path, name),
+                    "a co-located server is called over a Unix socket or 127.0.0.1 without "
+                    "TLS; remove the TLS settings",
+                )
             )
+    problems.raise_any()
     return transport

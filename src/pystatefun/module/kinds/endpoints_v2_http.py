@@ -21,6 +21,7 @@ that type. Each ``functions`` value may be declared once per module.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -28,12 +29,14 @@ from pydantic import BaseModel, Field
 from pystatefun.module._components import HttpEndpoint, Transport
 from pystatefun.module._fields import FunctionsPattern, Integer, UrlPathTemplate
 from pystatefun.module._source import FieldPath, SourceDocument
-from pystatefun.module._validation import SPEC_CONFIG, validate
+from pystatefun.module._validation import SPEC_CONFIG, Problems, validate
 from pystatefun.module.kinds import transports_v1_async, transports_v1_okhttp
 
-__all__ = ["KIND", "Spec", "build_transport", "parse"]
+__all__ = ["KIND", "Spec", "build_transport", "parse", "written_transport"]
 
 KIND = "io.statefun.endpoints.v2/http"
+_SPEC: FieldPath = ("spec",)
+_TRANSPORT: FieldPath = ("spec", "transport")
 _TRANSPORTS = {
     None: transports_v1_async.build,
     transports_v1_async.KIND: transports_v1_async.build,
@@ -55,14 +58,29 @@ class Spec(BaseModel):
 
 def parse(document: SourceDocument) -> HttpEndpoint:
     """The endpoint that ``document`` (a whole ``kind``/``spec`` document) declares."""
-    spec = validate(document, Spec, document.value.get("spec"), ("spec",))
+    problems = Problems()
+    spec = problems.attempt(partial(validate, document, Spec, document.value.get("spec"), _SPEC))
+    transport = problems.attempt(
+        partial(build_transport, document, written_transport(document), _TRANSPORT)
+    )
+    if spec is None or transport is None:
+        raise problems.error()
     return HttpEndpoint(
         functions=spec.functions,
         url_path_template=spec.url_path_template,
         max_num_batch_requests=spec.max_num_batch_requests,
-        transport=build_transport(document, spec.transport, ("spec", "transport")),
+        transport=transport,
         location=document.location(),
     )
+
+
+def written_transport(document: SourceDocument) -> dict[str, Any] | None:
+    """``spec.transport`` as written, if it is a mapping: the transport is checked even when
+    another field of the spec is invalid, so that both are reported at once (``Spec`` reports
+    a ``transport`` that is not a mapping)."""
+    spec = document.value.get("spec")
+    raw = spec.get("transport") if isinstance(spec, dict) else None
+    return raw if isinstance(raw, dict) else None
 
 
 def build_transport(

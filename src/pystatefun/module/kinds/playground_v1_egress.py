@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from pystatefun.module._components import PlaygroundEgress
 from pystatefun.module._fields import Port, Topic
 from pystatefun.module._source import SourceDocument
-from pystatefun.module._validation import SPEC_CONFIG, validate
+from pystatefun.module._validation import SPEC_CONFIG, Problems, validate
 
 __all__ = ["KIND", "Spec", "parse"]
 
@@ -41,12 +41,16 @@ class Spec(BaseModel):
 def parse(document: SourceDocument) -> PlaygroundEgress:
     """The egress that ``document`` (a whole ``kind``/``spec`` document) declares."""
     spec = validate(document, Spec, document.value.get("spec"), ("spec",))
+    problems = Problems()
     for index, topic in enumerate(spec.topics):
         if topic in spec.topics[:index]:
             first = spec.topics.index(topic)
             line = document.location(("spec", "topics", first)).line
-            raise document.error(
-                ("spec", "topics", index),
-                f"topic {topic!r} is listed twice (also at line {line}); list each topic once",
+            problems.add(
+                document.problem(
+                    ("spec", "topics", index),
+                    f"topic {topic!r} is listed twice (also at line {line}); list each topic once",
+                )
             )
+    problems.raise_any()
     return PlaygroundEgress(port=spec.port, topics=tuple(spec.topics), location=document.location())

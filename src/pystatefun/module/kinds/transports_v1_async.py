@@ -25,6 +25,7 @@ Without ``timeouts`` there are no read or write timeouts: only the call budget b
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -33,7 +34,7 @@ from pydantic import BaseModel, Field
 from pystatefun.module._components import Transport
 from pystatefun.module._fields import DurationMs, PositiveInt, TimeoutMs
 from pystatefun.module._source import FieldPath, SourceDocument
-from pystatefun.module._validation import SPEC_CONFIG, validate
+from pystatefun.module._validation import SPEC_CONFIG, Problems, validate
 from pystatefun.module.kinds.transports_v1_okhttp import Timeouts, timeouts_within_call
 
 __all__ = ["KIND", "Spec", "build"]
@@ -65,35 +66,49 @@ def build(document: SourceDocument, raw: object, path: FieldPath) -> Transport:
     """The transport that ``raw`` (the ``transport`` mapping at ``path``, or ``None``)
     describes."""
     spec = validate(document, Spec, {} if raw is None else raw, path)
-    read: float | None = None
-    write: float | None = None
-    if spec.timeouts is not None:
+    problems = Problems()
+    timeouts = spec.timeouts
+    if timeouts is not None:
         for ignored in sorted({"call", "connect"} & spec.model_fields_set):
             document.warn(
                 (*path, ignored),
                 f"ignored because `timeouts` is given: timeouts.{ignored} wins (default "
                 f"{'1 min' if ignored == 'call' else '10 s'}), as in StateFun; keep one of them",
             )
-        timeouts = spec.timeouts
         phases = {"connect": timeouts.connect, "read": timeouts.read, "write": timeouts.write}
-        millis = timeouts_within_call(
-            document, (*path, "timeouts"), timeouts.call, phases, timeouts.model_fields_set
+        check = partial(
+            timeouts_within_call,
+            document,
+            (*path, "timeouts"),
+            timeouts.call,
+            phases,
+            timeouts.model_fields_set,
         )
-        read, write = millis["read"] / 1000, millis["write"] / 1000
     else:
-        millis = timeouts_within_call(
-            document, path, spec.call, {"connect": spec.connect}, spec.model_fields_set
+        check = partial(
+            timeouts_within_call,
+            document,
+            path,
+            spec.call,
+            {"connect": spec.connect},
+            spec.model_fields_set,
         )
+    millis = problems.attempt(check)
+    files = problems.attempt(partial(_tls_files, document, spec, path))
+    if millis is None or files is None:
+        raise problems.error()
+    # Without `timeouts` only the call budget bounds reads and writes, as in StateFun.
+    phased = timeouts is not None
     return Transport(
         kind=KIND,
         call_timeout_s=millis["call"] / 1000,
         connect_timeout_s=millis["connect"] / 1000,
-        read_timeout_s=read,
-        write_timeout_s=write,
+        read_timeout_s=millis["read"] / 1000 if phased else None,
+        write_timeout_s=millis["write"] / 1000 if phased else None,
         pool_ttl_s=spec.pool_ttl / 1000,
         pool_size=spec.pool_size,
         payload_max_bytes=spec.payload_max_bytes,
-        **_tls_files(document, spec, path),
+        **files,
     )
 
 
@@ -101,21 +116,28 @@ def _tls_files(document: SourceDocument, spec: Spec, path: FieldPath) -> dict[st
     """The TLS files as absolute paths: relative ones are relative to the module file, so a
     module works from any working directory. ``file:`` prefixes are accepted, as in StateFun."""
     files: dict[str, Path] = {}
+    problems = Problems()
     for name in _TLS_FILES:
         value: str | None = getattr(spec, name)
         if value is None:
             continue
         if value.startswith("classpath:"):
-            raise document.error(
-                (*path, name),
-                f"{value!r} is a JVM classpath resource; give a file path instead "
-                "(relative paths are relative to the module file)",
+            problems.add(
+                document.problem(
+                    (*path, name),
+                    f"{value!r} is a JVM classpath resource; give a file path instead "
+                    "(relative paths are relative to the module file)",
+                )
             )
         location = Path(value.removeprefix("file://").removeprefix("file:"))
         files[name] = document.absolute.parent / location
     if ("client_cert" in files) != ("client_key" in files):
         missing = "client_key" if "client_cert" in files else "client_cert"
-        raise document.error(
-            (*path, missing), "required for mutual TLS: give client_cert and client_key together"
+        problems.add(
+            document.problem(
+                (*path, missing),
+                "required for mutual TLS: give client_cert and client_key together",
+            )
         )
+    problems.raise_any()
     return files

@@ -28,7 +28,7 @@ from pystatefun.module._components import Transport
 from pystatefun.module._durations import format_duration
 from pystatefun.module._fields import TimeoutMs
 from pystatefun.module._source import FieldPath, SourceDocument
-from pystatefun.module._validation import SPEC_CONFIG, validate
+from pystatefun.module._validation import SPEC_CONFIG, Problems, validate
 
 __all__ = ["KIND", "Spec", "Timeouts", "build", "from_timeouts", "timeouts_within_call"]
 
@@ -71,19 +71,23 @@ def timeouts_within_call(
     """``call`` and the ``phases`` (connect, read, write) in ms, each phase checked against
     ``call``; ``path`` locates the mapping that holds them, ``written`` names those set in it.
 
-    A phase written longer than ``call`` is an error (StateFun rejects it too). A phase left at
-    its default is lowered to ``call`` instead, so ``call: 5s`` alone is valid.
+    A phase written longer than ``call`` is an error (StateFun rejects it too), each reported. A
+    phase left at its default is lowered to ``call`` instead, so ``call: 5s`` alone is valid.
     """
     millis = {"call": call}
+    problems = Problems()
     for phase, value in phases.items():
         if value > call and phase in written:
-            raise document.error(
-                (*path, phase),
-                f"{format_duration(value)} is longer than the call timeout "
-                f"({format_duration(call)}): `{phase}` bounds one attempt inside the call, so "
-                f"make it at most {format_duration(call)} or raise `call`",
+            problems.add(
+                document.problem(
+                    (*path, phase),
+                    f"{format_duration(value)} is longer than the call timeout "
+                    f"({format_duration(call)}): `{phase}` bounds one attempt inside the call, "
+                    f"so make it at most {format_duration(call)} or raise `call`",
+                )
             )
         millis[phase] = min(value, call)
+    problems.raise_any()
     return millis
 
 
