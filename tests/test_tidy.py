@@ -1,5 +1,6 @@
-"""Mechanical code rules (STYLE practices 1 and 14): module budgets, banned module names,
-no print() or bare except in the package, no TODO without an issue number."""
+"""Mechanical code rules: module budgets, banned module names, no print() or bare except in the
+package, no TODO without an issue number, the seams kept (the runtime names no connector and
+opens no storage file itself), and no citations of notes outside the repository."""
 
 from __future__ import annotations
 
@@ -80,3 +81,51 @@ def test_todos_name_an_issue() -> None:
         if pattern.search(line) and path.name != "test_tidy.py"
     ]
     assert not offenders
+
+
+def _imports(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+def test_the_runtime_names_no_connector() -> None:
+    """Connectors are found through pystatefun.io.registry by kind; the runtime imports the
+    connector seam (io.api) and the registry, never a connector."""
+    named = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in (PACKAGE / "runtime").rglob("*.py")
+        for module in _imports(path)
+        if module.startswith("pystatefun.io.")
+        and module not in {"pystatefun.io.api", "pystatefun.io.registry"}
+    ]
+    assert not named
+
+
+def test_storage_files_are_opened_by_the_store_alone() -> None:
+    """Only pystatefun.store opens SQLite (DataDir is the one front door to a data dir)."""
+    opening = [
+        str(path.relative_to(ROOT))
+        for path in SOURCES
+        if "sqlite3.connect" in path.read_text() and "store" not in path.relative_to(PACKAGE).parts
+    ]
+    assert not opening
+
+
+def test_no_file_cites_notes_outside_the_repository() -> None:
+    """docs/architecture.md is the project's own design document; cite it, or nothing."""
+    pattern = re.compile(r"\.\./shared|DESIGN §|DESIGN\.md|STYLE\.md|STYLE practice")
+    texts = [
+        *CODE,
+        *(ROOT / "docs").rglob("*.md"),
+        ROOT / "README.md",
+        *(ROOT / "bench").rglob("*.py"),
+    ]
+    citing = [
+        str(p.relative_to(ROOT))
+        for p in texts
+        if pattern.search(p.read_text()) and p != Path(__file__).resolve()
+    ]
+    assert not citing

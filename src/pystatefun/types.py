@@ -10,7 +10,14 @@ from typing import NamedTuple, final
 
 from pystatefun.errors import ConfigurationError
 
-__all__ = ["Address", "parse_typename"]
+__all__ = ["Address", "parse_typename", "split_typename"]
+
+
+def split_typename(typename: str) -> tuple[str, str] | None:
+    """``(namespace, name)`` of ``"<namespace>/<name>"``, split at the **last** ``/``; None
+    when either part would be empty. Every split of a type name goes through here."""
+    namespace, slash, name = typename.rpartition("/")
+    return (namespace, name) if slash and namespace and name else None
 
 
 def parse_typename(typename: str) -> tuple[str, str]:
@@ -24,13 +31,13 @@ def parse_typename(typename: str) -> tuple[str, str]:
         raise ConfigurationError(
             f"a type name must be a str like 'com.example/greeter', got {typename!r}"
         )
-    namespace, slash, name = typename.rpartition("/")
-    if not slash or not namespace or not name:
+    parts = split_typename(typename)
+    if parts is None:
         raise ConfigurationError(
             f"invalid type name {typename!r}: expected '<namespace>/<name>' with both parts "
             "non-empty, for example 'com.example/greeter'"
         )
-    return namespace, name
+    return parts
 
 
 @final

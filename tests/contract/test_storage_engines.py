@@ -142,7 +142,7 @@ async def test_a_refused_step_writes_nothing_and_the_others_commit(engine: Stora
     after = Step(messages=[NewMessage(C, None, text("3"))])
     outcomes = [await engine.commit(s) for s in (first, clash, after)]
     assert [o.committed for o in outcomes] == [True, False, True]
-    assert "reuses a cancellation token" in (outcomes[1].error or "")
+    assert "reuses the cancellation token 'token', still pending" in (outcomes[1].error or "")
     assert await engine.pending_counts() == {A: 1, C: 1}
     assert await engine.read_state(B) == {}
 

@@ -18,14 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, final
 
-from pystatefun.protocol.typed_values import PRIMITIVES
+from pystatefun.protocol.typed_values import PRIMITIVES, value_from_text
+from pystatefun.types import split_typename
 
 __all__ = ["MappingError", "StateColumn", "parse_state_column"]
 
 _SPEC = re.compile(r"^(?P<name>[a-z_][a-z0-9_]*)=(?P<column>[^:]+):(?P<type>.+)$")
 _PRIMITIVE_NAMES = {name.rpartition("/")[2]: name for name in PRIMITIVES}
-_TRUE = {"true", "1", "yes", "t", "y"}
-_FALSE = {"false", "0", "no", "f", "n"}
 
 
 class MappingError(ValueError):
@@ -96,19 +95,10 @@ def _primitive(typename: str) -> Callable[[Any], bytes]:
 
     def encode(value: Any) -> bytes:
         if isinstance(value, str) and python_type is not str:
-            text = value.strip()
-            if python_type is bool:
-                lowered = text.lower()
-                if lowered not in _TRUE | _FALSE:
-                    raise MappingError(f"{value!r} is not a bool (true/false, 1/0, yes/no)")
-                value = lowered in _TRUE
-            else:
-                try:
-                    value = python_type(text)
-                except ValueError:
-                    kind = python_type.__name__
-                    article = "an" if kind[0] in "aeiou" else "a"
-                    raise MappingError(f"{value!r} is not {article} {kind}") from None
+            try:
+                value = value_from_text(typename, value)
+            except ValueError as exc:
+                raise MappingError(str(exc)) from None
         elif python_type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         in_range = not isinstance(value, int) or low <= value <= high or (low, high) == (0, 0)
@@ -159,7 +149,7 @@ def parse_state_column(spec: str) -> StateColumn:
         return StateColumn(name, column, typename, _primitive(typename))
     prefix, _, typename = kind.partition(":")
     encoders = {"json": _json, "bytes": _text, "base64": _base64}
-    if prefix not in encoders or "/" not in typename.strip("/"):
+    if prefix not in encoders or split_typename(typename) is None:
         known = ", ".join(_PRIMITIVE_NAMES)
         raise MappingError(
             f"{spec!r}: unknown type {kind!r}; use one of {known}, or json:<namespace/Type>, "

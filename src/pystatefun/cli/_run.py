@@ -31,10 +31,8 @@ async def _serve(module: Module, options: RuntimeOptions) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     # Data on stdout: where to send messages and read records; then "ready".
-    if runtime.ingress_url:
-        click.echo(f"ingress {runtime.ingress_url}")
-    if runtime.egress_url:
-        click.echo(f"egress {runtime.egress_url}")
+    for role, url in runtime.listening():
+        click.echo(f"{role} {url}")
     click.echo("ready")
     _log.info("running %s; SIGTERM or Ctrl-C stops gracefully", module.source)
     waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(runtime.failed.wait())]

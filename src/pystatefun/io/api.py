@@ -1,18 +1,43 @@
-"""The contract between connectors and the runtime: what an ingress hands over, what it gets back.
+"""The connector seam: what an ingress or egress is, and what the runtime offers them.
 
-Connectors depend on this module alone, never on the runtime, so a connector can be written and
-tested against any implementation of ``ConnectorHandle``.
+Every connector (the playground's HTTP ingress and egress today; Kafka and Kinesis next)
+implements ``Ingress`` or ``Egress`` and is registered by its module ``kind`` in
+``pystatefun.io.registry``; the runtime builds connectors through the registry and names none of
+them. Connectors depend on this module, never on the runtime, so one can be written and tested
+against any ``RuntimeHandle``.
+
+The contract (docs/architecture.md, "Connectors"):
+
+- An ingress hands each message to ``RuntimeHandle.ingest`` and acknowledges it to its source
+  (HTTP 2xx, a Kafka offset commit) only once ``ingest`` returned ``ACCEPTED`` (or another
+  outcome that says the message is durable or was a duplicate). It may pass an idempotency key,
+  and a ``Position`` that is written in the same step as the message, so that after a crash it
+  resumes from ``RuntimeHandle.positions`` exactly after what was committed.
+- An egress checks each record a function sends (``route``, when the step is made) and publishes
+  the records its steps committed, with its own delivery semantics.
+- Back-pressure is the connector's duty: ``ingest`` waits while the target's mailbox is full;
+  an ingress that reads from a log pauses reading meanwhile.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Protocol, final
 
+from pystatefun.protocol import TypedValue
+from pystatefun.store import EgressOut, Position
 from pystatefun.types import Address
 
-__all__ = ["ConnectorHandle", "IngestOutcome", "IngestResult"]
+__all__ = [
+    "ConnectorContext",
+    "Egress",
+    "IngestOutcome",
+    "IngestResult",
+    "Ingress",
+    "RuntimeHandle",
+]
 
 
 class IngestOutcome(Enum):
@@ -23,18 +48,25 @@ class IngestOutcome(Enum):
     # request-reply without an idempotency key: no answer in time (or the runtime is stopping),
     # and the message, never stored, was taken back before it was processed; nothing happened
     WITHDRAWN = "withdrawn"
+    # request-reply: the message could not be processed and is in the dead letters
+    DEAD_LETTERED = "dead_lettered"
     STOPPING = "stopping"  # the runtime is shutting down; nothing added
 
 
 @final
 @dataclass(frozen=True, slots=True)
 class IngestResult:
+    """What became of an ingested message; a reply's type and value for ``REPLIED``, the dead
+    letter's id and why for ``DEAD_LETTERED``."""
+
     outcome: IngestOutcome
     reply_typename: str | None = None
     reply_value: bytes | None = None
+    dead_letter_id: int | None = None
+    error: str | None = None
 
 
-class ConnectorHandle(Protocol):
+class RuntimeHandle(Protocol):
     """What the runtime offers connectors."""
 
     async def ingest(
@@ -42,12 +74,74 @@ class ConnectorHandle(Protocol):
         target: Address,
         typename: str,
         value: bytes,
-        idempotency_key: str | None,
-        wait_for_reply: bool,
+        *,
+        idempotency_key: str | None = None,
+        wait_for_reply: bool = False,
+        position: Position | None = None,
     ) -> IngestResult:
-        """Append one message to ``target``'s mailbox; return once it is durable (or refused)."""
+        """Append one message to ``target``'s mailbox (with ``position``, where the source
+        has read up to, in the same step); return once it is durable (or refused). With
+        ``wait_for_reply``, wait for the function's answer to the message's caller too."""
+        ...
+
+    async def positions(self, source: str) -> dict[str, str]:
+        """Where ingress ``source`` has read up to, by partition key, as last committed."""
         ...
 
     async def pop_egress(self, egress: str, topic: str) -> bytes | None:
-        """Remove and return the oldest record of ``topic``, durably; None when empty."""
+        """Remove and return the oldest committed record of ``topic``, durably; None if none."""
         ...
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectorContext:
+    """What every connector is built with, besides its own spec."""
+
+    #: The module file, for errors that point at it.
+    module_file: Path
+    #: The interface network connectors listen on.
+    host: str
+    #: The largest message an ingress accepts, in bytes.
+    ingress_max_bytes: int
+
+
+class Ingress(Protocol):
+    """A source of messages for the runtime."""
+
+    #: The ports it will listen on (none: it listens nowhere or picks a free one), so the
+    #: runtime can refuse two connectors on one port before either starts.
+    ports: tuple[int, ...]
+
+    async def start(self, runtime: RuntimeHandle) -> None:
+        """Begin taking messages; raise ``DataDirError`` if it cannot (a port in use)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop taking messages; what is being ingested finishes or is refused."""
+        ...
+
+    @property
+    def url(self) -> str | None:
+        """Where clients reach it once started (printed by ``pystatefun run``), if anywhere."""
+        ...
+
+
+class Egress(Protocol):
+    """A destination for records that functions send."""
+
+    #: The egress id functions address (``io.statefun.playground/egress``, a Kafka egress's id).
+    egress_id: str
+    ports: tuple[int, ...]
+
+    def route(self, value: TypedValue, where: str) -> EgressOut:
+        """The record to commit for ``value``, sent by ``where`` (an address);
+        ``TerminalError`` if the egress cannot take it (the batch is dead-lettered)."""
+        ...
+
+    async def start(self, runtime: RuntimeHandle) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    @property
+    def url(self) -> str | None: ...

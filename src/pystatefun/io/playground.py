@@ -1,11 +1,12 @@
-"""The playground HTTP ingress and egress (DESIGN §4), upstream's local-development contract.
+"""The playground HTTP ingress and egress, upstream's local-development contract, as connectors.
 
-Ingress, on its port: any method to ``/<namespace>/<type>/<id>``; the body is the message; its
-type comes from ``Content-Type: application/vnd.<typename>`` (default
+Ingress, on its port: ``POST`` or ``PUT`` to ``/<namespace>/<type>/<id>``; the body is the
+message; its type comes from ``Content-Type: application/vnd.<typename>`` (default
 ``io.statefun.types/string``). For a primitive type (``io.statefun.types/*``) the body is the
 value as text (``42``, ``true``, ``hello``) and is encoded as the type's wrapper, so that
 ``message.as_int()`` works; any other type's body is passed as it is. The answer is 202 once the
-message is durably in the mailbox. Extras over upstream:
+message is durably in the mailbox. Other methods are refused with 405 (a ``GET`` probe must not
+send a message). Extras over upstream:
 
 - ``Idempotency-Key: <key>``: a retry with the same key within the window adds nothing (202 with
   ``Pystatefun-Duplicate: true``);
@@ -13,53 +14,61 @@ message is durably in the mailbox. Extras over upstream:
   ``context.caller`` and answers 200 with it (``Content-Type: application/vnd.<typename>``,
   primitive values as text); 504 when none comes within the reply timeout: either the message
   is accepted and will be processed (resend it only with an ``Idempotency-Key``), or it was
-  taken back before it was processed (``nothing happened``: send it again).
+  taken back before it was processed (``nothing happened``: send it again); 422 when the message
+  went to the dead letters (``Pystatefun-Dead-Letter: <id>``).
 
 Egress, on its port: ``GET /<topic>`` removes and answers the oldest record (200, the payload as
 UTF-8 text), 404 when the topic is empty, 405 for a topic the egress does not declare. Records
-are durable and each is answered once.
+are durable and each is answered once. Functions send ``io.statefun.playground/EgressRecord``
+JSON (``{"topic": ..., "payload": "<utf-8>"}``) to the egress id
+``io.statefun.playground/egress``.
 
 Both serve on ``pystatefun.http.HttpServer`` (the ingress is the runtime's front door, so its
-CPU per request matters); statuses and texts are those of the aiohttp server they replaced.
+CPU per request matters).
 """
 
 from __future__ import annotations
 
-from typing import Any, final
+import json
+from typing import final
 from urllib.parse import unquote
 
-from pystatefun.errors import DataDirError, ProtocolError, StoppingError
+from pystatefun.errors import DataDirError, ProtocolError, StoppingError, TerminalError
 from pystatefun.http import HttpRequest, HttpResponse, HttpServer
-from pystatefun.io.api import ConnectorHandle, IngestOutcome, IngestResult
-from pystatefun.protocol.typed_values import PRIMITIVES, Primitive
-from pystatefun.types import Address
+from pystatefun.io.api import ConnectorContext, IngestOutcome, IngestResult, RuntimeHandle
+from pystatefun.module import PlaygroundEgress, PlaygroundIngress
+from pystatefun.protocol import TypedValue
+from pystatefun.protocol.typed_values import PRIMITIVES, text_of, value_from_text
+from pystatefun.store import EgressOut, Payload
+from pystatefun.types import Address, split_typename
 
-__all__ = ["PlaygroundEgressServer", "PlaygroundIngressServer", "decode_text", "encode_text"]
+__all__ = [
+    "PLAYGROUND_EGRESS",
+    "PLAYGROUND_RECORD_TYPENAME",
+    "PlaygroundEgressServer",
+    "PlaygroundIngressServer",
+    "build_egress",
+    "build_ingress",
+    "decode_text",
+    "encode_text",
+]
 
+PLAYGROUND_EGRESS = PlaygroundEgress.ID
+PLAYGROUND_RECORD_TYPENAME = "io.statefun.playground/EgressRecord"
 _VND = "application/vnd."
 _TEXT = "text/plain"
 _TEXT_UTF8 = "text/plain; charset=utf-8"
-_EGRESS_MAX_BODY_BYTES = 1024 * 1024  # aiohttp's default client_max_size, as before
+_EGRESS_MAX_BODY_BYTES = 1024 * 1024  # requests carry no body; this bounds a confused client
 _DEFAULT_TYPENAME = "io.statefun.types/string"
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
+_SENDING_METHODS = ("POST", "PUT")
 _SHUTDOWN_TIMEOUT_S = 5.0
 
 
 def encode_text(typename: str, text: str) -> bytes:
     """A primitive value given as text, encoded as its wrapper; ValueError if it does not parse."""
-    primitive: Primitive[Any] = PRIMITIVES[typename]
-    kind = primitive.python_type
-    stripped = text.strip()
-    if kind is bool:
-        if stripped.lower() not in _TRUE | _FALSE:
-            raise ValueError(f"{text!r} is not a bool; send true or false")
-        return primitive.encode(stripped.lower() in _TRUE)
-    if kind is int:
-        return primitive.encode(int(stripped))
-    if kind is float:
-        return primitive.encode(float(stripped))
-    return primitive.encode(text)
+    primitive = PRIMITIVES[typename]
+    value = value_from_text(typename, text)
+    return primitive.encode(value)  # type: ignore[arg-type] # the value is of its type
 
 
 def decode_text(typename: str, value: bytes | None) -> bytes:
@@ -67,18 +76,36 @@ def decode_text(typename: str, value: bytes | None) -> bytes:
     if value is None:
         return b""
     if typename in PRIMITIVES:
-        decoded = PRIMITIVES[typename].decode(value)
-        return (str(decoded).lower() if isinstance(decoded, bool) else str(decoded)).encode()
+        return text_of(typename, value).encode()
     return value
 
 
+def build_ingress(spec: object, context: ConnectorContext) -> PlaygroundIngressServer:
+    """The connector of an ``io.statefun.playground.v1/ingress``."""
+    assert isinstance(spec, PlaygroundIngress)
+    return PlaygroundIngressServer(
+        host=context.host, port=spec.port, max_body_bytes=context.ingress_max_bytes
+    )
+
+
+def build_egress(spec: object, context: ConnectorContext) -> PlaygroundEgressServer:
+    """The connector of an ``io.statefun.playground.v1/egress``."""
+    assert isinstance(spec, PlaygroundEgress)
+    return PlaygroundEgressServer(host=context.host, port=spec.port, topics=spec.topics)
+
+
 class _Server:
+    """One HTTP server of a playground connector, started with the runtime it hands to."""
+
     def __init__(self, host: str, port: int) -> None:
         self._host, self._port = host, port
         self._server: HttpServer | None = None
+        self._runtime: RuntimeHandle | None = None
         self.port = port
+        self.ports = (port,) if port else ()
 
-    async def _start(self, server: HttpServer) -> None:
+    async def _start(self, runtime: RuntimeHandle, server: HttpServer) -> None:
+        self._runtime = runtime
         try:
             await server.start(self._host, self._port)
         except OSError as exc:
@@ -89,6 +116,11 @@ class _Server:
         self._server = server
         self.port = server.port
 
+    @property
+    def runtime(self) -> RuntimeHandle:
+        assert self._runtime is not None, "the connector is not started"
+        return self._runtime
+
     async def stop(self) -> None:
         """Stop listening; requests in progress get ``_SHUTDOWN_TIMEOUT_S`` to finish."""
         if self._server is not None:
@@ -96,21 +128,21 @@ class _Server:
             self._server = None
 
     @property
-    def url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+    def url(self) -> str | None:
+        return None if self._server is None else f"http://{self._host}:{self.port}"
 
 
 @final
 class PlaygroundIngressServer(_Server):
-    def __init__(self, handle: ConnectorHandle, host: str, port: int, max_bytes: int) -> None:
-        super().__init__(host, port)
-        self._handle = handle
-        self._max_bytes = max_bytes
+    """The ``Ingress`` of ``io.statefun.playground.v1/ingress``."""
 
-    async def start(self) -> None:
-        await self._start(
-            HttpServer(self._ingest, max_body_bytes=self._max_bytes, too_large=self._too_large)
-        )
+    def __init__(self, *, host: str, port: int, max_body_bytes: int) -> None:
+        super().__init__(host, port)
+        self._max_bytes = max_body_bytes
+
+    async def start(self, runtime: RuntimeHandle) -> None:
+        server = HttpServer(self._ingest, max_body_bytes=self._max_bytes, too_large=self._too_large)
+        await self._start(runtime, server)
 
     async def _ingest(self, request: HttpRequest) -> HttpResponse:
         parsed = self._parse(request)
@@ -124,14 +156,18 @@ class PlaygroundIngressServer(_Server):
             except (ValueError, TypeError, UnicodeDecodeError) as exc:
                 return _text(400, f"message to {target}: the body is not a {typename}: {exc}")
         headers = request.headers
-        wait = headers.get("pystatefun-request-reply", "").lower() in _TRUE
-        key = headers.get("idempotency-key") or None
-        result = await self._handle.ingest(target, typename, body, key, wait)
+        result = await self.runtime.ingest(
+            target,
+            typename,
+            body,
+            idempotency_key=headers.get("idempotency-key") or None,
+            wait_for_reply=_flag(headers.get("pystatefun-request-reply", "")),
+        )
         return _respond(target, result)
 
     def _too_large(self, request: HttpRequest, size: int | None) -> HttpResponse:
         """A body over the limit, refused before it is read, unless the request is wrong
-        already (a bad path or type says more than the size)."""
+        already (a bad method, path or type says more than the size)."""
         parsed = self._parse(request)
         if isinstance(parsed, HttpResponse):
             return parsed
@@ -146,11 +182,18 @@ class PlaygroundIngressServer(_Server):
                 404, f"{path!r} is not /<namespace>/<type>/<id>, e.g. /example/greeter/alice"
             )
         target = Address(*parts)
+        if request.method not in _SENDING_METHODS:
+            return _text(
+                405,
+                f"{request.method} does not send a message; send it to {target} with POST or "
+                "PUT (the body is the message)",
+                {"Allow": ", ".join(_SENDING_METHODS)},
+            )
         content_type = request.headers.get("content-type", "")
         typename = _DEFAULT_TYPENAME
         if content_type.startswith(_VND):
             typename = content_type[len(_VND) :].split(";")[0].strip()
-        if "/" not in typename.strip("/"):
+        if split_typename(typename) is None:
             return _text(
                 415,
                 f"Content-Type {content_type!r}: the typename must be "
@@ -159,9 +202,16 @@ class PlaygroundIngressServer(_Server):
         return target, typename
 
 
+def _flag(header: str) -> bool:
+    """A yes/no header, read as a bool is read everywhere (``true``, ``1``, ``yes``)."""
+    try:
+        return bool(value_from_text("io.statefun.types/bool", header))
+    except ValueError:
+        return False
+
+
 def _decoded(path: str) -> str:
-    """The request path with %-escapes decoded, as aiohttp's router matched it (an escape that
-    is not UTF-8 stays as it was)."""
+    """The request path with %-escapes decoded (an escape that is not UTF-8 stays as it was)."""
     if "%" not in path:
         return path
     try:
@@ -171,50 +221,80 @@ def _decoded(path: str) -> str:
 
 
 def _respond(target: Address, result: IngestResult) -> HttpResponse:
-    if result.outcome is IngestOutcome.STOPPING:
-        return _text(
-            503,
-            str(
-                StoppingError(
-                    "the runtime is stopping and took nothing; send the "
-                    "message again once it has restarted"
-                )
-            ),
+    outcome = result.outcome
+    if outcome is IngestOutcome.STOPPING:
+        stopping = StoppingError(
+            "the runtime is stopping and took nothing; send the message again once it has restarted"
         )
-    if result.outcome is IngestOutcome.REPLY_TIMEOUT:
+        return _text(503, str(stopping), {"Retry-After": "1"})
+    if outcome is IngestOutcome.REPLY_TIMEOUT:
         return _text(
             504,
             f"the message to {target} was accepted, but no reply came in time; it is "
             "processed all the same: do not resend it without an Idempotency-Key",
         )
-    if result.outcome is IngestOutcome.WITHDRAWN:
+    if outcome is IngestOutcome.WITHDRAWN:
         return _text(
             504,
             f"no reply came in time, and the message to {target} was taken back before it was "
             "processed: nothing happened; send it again",
         )
-    if result.outcome is IngestOutcome.REPLIED:
+    if outcome is IngestOutcome.DEAD_LETTERED:
+        return _text(
+            422,
+            f"the message to {target} could not be processed and is in the dead letters as "
+            f"dead letter {result.dead_letter_id}: {result.error}. After fixing the cause, "
+            f"re-drive it: pystatefun dead-letters redrive --id {result.dead_letter_id}",
+            {"Pystatefun-Dead-Letter": str(result.dead_letter_id)},
+        )
+    if outcome is IngestOutcome.REPLIED:
         reply_type = result.reply_typename or _DEFAULT_TYPENAME
         try:
             reply_body = decode_text(reply_type, result.reply_value)
         except ProtocolError:
             reply_body = result.reply_value or b""
         return HttpResponse(200, reply_body, {"Content-Type": f"{_VND}{reply_type}"})
-    duplicate = result.outcome is IngestOutcome.DUPLICATE
+    duplicate = outcome is IngestOutcome.DUPLICATE
     return HttpResponse(202, b"", {"Pystatefun-Duplicate": "true"} if duplicate else {})
 
 
 @final
 class PlaygroundEgressServer(_Server):
-    def __init__(
-        self, handle: ConnectorHandle, host: str, port: int, egress: str, topics: tuple[str, ...]
-    ) -> None:
-        super().__init__(host, port)
-        self._handle, self._egress, self._topics = handle, egress, topics
+    """The ``Egress`` of ``io.statefun.playground.v1/egress``: committed records wait in the
+    store, and ``GET /<topic>`` pops them."""
 
-    async def start(self) -> None:
-        # Requests carry no body; the limit only bounds what a confused client can send.
-        await self._start(HttpServer(self._pop, max_body_bytes=_EGRESS_MAX_BODY_BYTES))
+    egress_id = PLAYGROUND_EGRESS
+
+    def __init__(self, *, host: str, port: int, topics: tuple[str, ...]) -> None:
+        super().__init__(host, port)
+        self._topics = topics
+
+    async def start(self, runtime: RuntimeHandle) -> None:
+        await self._start(runtime, HttpServer(self._pop, max_body_bytes=_EGRESS_MAX_BODY_BYTES))
+
+    def route(self, value: TypedValue, where: str) -> EgressOut:
+        """An ``EgressRecord`` as the payload to queue under its topic."""
+        if value.typename != PLAYGROUND_RECORD_TYPENAME:
+            raise TerminalError(
+                f"{where} sent a {value.typename!r} to {PLAYGROUND_EGRESS}, which accepts only "
+                f'{PLAYGROUND_RECORD_TYPENAME!r} JSON records {{"topic": ..., "payload": ...}}'
+            )
+        try:
+            record = json.loads(value.value)
+            topic, payload = record["topic"], record["payload"]
+            if not isinstance(topic, str) or not isinstance(payload, str):
+                raise TypeError("topic and payload must be strings")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TerminalError(
+                f"{where} sent an invalid {PLAYGROUND_RECORD_TYPENAME}: {exc}; expected JSON "
+                '{"topic": "<topic>", "payload": "<string>"}'
+            ) from exc
+        if topic not in self._topics:
+            raise TerminalError(
+                f"{where} sent a record to playground topic {topic!r}, which the egress does not "
+                f"declare (topics: {', '.join(self._topics)}); add it to `topics`"
+            )
+        return EgressOut(PLAYGROUND_EGRESS, topic, Payload(_TEXT, payload.encode("utf-8")))
 
     async def _pop(self, request: HttpRequest) -> HttpResponse:
         topic = _decoded(request.path)[1:]
@@ -225,7 +305,7 @@ class PlaygroundEgressServer(_Server):
             return _text(405, "405: Method Not Allowed", {"Allow": "GET"})
         if topic not in self._topics:
             return _text(405, f"topic {topic!r} is not declared; topics: {', '.join(self._topics)}")
-        record = await self._handle.pop_egress(self._egress, topic)
+        record = await self.runtime.pop_egress(PLAYGROUND_EGRESS, topic)
         if record is None:
             return HttpResponse(404)
         return HttpResponse(200, record, {"Content-Type": _TEXT})

@@ -8,9 +8,11 @@ formats are converted by ``pystatefun.module.upgrade`` (``pystatefun module upgr
 """
 
 from pystatefun.module._components import ColocatedEndpoint as ColocatedEndpoint
+from pystatefun.module._components import EgressSpec as EgressSpec
 from pystatefun.module._components import EmbeddedEndpoint as EmbeddedEndpoint
 from pystatefun.module._components import Endpoint as Endpoint
 from pystatefun.module._components import HttpEndpoint as HttpEndpoint
+from pystatefun.module._components import IngressSpec as IngressSpec
 from pystatefun.module._components import Location as Location
 from pystatefun.module._components import Module as Module
 from pystatefun.module._components import PlaygroundEgress as PlaygroundEgress
@@ -21,9 +23,11 @@ from pystatefun.module._loader import load_module as load_module
 
 __all__ = [
     "ColocatedEndpoint",
+    "EgressSpec",
     "EmbeddedEndpoint",
     "Endpoint",
     "HttpEndpoint",
+    "IngressSpec",
     "Location",
     "Module",
     "PlaygroundEgress",

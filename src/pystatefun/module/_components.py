@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, final
 
+from pystatefun.types import split_typename
+
 __all__ = [
     "ENDPOINT_TYPES",
     "ColocatedEndpoint",
+    "EgressSpec",
     "EmbeddedEndpoint",
     "Endpoint",
     "HttpEndpoint",
+    "IngressSpec",
     "Location",
     "Module",
     "PlaygroundEgress",
@@ -70,11 +74,6 @@ class Transport:
     client_key_password: Path | None = None
 
 
-def _split(typename: str) -> tuple[str, str] | None:
-    namespace, slash, name = typename.rpartition("/")
-    return (namespace, name) if slash and namespace and name else None
-
-
 def _serves(functions: str, typename: str) -> bool:
     """Whether the pattern ``functions`` covers the function type ``typename``.
 
@@ -82,7 +81,7 @@ def _serves(functions: str, typename: str) -> bool:
     so ``com.example/*`` matches ``com.example/greeter`` but not ``com.example.v2/greeter``.
     A malformed type name matches nothing.
     """
-    parts = _split(typename)
+    parts = split_typename(typename)
     if parts is None:
         return False
     if functions.endswith("/*"):
@@ -191,6 +190,7 @@ class PlaygroundIngress:
     """StateFun's local-development HTTP ingress: any request to ``/<namespace>/<type>/<id>``
     on ``port`` sends its body to that address. ``port`` 0 means "pick a free port"."""
 
+    KIND: ClassVar[str] = "io.statefun.playground.v1/ingress"
     ID: ClassVar[str] = "io.statefun.playground/ingress"
 
     port: int
@@ -206,11 +206,18 @@ class PlaygroundEgress:
     ``topics`` listed here exist. ``port`` 0 means "pick a free port".
     """
 
+    KIND: ClassVar[str] = "io.statefun.playground.v1/egress"
     ID: ClassVar[str] = "io.statefun.playground/egress"
 
     port: int
     topics: tuple[str, ...]
     location: Location = field(compare=False)
+
+
+#: Every kind of ingress and egress a module can declare; each has ``KIND``, its module kind,
+#: by which ``pystatefun.io.registry`` finds its connector.
+IngressSpec = PlaygroundIngress
+EgressSpec = PlaygroundEgress
 
 
 @final
@@ -223,8 +230,8 @@ class Module:
 
     source: Path = field(compare=False)
     endpoints: tuple[Endpoint, ...] = ()
-    ingresses: tuple[PlaygroundIngress, ...] = ()
-    egresses: tuple[PlaygroundEgress, ...] = ()
+    ingresses: tuple[IngressSpec, ...] = ()
+    egresses: tuple[EgressSpec, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
     _by_pattern: dict[str, Endpoint] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -239,7 +246,7 @@ class Module:
     def endpoint_for(self, typename: str) -> Endpoint | None:
         """The endpoint serving ``typename``: an endpoint for exactly that type wins over one
         for its whole namespace, as in StateFun. ``None`` when no endpoint serves it."""
-        parts = _split(typename)
+        parts = split_typename(typename)
         if parts is None:
             return None
         specific = self._by_pattern.get(typename)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from pystatefun.module._durations import parse_duration_ms
+from pystatefun.types import split_typename
 
 __all__ = [
     "DurationMs",
@@ -43,12 +44,13 @@ def _timeout_ms(value: object) -> int:
 
 
 def _functions(value: str) -> str:
-    namespace, slash, name = value.rpartition("/")
-    if not slash or not namespace or not name:
+    parts = split_typename(value)
+    if parts is None:
         raise ValueError(
             f"{value!r} is not '<namespace>/<name>' or '<namespace>/*'; "
             "e.g. 'com.example/greeter' (one type) or 'com.example/*' (every type in com.example)"
         )
+    namespace, name = parts
     if "*" in namespace:
         raise ValueError(
             f"{value!r} has '*' in its namespace; only '<namespace>/*' (every type of one "

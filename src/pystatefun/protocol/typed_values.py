@@ -33,6 +33,8 @@ __all__ = [
     "PRIMITIVES",
     "STRING",
     "Primitive",
+    "text_of",
+    "value_from_text",
 ]
 
 T = TypeVar("T", bool, int, float, str)
@@ -113,3 +115,35 @@ STRING = Primitive("io.statefun.types/string", str, StringWrapper)
 PRIMITIVES: dict[str, Primitive[bool] | Primitive[int] | Primitive[float] | Primitive[str]] = {
     p.typename: p for p in (BOOL, INT, FLOAT, LONG, DOUBLE, STRING)
 }
+
+
+# The one text form of every primitive: the playground ingress reads request bodies with it,
+# bootstrap reads CSV cells with it, and the CLI writes values with it.
+_TRUE = frozenset({"true", "1", "yes", "t", "y"})
+_FALSE = frozenset({"false", "0", "no", "f", "n"})
+
+
+def value_from_text(typename: str, text: str) -> bool | int | float | str:
+    """The value of primitive ``typename`` written as ``text`` (``42``, ``true``, ``3.5``;
+    a string is itself); ``ValueError`` saying what the text is not."""
+    kind = PRIMITIVES[typename].python_type
+    if kind is str:
+        return text
+    stripped = text.strip()
+    if kind is bool:
+        lowered = stripped.lower()
+        if lowered not in _TRUE | _FALSE:
+            raise ValueError(f"{text!r} is not a bool (true/false, 1/0, yes/no)")
+        return lowered in _TRUE
+    try:
+        return kind(stripped)
+    except ValueError:
+        article = "an" if kind is int else "a"
+        raise ValueError(f"{text!r} is not {article} {kind.__name__}") from None
+
+
+def text_of(typename: str, value: bytes | None) -> str:
+    """The text form of a primitive's encoded ``value`` (bools as ``true``/``false``);
+    ``ProtocolError`` if the bytes are not that type."""
+    decoded = PRIMITIVES[typename].decode(value or b"")
+    return str(decoded).lower() if isinstance(decoded, bool) else str(decoded)

@@ -24,7 +24,7 @@ from typing import Any, final
 
 from pystatefun.query.values import sql_value
 from pystatefun.store import DataDir
-from pystatefun.types import Address
+from pystatefun.types import Address, split_typename
 
 __all__ = ["StateSnapshot", "StateView"]
 
@@ -114,7 +114,7 @@ class StateSnapshot:
 
     def addresses(self, typename: str | None = None) -> list[Address]:
         """Every address that holds a live value, or those of one function type."""
-        namespace, _, kind = (typename or "").rpartition("/")
+        namespace, kind = split_typename(typename or "") or ("", "")
         rows = self.rows(
             "SELECT DISTINCT namespace, type, id FROM state_values "
             "WHERE ? IS NULL OR (namespace = ? AND type = ?) ORDER BY namespace, type, id",

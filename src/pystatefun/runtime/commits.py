@@ -28,8 +28,8 @@ from typing import final
 
 from pystatefun.runtime.batches import stored_seqs
 from pystatefun.runtime.mailboxes import Batch, Mailboxes
-from pystatefun.runtime.replies import ReplyWaiters, is_reply_address
-from pystatefun.runtime.routes import Routes
+from pystatefun.runtime.replies import DeadLettered, ReplyWaiters, is_reply_address
+from pystatefun.runtime.routes import RouteTable
 from pystatefun.runtime.statecache import StateCache
 from pystatefun.store import (
     DeadLetterEntry,
@@ -68,7 +68,7 @@ class Commits:
         mailboxes: Mailboxes,
         states: StateCache,
         replies: ReplyWaiters,
-        routes: Routes,
+        routes: RouteTable,
         on_step: Callable[[Step], None],
         on_fatal: Callable[[str], None],
         data_dir: Path | None = None,
@@ -179,8 +179,14 @@ class Commits:
         step = Step(consumed=stored_seqs(messages), dead_letter=entry)
         outcome = await self._store.commit(step)
         assert outcome.committed, f"a dead-letter step cannot fail: {outcome.error}"
+        assert outcome.dead_letter_id is not None
         self.dead_lettered_batches += 1
         self._mailboxes.consumed(address, batch)
+        # Request-reply callers waiting on these messages are told now, not at their timeout.
+        told = DeadLettered(outcome.dead_letter_id, error)
+        for message in messages:
+            if message.caller is not None and is_reply_address(message.caller):
+                self._replies.deliver(message.caller, told)
         where = "" if self._data_dir is None else f" --data-dir {self._data_dir}"
         _log.error(
             "%d message(s) for %s moved to the dead letters: %s. List them with `pystatefun "

@@ -46,7 +46,7 @@ from pystatefun.runtime.mailboxes import Batch, Mailbox, Mailboxes
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.registry import StateRegistry
 from pystatefun.runtime.replies import ReplyWaiters, is_reply_address
-from pystatefun.runtime.routes import Routes
+from pystatefun.runtime.routes import RouteTable
 from pystatefun.runtime.statecache import StateCache
 from pystatefun.store import InboxMessage, StateValue, Step, StorageEngine
 from pystatefun.types import Address
@@ -70,14 +70,15 @@ class Dispatcher:
     ``replies`` that request-reply callers wait on. ``on_step`` hears of every committed step,
     ``on_fatal`` of a store that can no longer commit; ``on_failure`` replaces the retry and
     dead-letter policy (see ``FailureHandler``). ``data_dir`` (when storage is one) is named in
-    the log lines that say how to list and re-drive dead letters.
+    the log lines that say how to list and re-drive dead letters. ``registry`` holds the states
+    remote functions declared (the test harness keeps one across dispatchers).
     """
 
     def __init__(
         self,
         engine: StorageEngine,
         *,
-        routes: Routes,
+        routes: RouteTable,
         invoker: Invoker,
         egress: EgressRouting,
         options: RuntimeOptions,
@@ -86,6 +87,7 @@ class Dispatcher:
         on_fatal: Callable[[str], None],
         on_failure: FailureHandler | None = None,
         data_dir: Path | None = None,
+        registry: StateRegistry | None = None,
     ) -> None:
         self._store = engine
         self._routes = routes
@@ -93,7 +95,7 @@ class Dispatcher:
         self._egress = egress
         self._options = options
         self._on_failure = on_failure
-        self.registry = StateRegistry()
+        self.registry = registry or StateRegistry()
         self._states = StateCache(options.state_cache_addresses)
         self._limit = InvocationLimit(options.max_inflight, options.min_inflight)
         self.mailboxes = Mailboxes(self._schedule)

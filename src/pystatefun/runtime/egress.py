@@ -1,20 +1,21 @@
-"""Routing egress records from function replies to the egresses the module declares.
+"""Routing the egress records functions send to the egress connectors the module declares.
 
-Only the playground egress exists so far. It accepts ``TypedValue``s of type
-``io.statefun.playground/EgressRecord`` whose JSON is ``{"topic": ..., "payload": "<utf-8>"}``
-and queues the payload under its topic, durably.
+Each record names an egress id (``io.statefun.playground/egress``, a Kafka egress's id); the
+connector with that id checks the record and says where it goes (``Egress.route``) while the
+step is made, so a record no egress can take fails its batch before anything commits.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from typing import Protocol, final
 
 from pystatefun.errors import TerminalError
+from pystatefun.io.api import Egress
 from pystatefun.protocol import TypedValue
-from pystatefun.store import EgressOut, Payload
+from pystatefun.store import EgressOut
 
-__all__ = ["PLAYGROUND_EGRESS", "PLAYGROUND_RECORD_TYPENAME", "EgressRouter", "EgressRouting"]
+__all__ = ["EgressRoutes", "EgressRouting"]
 
 
 class EgressRouting(Protocol):
@@ -25,42 +26,18 @@ class EgressRouting(Protocol):
         ...
 
 
-PLAYGROUND_EGRESS = "io.statefun.playground/egress"
-PLAYGROUND_RECORD_TYPENAME = "io.statefun.playground/EgressRecord"
-
-
 @final
-class EgressRouter:
-    """Knows the declared egresses; turns an egress message into (egress, topic, payload)."""
+class EgressRoutes:
+    """The module's egresses by id."""
 
-    def __init__(self, playground_topics: tuple[str, ...] | None) -> None:
-        self._playground_topics = playground_topics
+    def __init__(self, egresses: Iterable[Egress]) -> None:
+        self._by_id = {egress.egress_id: egress for egress in egresses}
 
     def route(self, egress: str, value: TypedValue, where: str) -> EgressOut:
-        if egress != PLAYGROUND_EGRESS or self._playground_topics is None:
-            declared = [PLAYGROUND_EGRESS] if self._playground_topics is not None else []
+        connector = self._by_id.get(egress)
+        if connector is None:
             raise TerminalError(
                 f"{where} sent a record to egress {egress!r}, which the module does not declare "
-                f"(declared: {', '.join(declared) or 'none'}); declare it in the module YAML"
+                f"(declared: {', '.join(self._by_id) or 'none'}); declare it in the module YAML"
             )
-        if value.typename != PLAYGROUND_RECORD_TYPENAME:
-            raise TerminalError(
-                f"{where} sent a {value.typename!r} to {PLAYGROUND_EGRESS}, which accepts only "
-                f'{PLAYGROUND_RECORD_TYPENAME!r} JSON records {{"topic": ..., "payload": ...}}'
-            )
-        try:
-            record = json.loads(value.value)
-            topic, payload = record["topic"], record["payload"]
-            if not isinstance(topic, str) or not isinstance(payload, str):
-                raise TypeError("topic and payload must be strings")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise TerminalError(
-                f"{where} sent an invalid {PLAYGROUND_RECORD_TYPENAME}: {exc}; expected JSON "
-                '{"topic": "<topic>", "payload": "<string>"}'
-            ) from exc
-        if topic not in self._playground_topics:
-            raise TerminalError(
-                f"{where} sent a record to playground topic {topic!r}, which the egress does not "
-                f"declare (topics: {', '.join(self._playground_topics)}); add it to `topics`"
-            )
-        return EgressOut(PLAYGROUND_EGRESS, topic, Payload("text/plain", payload.encode("utf-8")))
+        return connector.route(value, where)

@@ -40,7 +40,7 @@ from pystatefun.runtime.registry import RegisteredState
 from pystatefun.sdk import RequestReplyHandler, SdkAddress, StatefulFunctions
 from pystatefun.sdk.inprocess import Effects, InProcessFunction, load_functions
 from pystatefun.store import ExpireMode, InboxMessage, NewMessage, StateValue, Step
-from pystatefun.types import Address
+from pystatefun.types import Address, parse_typename
 
 __all__ = ["STALL_WARNING_S", "EmbeddedFunctions", "step_from_effects"]
 
@@ -188,8 +188,7 @@ _TARGETS: dict[str, tuple[str, str]] = {}
 def _target(typename: str, target_id: str) -> Address:
     parts = _TARGETS.get(typename)
     if parts is None:
-        namespace, _, name = typename.rpartition("/")
-        parts = (namespace, name)
+        parts = parse_typename(typename)  # the SDK made it: always valid
         if len(_TARGETS) < 10_000:
             _TARGETS[typename] = parts
     return Address(parts[0], parts[1], target_id)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import final
+from typing import Protocol, final
 
 from pystatefun.errors import TerminalError
 from pystatefun.module import Endpoint, HttpEndpoint, Module
 from pystatefun.runtime.embedded import EmbeddedFunctions
 from pystatefun.types import Address
 
-__all__ = ["Route", "Routes"]
+__all__ = ["Route", "RouteTable", "Routes"]
 
 _ROUTES_MAX = 10_000
 
@@ -38,8 +38,20 @@ class Route:
     remote: HttpEndpoint | None = None
 
 
+class RouteTable(Protocol):
+    """Where the dispatcher finds how to invoke an address."""
+
+    def route(self, address: Address) -> Route: ...
+
+    def unserved(self, address: Address) -> TerminalError:
+        """The error for a message to a function type that no endpoint serves."""
+        ...
+
+
 @final
 class Routes:
+    """The routes of a module's endpoints."""
+
     def __init__(
         self, module: Module, embedded: Mapping[int, EmbeddedFunctions] | None = None
     ) -> None:

@@ -1,5 +1,10 @@
 """``Runtime``: the embedded event-driven database for one module, in one process.
 
+It wires the parts together: a storage engine (the data dir's, unless another is given), the
+dispatcher with its routes, invoker and embedded functions, the timer service, and the module's
+connectors, built through ``pystatefun.io.registry`` by kind (the runtime names none of them)
+and handed ``Ingestion``, the runtime as connectors see it.
+
 Start-up opens the data dir and recovers: every message still in a mailbox is scheduled again,
 timers resume, and a summary is logged. Shutdown (SIGTERM/SIGINT in ``pystatefun run``) stops
 taking messages, lets running invocations finish and commit (up to the grace period; anything
@@ -14,40 +19,26 @@ import logging
 from types import TracebackType
 from typing import final
 
-from pystatefun.errors import DataDirError, StoppingError
-from pystatefun.io.api import IngestOutcome, IngestResult
-from pystatefun.io.playground import PlaygroundEgressServer, PlaygroundIngressServer
+from pystatefun.errors import DataDirError
+from pystatefun.io.api import ConnectorContext, Egress, Ingress
+from pystatefun.io.registry import build_egress, build_ingress
 from pystatefun.module import EmbeddedEndpoint, Module
 from pystatefun.runtime.colocated import ColocatedServers
 from pystatefun.runtime.dispatcher import Dispatcher
-from pystatefun.runtime.egress import PLAYGROUND_EGRESS, EgressRouter
+from pystatefun.runtime.egress import EgressRoutes
 from pystatefun.runtime.embedded import EmbeddedFunctions
+from pystatefun.runtime.ingestion import Ingestion
 from pystatefun.runtime.invoker import RemoteInvoker
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.replies import ReplyWaiters
 from pystatefun.runtime.routes import Routes
 from pystatefun.runtime.timers import TimerService
-from pystatefun.store import (
-    DataDir,
-    InboxMessage,
-    NewMessage,
-    Payload,
-    SqliteEngine,
-    Step,
-    StorageEngine,
-)
-from pystatefun.types import Address
+from pystatefun.store import DataDir, SqliteEngine, Step, StorageEngine
 
 __all__ = ["Runtime"]
 
 _log = logging.getLogger("pystatefun.runtime")
 _PURGE_INTERVAL_S = 60.0
-
-
-def _give_up(answer: asyncio.Future[Payload | None]) -> None:
-    """The reply timeout passed: the waiting request stops waiting (None: no answer)."""
-    if not answer.done():
-        answer.set_result(None)
 
 
 @final
@@ -81,12 +72,18 @@ class Runtime:
             if isinstance(endpoint, EmbeddedEndpoint)
         }
         self._invoker = RemoteInvoker()
-        topics = module.egresses[0].topics if module.egresses else None
+        context = ConnectorContext(
+            module_file=module.source,
+            host=self.options.host,
+            ingress_max_bytes=self.options.ingress_max_bytes,
+        )
+        self._ingresses: list[Ingress] = [build_ingress(s, context) for s in module.ingresses]
+        self._egresses: list[Egress] = [build_egress(s, context) for s in module.egresses]
         self._dispatcher = Dispatcher(
             self._store,
             routes=Routes(self._colocated.module, self._embedded),
             invoker=self._invoker,
-            egress=EgressRouter(topics),
+            egress=EgressRoutes(self._egresses),
             options=self.options,
             replies=self._replies,
             on_step=self._after_step,
@@ -96,13 +93,19 @@ class Runtime:
         self._timers = TimerService(
             self._store, self.options.clock_ms, self._dispatcher.mailboxes.deliver
         )
+        #: The runtime as its connectors see it.
+        self.handle = Ingestion(
+            self._store,
+            dispatcher=self._dispatcher,
+            replies=self._replies,
+            options=self.options,
+            stopping=lambda: self._stopping,
+        )
         self._stop = asyncio.Event()
         #: Set when the runtime cannot go on (the store failed to commit); ``failure`` says why.
         self.failed = asyncio.Event()
         self.failure: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._ingress: PlaygroundIngressServer | None = None
-        self._egress: PlaygroundEgressServer | None = None
         self._stopping = False
         self.recovered: dict[str, int] = {}
 
@@ -140,25 +143,22 @@ class Runtime:
             asyncio.create_task(self._timers.run(self._stop), name="pystatefun-timers"),
             asyncio.create_task(self._housekeeping(), name="pystatefun-housekeeping"),
         ]
-        host = self.options.host
-        ingresses, egresses = self.module.ingresses, self.module.egresses
-        ports = [p for p in (*(i.port for i in ingresses), *(e.port for e in egresses)) if p]
-        if len(ports) != len(set(ports)):
-            raise DataDirError(
-                f"{self.module.source}: the playground ingress and egress both ask for port "
-                f"{ports[0]}; give each its own port (or 0 for a free one)"
-            )
-        if ingresses:
-            self._ingress = PlaygroundIngressServer(
-                self, host, ingresses[0].port, self.options.ingress_max_bytes
-            )
-            await self._ingress.start()
-        if egresses:
-            egress = egresses[0]
-            self._egress = PlaygroundEgressServer(
-                self, host, egress.port, PLAYGROUND_EGRESS, tuple(egress.topics)
-            )
-            await self._egress.start()
+        self._check_ports()
+        for connector in (*self._egresses, *self._ingresses):
+            await connector.start(self.handle)
+
+    def _check_ports(self) -> None:
+        """Two connectors on one port: refused before either listens."""
+        first: dict[int, str] = {}
+        for connector in (*self._ingresses, *self._egresses):
+            name = type(connector).__name__
+            for port in connector.ports:
+                if port in first:
+                    raise DataDirError(
+                        f"{self.module.source}: {first[port]} and {name} both ask for port "
+                        f"{port}; give each its own port (or 0 for a free one)"
+                    )
+                first[port] = name
 
     async def _recover(self) -> None:
         # Not the state table: counting it reads all of it, which slows the start-up (and
@@ -196,12 +196,12 @@ class Runtime:
         for embedded in self._embedded.values():
             embedded.close()
         self._replies.abandon_all()
-        if self._ingress is not None:
-            await self._ingress.stop()
+        for ingress in self._ingresses:
+            await ingress.stop()
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._egress is not None:
-            await self._egress.stop()
+        for egress in self._egresses:
+            await egress.stop()
         await self._store.close()
 
     async def __aenter__(self) -> Runtime:
@@ -245,13 +245,24 @@ class Runtime:
         if step.timer_ops:
             self._timers.wake()
 
+    def listening(self) -> list[tuple[str, str]]:
+        """Where the connectors listen, once started: ``("ingress" | "egress", url)`` each."""
+        return [
+            (role, connector.url)
+            for role, connectors in (("ingress", self._ingresses), ("egress", self._egresses))
+            for connector in connectors
+            if connector.url is not None
+        ]
+
     @property
     def ingress_url(self) -> str | None:
-        return None if self._ingress is None else self._ingress.url
+        """The URL of the first ingress that listens (for tests and examples)."""
+        return next((url for role, url in self.listening() if role == "ingress"), None)
 
     @property
     def egress_url(self) -> str | None:
-        return None if self._egress is None else self._egress.url
+        """The URL of the first egress that listens."""
+        return next((url for role, url in self.listening() if role == "egress"), None)
 
     @property
     def engine(self) -> StorageEngine:
@@ -268,80 +279,3 @@ class Runtime:
             "commits": engine.commits,
             "steps": engine.steps,
         }
-
-    # --- the connector handle ------------------------------------------------------------------
-
-    async def ingest(
-        self,
-        target: Address,
-        typename: str,
-        value: bytes,
-        idempotency_key: str | None,
-        wait_for_reply: bool,
-    ) -> IngestResult:
-        """Append one message durably; with ``wait_for_reply``, also wait for the answer.
-
-        A request-reply message without an idempotency key is not stored before it is
-        processed: its answer comes only after the step that processes it commits, so a crash
-        before then loses nothing the client was told about, and saves two writes per request.
-        """
-        if not await self._admitted(target):
-            return IngestResult(IngestOutcome.STOPPING)
-        caller, answer = self._replies.open() if wait_for_reply else (None, None)
-        payload = Payload(typename, value)
-        held: InboxMessage | None = None  # a request-reply message kept in memory only
-        try:
-            if caller is not None and idempotency_key is None:
-                held = InboxMessage(None, target, caller, payload)
-                self._dispatcher.mailboxes.release(target, held)
-            elif await self._append(target, payload, idempotency_key, caller):
-                return IngestResult(IngestOutcome.DUPLICATE)
-            if answer is None:
-                return IngestResult(IngestOutcome.ACCEPTED)
-            # A timer rather than asyncio.wait_for: no extra task on the hot path.
-            timeout = answer.get_loop().call_later(self.options.reply_timeout_s, _give_up, answer)
-            reply = await answer
-            timeout.cancel()
-        finally:
-            if caller is not None:
-                self._replies.close(caller)
-        if reply is not None:
-            return IngestResult(IngestOutcome.REPLIED, reply.typename, reply.value)
-        if held is not None and self._dispatcher.mailboxes.withdraw(held):
-            return IngestResult(IngestOutcome.WITHDRAWN)
-        return IngestResult(IngestOutcome.REPLY_TIMEOUT)
-
-    async def _admitted(self, target: Address) -> bool:
-        """Wait for room in ``target``'s mailbox (back-pressure); False when stopping."""
-        if self._stopping:
-            return False
-        if self._dispatcher.try_admit(target):
-            return True
-        try:
-            await self._dispatcher.admit(target)
-        except StoppingError:
-            return False
-        return True
-
-    async def _append(
-        self, target: Address, payload: Payload, key: str | None, caller: Address | None
-    ) -> bool:
-        """Commit the message (and its idempotency key); True if the key was a duplicate."""
-        step = Step(messages=[NewMessage(target, caller, payload)])
-        if key is not None:
-            step.dedup_key = key
-            step.dedup_expires_at_ms = self.options.clock_ms() + int(
-                self.options.dedup_window_s * 1000
-            )
-        message = None
-        try:
-            outcome = await self._store.commit(step)
-            if outcome.committed:
-                message = InboxMessage(outcome.seqs[0], target, caller, payload)
-        finally:
-            self._dispatcher.mailboxes.release(target, message)
-        return outcome.duplicate
-
-    async def pop_egress(self, egress: str, topic: str) -> bytes | None:
-        record = await self._store.pop_egress(egress, topic)
-        return None if record is None else record.payload.value

@@ -53,7 +53,7 @@ class TimerService:
 
     async def _round(self, stop: asyncio.Event) -> None:
         """Fire what is due, or wait until the next timer is due (or a step wakes us)."""
-        if await self._fire_due():
+        if await self.fire_due():
             return
         next_at = await self._store.next_timer_at()
         timeout = _IDLE_CHECK_S
@@ -66,7 +66,8 @@ class TimerService:
         for waiter in waiters:
             waiter.cancel()
 
-    async def _fire_due(self) -> bool:
+    async def fire_due(self) -> bool:
+        """Fire every timer due now (up to a batch) in one step; False if none was due."""
         due = await self._store.due_timers(self._clock_ms(), _FIRE_BATCH_MAX)
         if not due:
             return False

@@ -14,7 +14,6 @@ from pystatefun.store.records import Payload, StateValue
 from pystatefun.types import Address
 
 __all__ = [
-    "CLASHING_TIMER_REASON",
     "DELETE_STATE",
     "INSERT_EGRESS",
     "INSERT_INBOX",
@@ -24,6 +23,7 @@ __all__ = [
     "PUT_STATE",
     "Row",
     "address_at",
+    "clashing_timer_reason",
     "columns_of",
     "egress_row",
     "inbox_row",
@@ -36,11 +36,14 @@ __all__ = [
 
 Row = tuple[object, ...]
 
-#: Why a step that schedules a delayed message under a token still pending is refused.
-CLASHING_TIMER_REASON = (
-    "a delayed message reuses a cancellation token that is still pending for the same "
-    "sender; cancel the earlier message first, or use a new token"
-)
+
+def clashing_timer_reason(token: str) -> str:
+    """Why a step that schedules a delayed message under a token still pending is refused."""
+    return (
+        f"a delayed message reuses the cancellation token {token!r}, still pending for the "
+        "same sender; cancel the earlier message first, or use a new token"
+    )
+
 
 INSERT_INBOX = (
     "INSERT INTO inbox (namespace, type, id, key_group, caller_namespace, caller_type, "

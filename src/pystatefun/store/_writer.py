@@ -27,7 +27,6 @@ from collections.abc import Iterable
 from typing import final
 
 from pystatefun.store._rows import (
-    CLASHING_TIMER_REASON,
     DELETE_STATE,
     INSERT_EGRESS,
     INSERT_INBOX,
@@ -35,6 +34,7 @@ from pystatefun.store._rows import (
     PUT_POSITION,
     PUT_STATE,
     Row,
+    clashing_timer_reason,
     egress_row,
     inbox_row,
     insert_dead_letter,
@@ -109,7 +109,7 @@ class StepWriter:
                 self._db.execute("ROLLBACK TO step")
                 combined.clear()
                 del outcomes[index:]
-                outcomes.append(StepOutcome(committed=False, error=_integrity_reason(exc)))
+                outcomes.append(StepOutcome(committed=False, error=self._refusal(step, exc)))
             self._db.execute("RELEASE step")
         self._flush(combined, outcomes)
         return outcomes
@@ -149,7 +149,7 @@ class StepWriter:
             self._db.executemany(PUT_POSITION, step.positions)
         letter = step.dead_letter
         if letter is not None:
-            insert_dead_letter(
+            letter_id = insert_dead_letter(
                 self._db,
                 letter.target,
                 error=letter.error,
@@ -157,6 +157,7 @@ class StepWriter:
                 attempts=letter.attempts,
                 messages=((m.caller, m.payload) for m in letter.messages),
             )
+            return StepOutcome(committed=True, dead_letter_id=letter_id)
         return StepOutcome(committed=True)
 
     def _consume(self, consumed: list[int], combined: _Combined) -> None:
@@ -241,6 +242,29 @@ class StepWriter:
 
     # --- timers -------------------------------------------------------------------------------
 
+    def _refusal(self, step: Step, exc: sqlite3.IntegrityError) -> str:
+        """Why ``step`` (rolled back) was refused: which of its tokens is still pending (in
+        the table, or twice in the step itself)."""
+        if "timers" not in str(exc):
+            return f"the step violates a store constraint: {exc}"
+        seen: set[tuple[object, str]] = set()
+        for op in step.timer_ops:
+            if isinstance(op, CancelTimer):
+                seen.discard((op.sender, op.token))
+                continue
+            if not op.token:
+                continue
+            key = (op.sender, op.token)
+            pending = self._db.execute(
+                "SELECT 1 FROM timers WHERE sender_namespace = ? AND sender_type = ? "
+                "AND sender_id = ? AND token = ?",
+                (*op.sender, op.token),
+            ).fetchone()
+            if key in seen or pending is not None:
+                return clashing_timer_reason(op.token)
+            seen.add(key)
+        return f"the step violates a store constraint: {exc}"
+
     def _timer(self, op: NewTimer | CancelTimer) -> None:
         if isinstance(op, CancelTimer):
             self._db.execute(
@@ -257,9 +281,3 @@ class StepWriter:
             payload=op.payload,
         )
         self._db.execute(INSERT_TIMER, row)
-
-
-def _integrity_reason(exc: sqlite3.IntegrityError) -> str:
-    if "timers" in str(exc):
-        return CLASHING_TIMER_REASON
-    return f"the step violates a store constraint: {exc}"

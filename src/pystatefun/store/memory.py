@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import final
 
 from pystatefun.errors import DataDirError, NoSuchDeadLetterError
-from pystatefun.store._rows import CLASHING_TIMER_REASON
+from pystatefun.store._rows import clashing_timer_reason
 from pystatefun.store.contents import (
     Content,
     Contents,
@@ -26,6 +26,7 @@ from pystatefun.store.contents import (
     StateContent,
 )
 from pystatefun.store.engine import EngineStatistics
+from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.store.steps import CancelTimer, NewMessage, NewTimer, Step, StepOutcome
 from pystatefun.types import Address
@@ -39,10 +40,10 @@ _Queued = tuple[InboxMessage, int]  # the message (with its seq), enqueued at ms
 class MemoryEngine:
     """A ``StorageEngine`` in memory; ``clock_ms`` dates rows and decides expiry."""
 
-    def __init__(self, clock_ms: Callable[[], int]) -> None:
+    def __init__(self, clock_ms: Callable[[], int], *, key_groups: int | None = None) -> None:
         self.where = "memory"
         self._clock_ms = clock_ms
-        self._key_groups: int | None = None
+        self._key_groups = key_groups  # fixed by the first open, unless given
         self._seq = 0
         self._inbox: dict[int, _Queued] = {}  # seq -> message, in seq order
         self._by_target: dict[Address, dict[int, None]] = {}  # ordered sets of seqs
@@ -100,7 +101,7 @@ class MemoryEngine:
                 pending.discard((op.sender, op.token))
             elif op.token:
                 if (op.sender, op.token) in pending:
-                    return StepOutcome(committed=False, error=CLASHING_TIMER_REASON)
+                    return StepOutcome(committed=False, error=clashing_timer_reason(op.token))
                 pending.add((op.sender, op.token))
         return None
 
@@ -133,13 +134,14 @@ class MemoryEngine:
         for source, key, position in step.positions:
             self._positions[(source, key)] = position
         letter = step.dead_letter
+        letter_id = None
         if letter is not None:
             letter_id = self._next_id()
             messages = tuple(InboxMessage(n, *m) for n, m in enumerate(letter.messages))
             self._dead_letters[letter_id] = DeadLetter(
                 letter_id, letter.target, letter.error, now_ms, letter.attempts, messages
             )
-        return StepOutcome(committed=True, seqs=seqs)
+        return StepOutcome(committed=True, seqs=seqs, dead_letter_id=letter_id)
 
     def _append(self, messages: Iterable[NewMessage], now_ms: int) -> tuple[int, ...]:
         seqs = []
@@ -273,8 +275,8 @@ class MemoryEngine:
 
     def snapshot(self) -> Contents:
         """A copy of every record, taken now (later steps do not change it)."""
-        assert self._key_groups is not None, "the memory store is not open"
-        return Contents(self._key_groups, iter(list(self._records())))
+        groups = self._key_groups or DEFAULT_KEY_GROUPS
+        return Contents(groups, iter(list(self._records())))
 
     def _records(self) -> Iterator[Content]:
         for address in sorted(self._state):

@@ -116,9 +116,11 @@ class StepOutcome(NamedTuple):
 
     ``seqs`` are the mailbox positions the store gave the step's ``messages``, in order: the
     runtime keeps committed messages in memory too, and needs their positions to consume them.
+    ``dead_letter_id`` is the id of the step's dead letter, if it made one.
     """
 
     committed: bool
     duplicate: bool = False
     error: str | None = None
     seqs: tuple[int, ...] = ()
+    dead_letter_id: int | None = None

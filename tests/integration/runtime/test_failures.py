@@ -165,7 +165,7 @@ def _terminal(kind: str) -> StatefulFunctions:
     [
         ("unknown-egress", "egress 'nope/egress', which the module does not declare"),
         ("undeclared-topic", "playground topic 'elsewhere', which the egress does not declare"),
-        ("duplicate-token", "reuses a cancellation token that is still pending"),
+        ("duplicate-token", "reuses the cancellation token"),
     ],
 )
 async def test_terminal_failures_are_dead_lettered_at_once(

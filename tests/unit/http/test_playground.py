@@ -1,4 +1,4 @@
-"""The playground ingress and egress on HttpServer, against a recording ConnectorHandle: the
+"""The playground ingress and egress on HttpServer, against a recording RuntimeHandle: the
 wire details the runtime's integration tests do not reach (escapes, method and path refusals,
 limits, the order of refusals)."""
 
@@ -19,6 +19,7 @@ from pystatefun.io.playground import (
     PlaygroundIngressServer,
     encode_text,
 )
+from pystatefun.store import Position
 from pystatefun.types import Address
 
 pytestmark = pytest.mark.timeout(30)
@@ -33,18 +34,34 @@ class Handle:
         self.result = result or IngestResult(IngestOutcome.ACCEPTED)
 
     async def ingest(
-        self, target: Address, typename: str, value: bytes, key: str | None, wait: bool
+        self,
+        target: Address,
+        typename: str,
+        value: bytes,
+        *,
+        idempotency_key: str | None = None,
+        wait_for_reply: bool = False,
+        position: Position | None = None,
     ) -> IngestResult:
-        self.ingested.append((target, typename, value, key, wait))
+        assert position is None  # the playground reads from no log
+        self.ingested.append((target, typename, value, idempotency_key, wait_for_reply))
         return self.result
 
+    async def positions(self, source: str) -> dict[str, str]:
+        return {}
+
     async def pop_egress(self, egress: str, topic: str) -> bytes | None:
+        assert egress == "io.statefun.playground/egress"
         return self.records.pop(0) if self.records else None
 
 
+def ingress(limit: int = 100, port: int = 0) -> PlaygroundIngressServer:
+    return PlaygroundIngressServer(host="127.0.0.1", port=port, max_body_bytes=limit)
+
+
 @asynccontextmanager
-async def client(server: Any) -> AsyncIterator[Any]:
-    await server.start()
+async def client(server: Any, handle: Handle) -> AsyncIterator[Any]:
+    await server.start(handle)
     pool = HttpClientPool("127.0.0.1", server.port, pool_size=2, keepalive_s=5)
 
     async def send(
@@ -70,7 +87,7 @@ async def client(server: Any) -> AsyncIterator[Any]:
 
 async def test_the_ingress_hands_over_decoded_targets_typed_values_and_headers() -> None:
     handle = Handle()
-    async with client(PlaygroundIngressServer(handle, "127.0.0.1", 0, 100)) as send:
+    async with client(ingress(), handle) as send:
         headers = {
             "Content-Type": "application/vnd.io.statefun.types/int; charset=x",
             "Idempotency-Key": "k1",
@@ -105,7 +122,7 @@ async def test_ingress_refusals(
     path: str, headers: dict[str, str], body: bytes, status: int, says: str
 ) -> None:
     handle = Handle()
-    async with client(PlaygroundIngressServer(handle, "127.0.0.1", 0, 100)) as send:
+    async with client(ingress(), handle) as send:
         answer = await send("POST", path, body, headers)
     assert (answer.status, says in answer.body.decode()) == (status, True), answer.body
     assert answer.headers["content-type"] == "text/plain; charset=utf-8"
@@ -120,30 +137,56 @@ async def test_ingress_refusals(
         (IngestResult(IngestOutcome.REPLY_TIMEOUT), 504, "it is processed all the same"),
         (IngestResult(IngestOutcome.WITHDRAWN), 504, "nothing happened; send it again"),
         (
+            IngestResult(IngestOutcome.DEAD_LETTERED, dead_letter_id=7, error="boom"),
+            422,
+            "is in the dead letters as dead letter 7: boom. After fixing the cause, re-drive "
+            "it: pystatefun dead-letters redrive --id 7",
+        ),
+        (
             IngestResult(IngestOutcome.REPLIED, "io.statefun.types/bool", b"\x08\x01"),
             200,
             "true",
         ),
     ],
-    ids=["duplicate", "stopping", "reply-timeout", "withdrawn", "replied"],
+    ids=["duplicate", "stopping", "reply-timeout", "withdrawn", "dead-lettered", "replied"],
 )
 async def test_ingress_outcomes(result: IngestResult, status: int, says: str) -> None:
-    async with client(PlaygroundIngressServer(Handle(result), "127.0.0.1", 0, 100)) as send:
+    async with client(ingress(), Handle(result)) as send:
         answer = await send("POST", "/a/b/c", b"x")
     assert (answer.status, says in answer.body.decode()) == (status, True), answer.body
     if result.outcome is IngestOutcome.DUPLICATE:
         assert answer.headers["pystatefun-duplicate"] == "true"
     if result.outcome is IngestOutcome.REPLIED:
         assert answer.headers["content-type"] == "application/vnd.io.statefun.types/bool"
+    if result.outcome is IngestOutcome.DEAD_LETTERED:
+        assert answer.headers["pystatefun-dead-letter"] == "7"
+    if result.outcome is IngestOutcome.STOPPING:
+        assert answer.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "DELETE", "PATCH", "OPTIONS"])
+async def test_only_post_and_put_send_a_message(method: str) -> None:
+    handle = Handle()
+    async with client(ingress(), handle) as send:
+        answer = await send(method, "/a/b/c", b"")
+    assert answer.status == 405
+    assert answer.headers["allow"] == "POST, PUT"
+    if method != "HEAD":
+        assert (
+            answer.body
+            == (
+                f"{method} does not send a message; send it to a/b/c with POST or PUT (the body "
+                "is the message)\n"
+            ).encode()
+        )
+    assert handle.ingested == []
 
 
 async def test_the_egress_pops_with_get_only() -> None:
     handle = Handle()
     handle.records = [b"first", b"second"]
-    server = PlaygroundEgressServer(
-        handle, "127.0.0.1", 0, "io.statefun.playground/egress", ("out",)
-    )
-    async with client(server) as send:
+    server = PlaygroundEgressServer(host="127.0.0.1", port=0, topics=("out",))
+    async with client(server, handle) as send:
         got = await send("GET", "/out")
         assert (got.status, got.body, got.headers["content-type"]) == (200, b"first", "text/plain")
         head = await send("HEAD", "/out")
@@ -163,15 +206,15 @@ async def test_a_port_in_use_is_a_data_dir_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = PlaygroundIngressServer(Handle(), "127.0.0.1", port, 100)
+        server = ingress(port=port)
         with pytest.raises(DataDirError, match=f"cannot listen on 127.0.0.1:{port}: .*in use"):
-            await server.start()
+            await server.start(Handle())
 
 
 async def test_a_chunked_body_over_the_ingress_limit(raw: Any) -> None:
     handle = Handle()
-    server = PlaygroundIngressServer(handle, "127.0.0.1", 0, 100)
-    await server.start()
+    server = ingress()
+    await server.start(handle)
     try:
         connection = await raw(server.port)
         await connection.send(

@@ -1,5 +1,5 @@
-"""``dump_module``: load, dump, load gives the same module (STYLE practice 11), for examples and
-for random valid modules."""
+"""``dump_module``: load, dump, load gives the same module (the round trip every codec must
+pass), for examples and for random valid modules."""
 
 from __future__ import annotations
 

@@ -49,9 +49,11 @@ def test_the_names_the_runtime_imports() -> None:
 
     assert module.__all__ == [
         "ColocatedEndpoint",
+        "EgressSpec",
         "EmbeddedEndpoint",
         "Endpoint",
         "HttpEndpoint",
+        "IngressSpec",
         "Location",
         "Module",
         "PlaygroundEgress",

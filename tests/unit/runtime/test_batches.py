@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pystatefun.errors import RetryableError, TerminalError
+from pystatefun.io.playground import PlaygroundEgressServer
 from pystatefun.protocol import FromFunction, ToFunction, TypedValue
 from pystatefun.runtime.batches import (
     HANDSHAKE_ROUNDS_MAX,
@@ -13,7 +14,7 @@ from pystatefun.runtime.batches import (
     invocation_rounds,
     step_from_reply,
 )
-from pystatefun.runtime.egress import EgressRouter
+from pystatefun.runtime.egress import EgressRoutes
 from pystatefun.runtime.registry import RegisteredState, StateRegistry
 from pystatefun.store import ExpireMode, InboxMessage, Payload, StateValue
 from pystatefun.store.keygroups import key_group_of
@@ -29,7 +30,7 @@ BATCH = [
     InboxMessage(7, SELF, None, Payload("ns/T", b"x")),
     InboxMessage(8, SELF, Address("ns", "other", "1"), Payload("ns/T", None)),
 ]
-ROUTER = EgressRouter(("out",))
+ROUTER = EgressRoutes([PlaygroundEgressServer(host="127.0.0.1", port=0, topics=("out",))])
 
 
 def test_requests_carry_every_registered_state_and_only_live_values() -> None:

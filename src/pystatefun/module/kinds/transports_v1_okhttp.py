@@ -35,7 +35,7 @@ __all__ = ["KIND", "Spec", "Timeouts", "build", "from_timeouts", "timeouts_withi
 KIND = Transport.OKHTTP
 # OkHttp's shared client in StateFun pools 1024 connections and keeps idle ones for 1 min.
 # Upstream has no payload cap for OkHttp; we keep the async transport's 32 MiB (a bound on
-# everything, STYLE practice 8).
+# everything: nothing here grows without a bound someone chose).
 _POOL_SIZE = 1024
 _POOL_TTL_S = 60.0
 _PAYLOAD_MAX_BYTES = 33_554_432
