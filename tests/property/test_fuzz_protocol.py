@@ -7,12 +7,10 @@ goes quadratic on some input fails here instead of hanging a runtime.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from support.strategies import from_functions, mutated, to_functions
+from support.strategies import FUZZ, from_functions, mutated, to_functions
 
 from pystatefun.errors import ProtocolError
 from pystatefun.protocol import FromFunction, ToFunction, parse_from_function, parse_to_function
@@ -29,7 +27,6 @@ from pystatefun.sdk import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-FUZZ = settings(max_examples=300, deadline=timedelta(seconds=5))
 # Plain noise, and the kinds of damage a broken peer or proxy does to a real message.
 TO_FUNCTION_BYTES = st.binary(max_size=300) | mutated(to_functions())
 FROM_FUNCTION_BYTES = st.binary(max_size=300) | mutated(from_functions())

@@ -2,19 +2,25 @@
 
 ``to_functions()`` and ``from_functions()`` draw well-formed messages with any field contents;
 ``mutated(messages)`` draws the bytes of one of them after truncations, bit flips, insertions,
-deletions and overwrites, the damage a broken peer or proxy does.
+deletions and overwrites, the damage a broken peer or proxy does. ``FUZZ`` is the fuzz tests'
+settings: a few hundred examples each, so the suite stays fast; ``FUZZ_EXAMPLES=20000`` in the
+environment fuzzes longer.
 """
 
 from __future__ import annotations
 
+import os
 import string
+from datetime import timedelta
 
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from pystatefun.protocol import Address, FromFunction, ToFunction, TypedValue
 
 __all__ = [
     "ADDRESSES",
+    "FUZZ",
     "NAMES",
     "TEXT",
     "TYPED_VALUES",
@@ -23,6 +29,11 @@ __all__ = [
     "to_functions",
 ]
 
+#: Each example costs microseconds to milliseconds; the deadline, far above that, turns a decoder
+#: that loops or goes quadratic into a failure rather than a hang.
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "200")), deadline=timedelta(seconds=5)
+)
 TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
 NAMES = st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=8)
 TYPED_VALUES = st.builds(TypedValue, typename=TEXT, has_value=st.booleans(), value=st.binary())
