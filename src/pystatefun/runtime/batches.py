@@ -16,7 +16,7 @@ from pystatefun.errors import RetryableError, TerminalError
 from pystatefun.protocol import Address as WireAddress
 from pystatefun.protocol import FromFunction, ToFunction, TypedValue
 from pystatefun.runtime.egress import EgressRouter
-from pystatefun.runtime.registry import RegisteredState, StateRegistry
+from pystatefun.runtime.registry import LONGEST_MS, RegisteredState, StateRegistry
 from pystatefun.store import (
     CancelTimer,
     ExpireMode,
@@ -316,4 +316,9 @@ def timer_op(
     delay_ms, destination, payload = delay
     if delay_ms < 0:
         raise TerminalError(f"{sender} sent a delayed message with a negative delay")
+    if delay_ms > LONGEST_MS:
+        raise TerminalError(
+            f"{sender} sent a delayed message with a delay of {delay_ms} ms; the longest is "
+            f"{LONGEST_MS} ms (about 146 million years)"
+        )
     return NewTimer(now_ms + delay_ms, sender, token or None, destination, payload)

@@ -3,6 +3,8 @@ errors that name the address and the state."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pystatefun.errors import RetryableError, TerminalError
@@ -15,7 +17,7 @@ from pystatefun.runtime.batches import (
 )
 from pystatefun.runtime.egress import EgressRouter
 from pystatefun.runtime.keygroups import key_group_of
-from pystatefun.runtime.registry import RegisteredState, StateRegistry
+from pystatefun.runtime.registry import LONGEST_MS, RegisteredState, StateRegistry
 from pystatefun.store import ExpireMode, InboxMessage, Payload, StateValue
 from pystatefun.types import Address
 
@@ -130,8 +132,47 @@ def test_a_step_collects_every_effect() -> None:
             ),
             "invalid io.statefun.playground/EgressRecord",
         ),
+        # Found by tests/property/test_fuzz_replies.py: now + this delay overflowed the store's
+        # 64-bit times, which failed the commit and stopped the store.
+        (
+            _reply(
+                delayed_invocations=[
+                    {
+                        "delay_in_ms": LONGEST_MS + 1,
+                        "target": {"namespace": "a", "type": "b", "id": "c"},
+                    }
+                ]
+            ),
+            f"a delay of {LONGEST_MS + 1} ms; the longest is {LONGEST_MS} ms",
+        ),
+        # Found by the same: json.loads raised RecursionError, retried as if the endpoint failed.
+        (
+            _reply(
+                outgoing_egresses=[
+                    {
+                        "egress_namespace": "io.statefun.playground",
+                        "egress_type": "egress",
+                        "argument": {
+                            "typename": "io.statefun.playground/EgressRecord",
+                            "has_value": True,
+                            "value": b"[" * 100_000,
+                        },
+                    }
+                ]
+            ),
+            "invalid io.statefun.playground/EgressRecord",
+        ),
     ],
-    ids=["unregistered", "wrong-type", "no-id", "negative-delay", "cancel-no-token", "bad-record"],
+    ids=[
+        "unregistered",
+        "wrong-type",
+        "no-id",
+        "negative-delay",
+        "cancel-no-token",
+        "bad-record",
+        "delay-beyond-the-store",
+        "record-nested-too-deeply",
+    ],
 )
 def test_invalid_replies_are_terminal(reply: FromFunction.InvocationResponse, says: str) -> None:
     with pytest.raises(TerminalError, match=says):
@@ -148,6 +189,36 @@ def test_a_registered_state_cannot_change_type() -> None:
     )
     with pytest.raises(TerminalError, match="state 'n' is registered with type"):
         registry.register("ns/fn", "ns/fn/me", [changed])
+
+
+@pytest.mark.parametrize(
+    ("mode", "after_ms", "says"),
+    [
+        (3, 1_000, "declares expiration mode 3, which StateFun does not have"),
+        (-1, 0, "declares expiration mode -1"),
+        (1, -1, "declares a TTL of -1 ms"),
+        (2, LONGEST_MS + 1, f"declares a TTL of {LONGEST_MS + 1} ms; a TTL is 0 to {LONGEST_MS}"),
+    ],
+)
+def test_a_ttl_the_store_cannot_keep_is_terminal(mode: int, after_ms: int, says: str) -> None:
+    """Found by tests/property/test_fuzz_replies.py: a TTL near 2**63 ms overflowed the store's
+    times at the first write, which stopped the store."""
+    spec = FromFunction.PersistedValueSpec(state_name="n", type_typename=INT)
+    spec.expiration_spec.mode, spec.expiration_spec.expire_after_millis = mode, after_ms
+    with pytest.raises(TerminalError, match=re.escape(says)):
+        StateRegistry().register("ns/fn", "ns/fn/me", [spec])
+
+
+def test_the_longest_ttl_and_delay_are_accepted() -> None:
+    spec = FromFunction.PersistedValueSpec(state_name="n", type_typename=INT)
+    spec.expiration_spec.mode, spec.expiration_spec.expire_after_millis = 1, LONGEST_MS
+    registry = StateRegistry()
+    registry.register("ns/fn", "ns/fn/me", [spec])
+    assert registry.states("ns/fn")["n"].expire_after_ms == LONGEST_MS
+    target = {"namespace": "a", "type": "b", "id": "c"}
+    reply = _reply(delayed_invocations=[{"delay_in_ms": LONGEST_MS, "target": target}])
+    [timer] = step_from_reply(SELF, BATCH, reply, (REGISTERED, {}, ROUTER, 5)).timer_ops
+    assert timer.fire_at_ms == LONGEST_MS + 5  # type: ignore[union-attr]
 
 
 def test_key_groups_partition_by_id_only_and_stably() -> None:

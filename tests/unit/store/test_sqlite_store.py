@@ -11,6 +11,7 @@ import pytest
 
 from pystatefun.errors import DataDirError
 from pystatefun.runtime.keygroups import key_group_of
+from pystatefun.runtime.registry import LONGEST_MS
 from pystatefun.store import (
     CancelTimer,
     NewMessage,
@@ -67,6 +68,19 @@ async def test_cancel_then_reschedule_with_the_same_token_in_one_step(store: Sql
     assert (await store.commit(step)).committed
     [timer] = await store.due_timers(10_000, 10)
     assert (timer.fire_at_ms, timer.sender, timer.token) == (9_000, A, "t")
+
+
+async def test_the_latest_times_a_reply_can_ask_for_fit_the_store(store: SqliteStore) -> None:
+    """A delay or TTL of LONGEST_MS (the most a function may ask for) from a clock far in the
+    future still fits the store's 64-bit times."""
+    year_2100_ms = 4_102_444_800_000
+    latest = year_2100_ms + LONGEST_MS
+    value = StateValue("v", TEXT, 1, LONGEST_MS, latest)
+    step = Step(state_address=A, state_puts=[value], timer_ops=[NewTimer(latest, A, "t", B, TEXT)])
+    assert (await store.commit(step)).committed
+    assert (await store.read_state(A))["v"].expires_at_ms == latest
+    [timer] = await store.due_timers(latest, 10)
+    assert timer.fire_at_ms == latest
 
 
 async def test_idempotency_keys_expire_with_their_window(store: SqliteStore, clock: Clock) -> None:
