@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from support.strategies import from_functions, to_functions
 from support.wire import to_function, typed
 
-from pystatefun.protocol import FromFunction, ToFunction, parse_to_function
+from pystatefun.protocol import FromFunction, ToFunction, parse_from_function, parse_to_function
 from pystatefun.sdk import (
     Context,
     LongType,
@@ -26,7 +26,7 @@ def test_to_function_round_trips(message: ToFunction) -> None:
 
 @given(from_functions())
 def test_from_function_round_trips(message: FromFunction) -> None:
-    assert FromFunction.FromString(message.SerializeToString()) == message
+    assert parse_from_function(message.SerializeToString()) == message
 
 
 OPS = st.lists(

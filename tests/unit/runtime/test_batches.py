@@ -222,7 +222,11 @@ def test_the_longest_ttl_and_delay_are_accepted() -> None:
 
 
 def test_key_groups_partition_by_id_only_and_stably() -> None:
-    assert key_group_of("alice", 128) == key_group_of("alice", 128)
+    # CRC-32 as specified: its standard check value is crc32(b"123456789") == 0xCBF43926.
+    assert key_group_of("123456789", 2**32) == 0xCBF43926
+    # Of the id's UTF-8 bytes, c3 a9 for "é" (Latin-1's e9 gives 0x0BD4B551, UTF-16's 0xCE655A5A);
+    # values from a bitwise CRC-32 written out by hand, not from zlib.
+    assert key_group_of("é", 2**32) == 0x0E048D3E
     assert {key_group_of(str(n), 128) for n in range(2000)} == set(range(128))
     # Pinned: a different hash would put every row of an existing data dir in the wrong group.
     assert key_group_of("alice", 128) == 71
