@@ -106,6 +106,7 @@ def _modules_loaded_by(module: str) -> list[str]:
 
 def test_sdk_imports_only_protobuf_and_the_standard_library() -> None:
     loaded = _modules_loaded_by("pystatefun.sdk")
+    assert "pystatefun.sdk._handler" in loaded  # the probe works: the checks below are not vacuous
     stdlib = sys.stdlib_module_names
     foreign = [
         m
@@ -126,3 +127,37 @@ def test_protocol_never_imports_the_sdk_or_the_runtime() -> None:
     loaded = _modules_loaded_by("pystatefun.protocol")
     assert "pystatefun.protocol.v3" in loaded  # the probe works
     assert not [m for m in loaded if m.startswith(("pystatefun.sdk", "pystatefun.runtime"))]
+
+
+@pytest.mark.parametrize(
+    ("module", "probe"),
+    [
+        ("pystatefun", "pystatefun"),
+        ("pystatefun.sdk", "pystatefun.sdk._handler"),
+        ("pystatefun.sdk.asgi", "pystatefun.sdk._serving"),
+        ("pystatefun.runtime", "pystatefun.runtime.dispatcher"),
+        ("pystatefun.testing", "pystatefun.sdk._handler"),
+        ("pystatefun.cli", "pystatefun.cli._serve"),
+    ],
+)
+def test_nothing_but_the_aiohttp_adapter_imports_aiohttp(module: str, probe: str) -> None:
+    """aiohttp is an extra (``pystatefun[aiohttp]``): a plain install must import and run."""
+    loaded = _modules_loaded_by(module)
+    assert probe in loaded  # the probe works: the check below is not vacuous
+    assert not [m for m in loaded if m.split(".")[0] == "aiohttp"]
+
+
+def test_the_aiohttp_adapter_without_aiohttp_says_how_to_install_it() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['aiohttp'] = None  # as if aiohttp were not installed\n"
+        "try:\n"
+        "    import pystatefun.sdk.aiohttp\n"
+        "except ImportError as error:\n"
+        "    print(type(error).__name__, error.name, error, sep='|')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == (
+        "ModuleNotFoundError|aiohttp|"
+        "pystatefun.sdk.aiohttp needs aiohttp: pip install 'pystatefun[aiohttp]'"
+    )

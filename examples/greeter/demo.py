@@ -5,6 +5,9 @@
 3. sends visits through the playground ingress, one of them waiting for the function's reply;
 4. reads the greetings from the playground egress, including the delayed follow-up;
 5. stops both processes with SIGTERM and checks that they exited cleanly.
+
+It needs only the plain package (``pip install pystatefun``): HTTP goes through the standard
+library's ``urllib``, in a thread, so that the asyncio loop keeps reading the processes' output.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
-
-import aiohttp
 
 HERE = Path(__file__).resolve().parent
 PYSTATEFUN = Path(sys.executable).parent / "pystatefun"
@@ -67,25 +70,37 @@ async def stop(name: str, process: asyncio.subprocess.Process) -> int:
     return code
 
 
-async def greet(session: aiohttp.ClientSession, ingress: str, egress: str) -> int:
+def http(
+    url: str, body: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """POST ``body`` (or GET without one); the status and the text of the answer, 4xx included."""
+    data = None if body is None else body.encode()
+    request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310 - loopback
+    if data is not None:
+        request.add_header("Content-Type", "text/plain; charset=utf-8")
+    try:
+        with urllib.request.urlopen(request, timeout=DEADLINE_S) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def greet(ingress: str, egress: str) -> int:
     for name in VISITS:
-        async with session.post(f"{ingress}/example/user/{name}", data=name) as response:
-            print(f"POST /example/user/{name} -> {response.status}")
+        status, _ = http(f"{ingress}/example/user/{name}", name)
+        print(f"POST /example/user/{name} -> {status}")
     headers = {"Pystatefun-Request-Reply": "true"}
-    async with session.post(f"{ingress}/example/user/bob", data="bob", headers=headers) as reply:
-        print(
-            f"POST /example/user/bob (request-reply) -> {reply.status}: "
-            f"bob has visited {await reply.text()} times"
-        )
+    status, visits = http(f"{ingress}/example/user/bob", "bob", headers)
+    print(f"POST /example/user/bob (request-reply) -> {status}: bob has visited {visits} times")
     received = 0
     deadline = time.monotonic() + DEADLINE_S
     while received < EXPECTED_GREETINGS and time.monotonic() < deadline:
-        async with session.get(f"{egress}/greetings") as response:
-            if response.status == 200:
-                received += 1
-                print(f"egress [greetings]: {await response.text()}")
-            else:  # 404: nothing yet; the follow-up is due a second after the last visit
-                await asyncio.sleep(0.1)
+        status, greeting = http(f"{egress}/greetings")
+        if status == 200:
+            received += 1
+            print(f"egress [greetings]: {greeting}")
+        else:  # 404: nothing yet; the follow-up is due a second after the last visit
+            time.sleep(0.1)
     return received
 
 
@@ -102,8 +117,7 @@ async def main() -> int:
         )
         print(f"pystatefun run: ingress {urls['ingress']}, egress {urls['egress']}")
         try:
-            async with aiohttp.ClientSession() as session:
-                received = await greet(session, urls["ingress"], urls["egress"])
+            received = await asyncio.to_thread(greet, urls["ingress"], urls["egress"])
         finally:
             codes = [
                 await stop("pystatefun run", runtime),

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pystatefun.errors import DataDirError, NoSuchDeadLetterError
+from pystatefun.runtime.registry import LONGEST_MS
 from pystatefun.store import (
     CancelTimer,
     DataDir,
@@ -245,6 +246,20 @@ async def test_cancel_then_reschedule_with_the_same_token_in_one_step(
     assert (await engine.commit(step)).committed
     [timer] = await engine.due_timers(10_000, 10)
     assert (timer.fire_at_ms, timer.payload) == (9_000, text("new"))
+
+
+async def test_the_latest_times_a_reply_can_ask_for_fit(engine: StorageEngine) -> None:
+    """A delay or TTL of LONGEST_MS (the most a function may ask for) from a clock far in the
+    future still fits the engine's times (SQLite's are 64-bit)."""
+    latest = 4_102_444_800_000 + LONGEST_MS  # from the year 2100
+    value = StateValue("v", text("v"), 1, LONGEST_MS, latest)
+    step = Step(
+        state_address=A, state_puts=[value], timer_ops=[NewTimer(latest, A, "t", B, text("t"))]
+    )
+    assert (await engine.commit(step)).committed
+    assert (await engine.read_state(A))["v"].expires_at_ms == latest
+    [timer] = await engine.due_timers(latest, 10)
+    assert timer.fire_at_ms == latest
 
 
 # --- dedup window and TTL ---------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The README's promises hold: it starts with the two commands, CI runs the test one, and the
-main job runs end to end."""
+main job runs end to end on the plain package."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -30,13 +31,21 @@ def test_ci_runs_the_readme_test_command_and_nothing_else() -> None:
     assert all(line.startswith(("set ", "cd ")) for line in lines[:-1])
 
 
-def test_the_main_job_runs_the_greeter_end_to_end() -> None:
+def test_the_main_job_runs_the_greeter_end_to_end(tmp_path: Path) -> None:
+    """With aiohttp hidden from every process, since `dev.py example` installs the plain package
+    and aiohttp is an extra."""
+    (tmp_path / "aiohttp").mkdir()
+    (tmp_path / "aiohttp" / "__init__.py").write_text(
+        "raise ModuleNotFoundError('aiohttp is hidden by the test', name='aiohttp')\n"
+    )
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
     result = subprocess.run(
         [sys.executable, ROOT / "examples" / "greeter" / "demo.py"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, "PYTHONPATH": path},
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import string
-
 from hypothesis import given
 from hypothesis import strategies as st
+from support.strategies import from_functions, to_functions
 from support.wire import to_function, typed
 
-from pystatefun.protocol import Address, FromFunction, ToFunction, TypedValue, parse_to_function
+from pystatefun.protocol import FromFunction, ToFunction, parse_from_function, parse_to_function
 from pystatefun.sdk import (
     Context,
     LongType,
@@ -19,56 +18,6 @@ from pystatefun.sdk import (
     make_json_type,
 )
 
-TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
-NAMES = st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=8)
-TYPED_VALUES = st.builds(TypedValue, typename=TEXT, has_value=st.booleans(), value=st.binary())
-ADDRESSES = st.fixed_dictionaries({"namespace": TEXT, "type": TEXT, "id": TEXT})
-
-
-@st.composite
-def to_functions(draw: st.DrawFn) -> ToFunction:
-    message = ToFunction()
-    batch = message.invocation
-    batch.target.CopyFrom(Address(**draw(ADDRESSES)))
-    for name in draw(st.lists(NAMES, max_size=5)):
-        persisted = batch.state.add(state_name=name)
-        if draw(st.booleans()):
-            persisted.state_value.CopyFrom(draw(TYPED_VALUES))
-    for _ in range(draw(st.integers(1, 5))):
-        invocation = batch.invocations.add(argument=draw(TYPED_VALUES))
-        if draw(st.booleans()):
-            invocation.caller.CopyFrom(Address(**draw(ADDRESSES)))
-    return message
-
-
-@st.composite
-def from_functions(draw: st.DrawFn) -> FromFunction:
-    message = FromFunction()
-    if draw(st.booleans()):
-        for name in draw(st.lists(NAMES, max_size=4)):
-            spec = message.incomplete_invocation_context.missing_values.add(
-                state_name=name, type_typename=draw(TEXT)
-            )
-            spec.expiration_spec.mode = draw(st.sampled_from([0, 1, 2]))
-            spec.expiration_spec.expire_after_millis = draw(st.integers(0, 2**63 - 1))
-        return message
-    result = message.invocation_result
-    for name in draw(st.lists(NAMES, max_size=4)):
-        mutation = result.state_mutations.add(
-            state_name=name, mutation_type=draw(st.sampled_from([0, 1]))
-        )
-        mutation.state_value.CopyFrom(draw(TYPED_VALUES))
-    for _ in range(draw(st.integers(0, 3))):
-        delayed = result.delayed_invocations.add(
-            delay_in_ms=draw(st.integers(-(2**63), 2**63 - 1)),
-            cancellation_token=draw(TEXT),
-            is_cancellation_request=draw(st.booleans()),
-        )
-        delayed.argument.CopyFrom(draw(TYPED_VALUES))
-    for _ in range(draw(st.integers(0, 3))):
-        result.outgoing_egresses.add(egress_namespace=draw(TEXT), egress_type=draw(TEXT))
-    return message
-
 
 @given(to_functions())
 def test_to_function_round_trips(message: ToFunction) -> None:
@@ -77,7 +26,7 @@ def test_to_function_round_trips(message: ToFunction) -> None:
 
 @given(from_functions())
 def test_from_function_round_trips(message: FromFunction) -> None:
-    assert FromFunction.FromString(message.SerializeToString()) == message
+    assert parse_from_function(message.SerializeToString()) == message
 
 
 OPS = st.lists(

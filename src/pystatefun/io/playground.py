@@ -284,7 +284,7 @@ class PlaygroundEgressServer(_Server):
             topic, payload = record["topic"], record["payload"]
             if not isinstance(topic, str) or not isinstance(payload, str):
                 raise TypeError("topic and payload must be strings")
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # nested too deeply
             raise TerminalError(
                 f"{where} sent an invalid {PLAYGROUND_RECORD_TYPENAME}: {exc}; expected JSON "
                 '{"topic": "<topic>", "payload": "<string>"}'

@@ -17,7 +17,7 @@ from pystatefun.errors import RetryableError, TerminalError
 from pystatefun.protocol import Address as WireAddress
 from pystatefun.protocol import FromFunction, ToFunction, TypedValue
 from pystatefun.runtime.egress import EgressRouting
-from pystatefun.runtime.registry import RegisteredState, StateRegistry
+from pystatefun.runtime.registry import LONGEST_MS, RegisteredState, StateRegistry
 from pystatefun.store import (
     CancelTimer,
     ExpireMode,
@@ -338,4 +338,9 @@ def timer_op(
         return CancelTimer(sender, token)
     if delay.delay_ms < 0:
         raise TerminalError(f"{sender} sent a delayed message with a negative delay")
+    if delay.delay_ms > LONGEST_MS:
+        raise TerminalError(
+            f"{sender} sent a delayed message with a delay of {delay.delay_ms} ms; the longest "
+            f"is {LONGEST_MS} ms (about 146 million years)"
+        )
     return NewTimer(now_ms + delay.delay_ms, sender, token or None, delay.target, delay.payload)

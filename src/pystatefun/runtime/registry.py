@@ -12,10 +12,17 @@ from typing import final
 
 from pystatefun.errors import TerminalError
 from pystatefun.protocol import FromFunction
+from pystatefun.store import ExpireMode
 
-__all__ = ["RegisteredState", "StateRegistry"]
+__all__ = ["LONGEST_MS", "RegisteredState", "StateRegistry"]
 
 _UNSET_TYPENAME = "io.statefun.types/unset"  # what upstream registers for an empty typename
+_MODES = (ExpireMode.NONE, ExpireMode.AFTER_WRITE, ExpireMode.AFTER_INVOKE)
+
+#: The longest state TTL or message delay a function may ask for, about 146 million years:
+#: added to any clock reading, it still fits the store's signed 64-bit millisecond times. The
+#: wire allows up to 2**63 - 1, which would overflow and fail the store's commit.
+LONGEST_MS = 2**62
 
 
 @final
@@ -49,15 +56,29 @@ class StateRegistry:
             typename = spec.type_typename or _UNSET_TYPENAME
             registered = known.get(spec.state_name)
             if registered is None:
-                known[spec.state_name] = RegisteredState(
-                    spec.state_name,
-                    typename,
-                    int(spec.expiration_spec.mode),
-                    int(spec.expiration_spec.expire_after_millis),
-                )
+                mode, after_ms = _expiration(spec, where)
+                known[spec.state_name] = RegisteredState(spec.state_name, typename, mode, after_ms)
             elif registered.typename != typename:
                 raise TerminalError(
                     f"{where}: state {spec.state_name!r} is registered with type "
                     f"{registered.typename!r}, and the function now declares {typename!r}; a "
                     "state's type cannot change. Declare the new type under a new state name."
                 )
+
+
+def _expiration(spec: FromFunction.PersistedValueSpec, where: str) -> tuple[int, int]:
+    """A declared TTL the runtime can keep: a known mode, and a duration the store can add to
+    a time; anything else is a function (or SDK) bug that retrying cannot fix."""
+    mode = int(spec.expiration_spec.mode)
+    after_ms = int(spec.expiration_spec.expire_after_millis)
+    if mode not in _MODES:
+        raise TerminalError(
+            f"{where}: state {spec.state_name!r} declares expiration mode {mode}, which StateFun "
+            "does not have (0: none, 1: after write, 2: after invoke)"
+        )
+    if mode != ExpireMode.NONE and not 0 <= after_ms <= LONGEST_MS:
+        raise TerminalError(
+            f"{where}: state {spec.state_name!r} declares a TTL of {after_ms} ms; a TTL is "
+            f"0 to {LONGEST_MS} ms"
+        )
+    return mode, after_ms

@@ -14,7 +14,7 @@ One request is one batch for one address:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, final
 
 from pystatefun.errors import ConfigurationError, ProtocolError
@@ -40,6 +40,29 @@ def _sdk_address(address: Address) -> SdkAddress | None:
     return SdkAddress(
         address.namespace, address.type, address.id, f"{address.namespace}/{address.type}"
     )
+
+
+_ADDRESS_RULE = "an address needs a namespace, a type and an id, and its type has no '/'"
+
+
+def _quoted(address: Address) -> str:
+    return f"{address.namespace!r}/{address.type!r}/{address.id!r}"
+
+
+def _check_callers(invocations: Sequence[ToFunction.Invocation]) -> None:
+    """Refuse a caller that is neither absent (an ingress) nor a whole address: a function that
+    answered it would fail in ``message_builder``, with an error blaming the function's code."""
+    for invocation in invocations:
+        caller = invocation.caller
+        kind = caller.type
+        if kind and caller.namespace and caller.id and "/" not in kind:
+            continue
+        if kind or caller.namespace or caller.id:
+            index = list(invocations).index(invocation)
+            raise ProtocolError(
+                f"invocation {index + 1} of {len(invocations)} has an invalid caller address "
+                f"{_quoted(caller)}; {_ADDRESS_RULE} (an ingress message has no caller at all)"
+            )
 
 
 def _set_address(target: Address, typename: str, target_id: str) -> None:
@@ -125,12 +148,13 @@ class RequestReplyHandler:
         """Decode a request and find its function; the errors here are the caller's
         (``ProtocolError``, ``UnknownFunctionError``), as opposed to the function's own."""
         to_function = parse_to_function(request_bytes)
-        target = to_function.invocation.target
-        if not (target.namespace and target.type and target.id):
+        batch = to_function.invocation
+        target = batch.target
+        if not (target.namespace and target.type and target.id) or "/" in target.type:
             raise ProtocolError(
-                f"invocation batch has an incomplete target address {target.namespace!r}/"
-                f"{target.type!r}/{target.id!r}; namespace, type and id are all required"
+                f"invocation batch has an invalid target address {_quoted(target)}; {_ADDRESS_RULE}"
             )
+        _check_callers(batch.invocations)
         return to_function, self._functions.for_typename(f"{target.namespace}/{target.type}")
 
     async def process(

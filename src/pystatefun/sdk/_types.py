@@ -13,9 +13,10 @@ import json
 from collections.abc import Callable
 from typing import Any, final
 
+from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtobufMessage
 
-from pystatefun.errors import ConfigurationError
+from pystatefun.errors import ConfigurationError, ProtocolError
 from pystatefun.protocol import typed_values
 from pystatefun.protocol.typed_values import Primitive
 from pystatefun.types import parse_typename
@@ -158,25 +159,48 @@ def _json_dumps_utf8(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 
+def _json_loads(typename: str) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, depth
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise ProtocolError(
+                f"{len(data)} bytes are not a valid {typename} (JSON): {reason}"
+            ) from exc
+
+    return deserialize
+
+
 def make_json_type(typename: str) -> Type:
-    """A type whose values are JSON documents (UTF-8, as the official SDK writes them)."""
-    return _SimpleType(typename, _json_dumps_utf8, json.loads)
+    """A type whose values are JSON documents (UTF-8, as the official SDK writes them).
+
+    Bytes that are not JSON raise ``ProtocolError``, as corrupt bytes of a primitive do, rather
+    than whichever of ``JSONDecodeError``, ``UnicodeDecodeError`` or ``RecursionError`` the
+    parser hit; all but the last are ``ValueError``s, and so is ``ProtocolError``.
+    """
+    return _SimpleType(typename, _json_dumps_utf8, _json_loads(typename))
 
 
 def make_protobuf_type(cls: type[ProtobufMessage], namespace: str | None = None) -> Type:
     """A type for a protobuf message class, named ``<namespace>/<full message name>``.
 
-    The namespace defaults to ``type.googleapis.com``, the convention every SDK shares.
+    The namespace defaults to ``type.googleapis.com``, the convention every SDK shares. Bytes
+    that do not parse as ``cls`` raise ``ProtocolError``, like corrupt bytes of a primitive.
     """
     if not isinstance(cls, type) or not issubclass(cls, ProtobufMessage):
         raise ConfigurationError(
             f"make_protobuf_type needs a generated protobuf message class, got {cls!r}"
         )
     full_name = cls.DESCRIPTOR.full_name
+    typename = f"{namespace or 'type.googleapis.com'}/{full_name}"
 
     def deserialize(data: bytes) -> ProtobufMessage:
         message = cls()
-        message.ParseFromString(data)
+        try:
+            message.ParseFromString(data)
+        except DecodeError as exc:
+            raise ProtocolError(f"{len(data)} bytes are not a valid {typename}: {exc}") from exc
         return message
 
     def serialize(message: ProtobufMessage) -> bytes:
@@ -184,4 +208,4 @@ def make_protobuf_type(cls: type[ProtobufMessage], namespace: str | None = None)
             raise TypeError(f"expected a {full_name} message, got {type(message).__name__}")
         return message.SerializeToString()
 
-    return _SimpleType(f"{namespace or 'type.googleapis.com'}/{full_name}", serialize, deserialize)
+    return _SimpleType(typename, serialize, deserialize)

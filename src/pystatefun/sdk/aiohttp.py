@@ -2,14 +2,24 @@
 
 >>> web.run_app(make_app(functions), host="127.0.0.1", port=8000)
 
-Importing this module imports aiohttp; ``pystatefun.sdk`` itself never does.
+Importing this module imports aiohttp; ``pystatefun.sdk`` itself never does. aiohttp is an
+optional dependency (``pip install 'pystatefun[aiohttp]'``): without it, importing this module
+raises ``ModuleNotFoundError`` (an ``ImportError``) saying so, since the fix is an install, not
+a change to the code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+try:
+    from aiohttp import web
+except ModuleNotFoundError as missing:
+    if missing.name != "aiohttp":
+        raise  # aiohttp is there but broken: its own error says more
+    raise ModuleNotFoundError(
+        "pystatefun.sdk.aiohttp needs aiohttp: pip install 'pystatefun[aiohttp]'", name="aiohttp"
+    ) from missing
 
 from pystatefun.sdk._functions import StatefulFunctions
 from pystatefun.sdk._handler import RequestReplyHandler

@@ -3,6 +3,8 @@ errors that name the address and the state."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pystatefun.errors import RetryableError, TerminalError
@@ -15,7 +17,7 @@ from pystatefun.runtime.batches import (
     step_from_reply,
 )
 from pystatefun.runtime.egress import EgressRoutes
-from pystatefun.runtime.registry import RegisteredState, StateRegistry
+from pystatefun.runtime.registry import LONGEST_MS, RegisteredState, StateRegistry
 from pystatefun.store import ExpireMode, InboxMessage, Payload, StateValue
 from pystatefun.store.keygroups import key_group_of
 from pystatefun.types import Address
@@ -133,8 +135,47 @@ def test_a_step_collects_every_effect() -> None:
             ),
             "invalid io.statefun.playground/EgressRecord",
         ),
+        # Found by tests/property/test_fuzz_replies.py: now + this delay overflowed the store's
+        # 64-bit times, which failed the commit and stopped the store.
+        (
+            _reply(
+                delayed_invocations=[
+                    {
+                        "delay_in_ms": LONGEST_MS + 1,
+                        "target": {"namespace": "a", "type": "b", "id": "c"},
+                    }
+                ]
+            ),
+            f"a delay of {LONGEST_MS + 1} ms; the longest is {LONGEST_MS} ms",
+        ),
+        # Found by the same: json.loads raised RecursionError, retried as if the endpoint failed.
+        (
+            _reply(
+                outgoing_egresses=[
+                    {
+                        "egress_namespace": "io.statefun.playground",
+                        "egress_type": "egress",
+                        "argument": {
+                            "typename": "io.statefun.playground/EgressRecord",
+                            "has_value": True,
+                            "value": b"[" * 100_000,
+                        },
+                    }
+                ]
+            ),
+            "invalid io.statefun.playground/EgressRecord",
+        ),
     ],
-    ids=["unregistered", "wrong-type", "no-id", "negative-delay", "cancel-no-token", "bad-record"],
+    ids=[
+        "unregistered",
+        "wrong-type",
+        "no-id",
+        "negative-delay",
+        "cancel-no-token",
+        "bad-record",
+        "delay-beyond-the-store",
+        "record-nested-too-deeply",
+    ],
 )
 def test_invalid_replies_are_terminal(reply: FromFunction.InvocationResponse, says: str) -> None:
     with pytest.raises(TerminalError, match=says):
@@ -155,8 +196,45 @@ def test_a_registered_state_cannot_change_type() -> None:
         registry.register("ns/fn", "ns/fn/me", [changed])
 
 
+@pytest.mark.parametrize(
+    ("mode", "after_ms", "says"),
+    [
+        (3, 1_000, "declares expiration mode 3, which StateFun does not have"),
+        (-1, 0, "declares expiration mode -1"),
+        (1, -1, "declares a TTL of -1 ms"),
+        (2, LONGEST_MS + 1, f"declares a TTL of {LONGEST_MS + 1} ms; a TTL is 0 to {LONGEST_MS}"),
+    ],
+)
+def test_a_ttl_the_store_cannot_keep_is_terminal(mode: int, after_ms: int, says: str) -> None:
+    """Found by tests/property/test_fuzz_replies.py: a TTL near 2**63 ms overflowed the store's
+    times at the first write, which stopped the store."""
+    spec = FromFunction.PersistedValueSpec(state_name="n", type_typename=INT)
+    spec.expiration_spec.mode, spec.expiration_spec.expire_after_millis = mode, after_ms
+    with pytest.raises(TerminalError, match=re.escape(says)):
+        StateRegistry().register("ns/fn", "ns/fn/me", [spec])
+
+
+def test_the_longest_ttl_and_delay_are_accepted() -> None:
+    spec = FromFunction.PersistedValueSpec(state_name="n", type_typename=INT)
+    spec.expiration_spec.mode, spec.expiration_spec.expire_after_millis = 1, LONGEST_MS
+    registry = StateRegistry()
+    registry.register("ns/fn", "ns/fn/me", [spec])
+    assert registry.states("ns/fn")["n"].expire_after_ms == LONGEST_MS
+    target = {"namespace": "a", "type": "b", "id": "c"}
+    reply = _reply(delayed_invocations=[{"delay_in_ms": LONGEST_MS, "target": target}])
+    step = step_from_reply(
+        SELF, BATCH, reply, registered=REGISTERED, stored={}, egress=ROUTER, now_ms=5
+    )
+    [timer] = step.timer_ops
+    assert timer.fire_at_ms == LONGEST_MS + 5  # type: ignore[union-attr]
+
+
 def test_key_groups_partition_by_id_only_and_stably() -> None:
-    assert key_group_of("alice", 128) == key_group_of("alice", 128)
+    # CRC-32 as specified: its standard check value is crc32(b"123456789") == 0xCBF43926.
+    assert key_group_of("123456789", 2**32) == 0xCBF43926
+    # Of the id's UTF-8 bytes, c3 a9 for "é" (Latin-1's e9 gives 0x0BD4B551, UTF-16's 0xCE655A5A);
+    # values from a bitwise CRC-32 written out by hand, not from zlib.
+    assert key_group_of("é", 2**32) == 0x0E048D3E
     assert {key_group_of(str(n), 128) for n in range(2000)} == set(range(128))
     # Pinned: a different hash would put every row of an existing data dir in the wrong group.
     assert key_group_of("alice", 128) == 71

@@ -3,11 +3,12 @@ to fix it."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 
-from pystatefun.errors import ConfigurationError, UnknownFunctionError
+from pystatefun.errors import ConfigurationError, ProtocolError, UnknownFunctionError
 from pystatefun.protocol import TypedValue
 from pystatefun.sdk import (
     IntType,
@@ -112,6 +113,29 @@ def test_protobuf_types_are_named_after_the_message() -> None:
 
 def test_json_type_writes_utf8_not_ascii_escapes() -> None:
     assert make_json_type("x/j").serializer().serialize({"ü": "日"}) == '{"ü": "日"}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("tpe", "data", "says"),
+    [
+        # Found by tests/property/test_fuzz_protocol.py: each raised json's or protobuf's own error.
+        (make_json_type("x/j"), b"", "0 bytes are not a valid x/j (JSON): Expecting value"),
+        (make_json_type("x/j"), b"\x80", "not a valid x/j (JSON): 'utf-8' codec can't decode"),
+        (make_json_type("x/j"), b"[" * 50_000, "not a valid x/j (JSON): nested too deeply"),
+        (
+            make_protobuf_type(TypedValue),
+            b"\x00",
+            "1 bytes are not a valid type.googleapis.com/io.statefun.sdk.reqreply.TypedValue",
+        ),
+    ],
+    ids=["json-empty", "json-not-utf8", "json-too-deep", "protobuf-corrupt"],
+)
+def test_bytes_that_are_not_a_value_of_the_type_are_protocol_errors(
+    tpe: Type, data: bytes, says: str
+) -> None:
+    with pytest.raises(ProtocolError, match=re.escape(says)) as raised:
+        tpe.serializer().deserialize(data)
+    assert isinstance(raised.value, ValueError)  # what `except ValueError` around json.loads caught
 
 
 def test_binding_validates_everything() -> None:

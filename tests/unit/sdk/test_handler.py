@@ -9,7 +9,7 @@ import pytest
 from support.wire import to_function, typed
 
 from pystatefun.errors import ConfigurationError, ProtocolError, StateTypeMismatchError
-from pystatefun.protocol import FromFunction, ToFunction
+from pystatefun.protocol import Address, FromFunction, ToFunction
 from pystatefun.sdk import (
     Context,
     IntType,
@@ -258,7 +258,25 @@ def test_user_errors_propagate_with_the_address_and_message_position() -> None:
         (b"", "without an invocation batch"),
         (
             to_function("x/fn", "", {}, [(typed(IntType, 1), None)]).SerializeToString(),
-            "incomplete target address",
+            "invalid target address 'x'/'fn'/''",
+        ),
+        # Found by tests/property/test_fuzz_handler.py: a function answering such a caller
+        # failed in message_builder with a ConfigurationError that blamed its code.
+        (
+            to_function("x/fn", "id", {}, [(typed(IntType, 1), "//0")]).SerializeToString(),
+            "invocation 1 of 1 has an invalid caller address ''/''/'0'",
+        ),
+        (
+            to_function("x/fn", "id", {}, [(typed(IntType, 1), "x/fn/")]).SerializeToString(),
+            "invalid caller address 'x'/'fn'/''",
+        ),
+        (  # a type name splits at its last '/': 'x/y/fn' is namespace 'x/y', type 'fn'
+            ToFunction(
+                invocation=ToFunction.InvocationBatchRequest(
+                    target=Address(namespace="x", type="y/fn", id="1")
+                )
+            ).SerializeToString(),
+            "invalid target address 'x'/'y/fn'/'1'",
         ),
     ],
 )
