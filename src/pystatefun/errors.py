@@ -25,7 +25,10 @@
     ├── InvocationError                  a batch failed (never raised to users: the runtime
     │   │                                logs it and acts on it)
     │   ├── RetryableError               the endpoint failed (down, slow, 5xx, garbage): the
-    │   │                                address is retried with backoff, then dead-lettered
+    │   │   │                            address is retried with backoff, then dead-lettered
+    │   │   └── FunctionError            the function raised (HTTP 500): a few quick retries,
+    │   │                                then the batch is split to find the message it cannot
+    │   │                                take, which alone is dead-lettered
     │   └── TerminalError                the reply or the module contradicts stored data: the
     │                                    batch is dead-lettered at once; fix, then re-drive
     └── StoppingError                    the runtime is shutting down: retry after the restart
@@ -48,6 +51,7 @@ __all__ = [
     "ConfigurationError",
     "DataDirDamagedError",
     "DataDirError",
+    "FunctionError",
     "InvocationError",
     "MessageTypeError",
     "ModuleError",
@@ -273,6 +277,31 @@ class RetryableError(InvocationError):
     """Might succeed later: the endpoint or the network failed."""
 
     code = "PSF-RT0001"
+
+
+class FunctionError(RetryableError):
+    """The function itself failed on a batch: it raised (an HTTP 500 from its server, or an
+    embedded function's exception), or its server refused the batch's size (HTTP 413).
+
+    ``retry_helps`` is False when the failure says that trying the same messages again cannot
+    work (an SDK error the message itself causes, a batch too large); ``message`` is the
+    1-based position in the batch of the message that failed, when the SDK says it.
+    """
+
+    code = "PSF-RT0005"
+
+    def __init__(
+        self, message: str, *, retry_helps: bool = True, failed_message: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retry_helps = retry_helps
+        self.failed_message = failed_message
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        rebuild = partial(
+            FunctionError, retry_helps=self.retry_helps, failed_message=self.failed_message
+        )
+        return rebuild, (self.message,)
 
 
 class TerminalError(InvocationError):

@@ -18,8 +18,11 @@ An address is in exactly one of these states (``_scheduled`` holds the last thre
     idle ──message──> ready ──worker──> running ──step committed──> idle, or ready if more
                                            └─retryable failure──> parked ──backoff──> ready
 
-A retryable failure parks only that address; after ``dead_letter_after_attempts`` failures its
-batch goes to the dead letters. A terminal failure dead-letters the batch at once.
+Failures are handled per address, and every other address keeps flowing. An endpoint that
+cannot be reached parks the address with backoff; after ``dead_letter_after_attempts`` failed
+calls its batch goes to the dead letters. A function that raised gets a few quick retries, and
+then its batch is split until the one message it cannot take is found and dead-lettered alone
+(``pystatefun.runtime.isolation``). A terminal failure dead-letters the batch at once.
 """
 
 from __future__ import annotations
@@ -32,15 +35,12 @@ from itertools import islice
 from pathlib import Path
 from typing import final
 
-from pystatefun.errors import (
-    InvocationError,
-    RetryableError,
-    TerminalError,
-)
+from pystatefun.errors import InvocationError, RetryableError, TerminalError
 from pystatefun.runtime.batches import invocation_rounds, step_from_reply
 from pystatefun.runtime.commits import Commits
 from pystatefun.runtime.concurrency import InvocationLimit
 from pystatefun.runtime.egress import EgressRouting
+from pystatefun.runtime.failure_policy import FailureHandler, FailurePolicy
 from pystatefun.runtime.invoker import Invoker
 from pystatefun.runtime.mailboxes import Batch, Mailbox, Mailboxes
 from pystatefun.runtime.options import RuntimeOptions
@@ -51,14 +51,10 @@ from pystatefun.runtime.statecache import StateCache
 from pystatefun.store import InboxMessage, StateValue, Step, StorageEngine
 from pystatefun.types import Address
 
-__all__ = ["Dispatcher", "FailureHandler"]
+__all__ = ["Dispatcher"]
 
 _log = logging.getLogger("pystatefun.runtime")
 _UNBOUNDED_BATCH = 10_000
-
-#: Decides instead of retries and dead letters what becomes of a failed batch (the test
-#: harness raises the error); the batch stays in its mailbox and the address is not retried.
-FailureHandler = Callable[[Address, InvocationError], None]
 
 
 @final
@@ -94,7 +90,6 @@ class Dispatcher:
         self._invoker = invoker
         self._egress = egress
         self._options = options
-        self._on_failure = on_failure
         self.registry = registry or StateRegistry()
         self._states = StateCache(options.state_cache_addresses)
         self._limit = InvocationLimit(options.max_inflight, options.min_inflight)
@@ -102,13 +97,13 @@ class Dispatcher:
         self._scheduled: set[Address] = set()
         self._running: set[Address] = set()
         self._parked: dict[Address, asyncio.TimerHandle | None] = {}  # None: for good
-        self._attempts: dict[Address, int] = {}
+
         self._ready: asyncio.Queue[Address | None] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self._commits = Commits(
+        commits = self._commits = Commits(
             engine,
             mailboxes=self.mailboxes,
             states=self._states,
@@ -117,6 +112,9 @@ class Dispatcher:
             on_step=on_step,
             on_fatal=on_fatal,
             data_dir=data_dir,
+        )
+        self._failures = FailurePolicy(
+            commits, options=options, park=self._park, on_failure=on_failure
         )
 
     # --- scheduling ------------------------------------------------------------------------
@@ -146,10 +144,14 @@ class Dispatcher:
         if not self._running and not (self._scheduled - self._parked.keys()):
             self._idle.set()
 
-    def _batch_limit(self, address: Address) -> int:
+    def _full_batch(self, address: Address) -> int:
         """How many messages one request carries at most. An unbounded endpoint still gets
         bounded requests, so no single request grows without limit."""
         return self._routes.route(address).max_batch or _UNBOUNDED_BATCH
+
+    def _batch_limit(self, address: Address) -> int:
+        """The full batch, or less while the address's function is failing (isolation)."""
+        return self._failures.batch_limit(address, self._full_batch(address))
 
     def try_admit(self, address: Address) -> bool:
         """Reserve a place for an ingress message if there is room now (see ``admit``)."""
@@ -184,6 +186,8 @@ class Dispatcher:
                 if address not in self._parked:
                     self._scheduled.discard(address)
                     self.mailboxes.forget_if_empty(address)
+                    if self.mailboxes.get(address) is None:
+                        self._failures.forget(address)
                     self._schedule(address)
                 self._check_idle()
 
@@ -247,24 +251,11 @@ class Dispatcher:
         if failure is None:
             outcome = await self._commits.commit(address, step, batch=batch, stored=stored)
             if outcome.committed:
-                self._attempts.pop(address, None)
+                self._failures.committed(address, self._full_batch(address))
                 return round_trip_s
             failure = TerminalError(f"{address}: {outcome.error}")
-        await self._failed(address, batch, failure)
+        await self._failures.failed(address, batch, failure)
         return None
-
-    async def _failed(self, address: Address, batch: Batch, failure: InvocationError) -> None:
-        """Apply the failure policy: the handler if one was given, else retries with backoff
-        for a retryable failure and the dead letters for a terminal one (or the last try)."""
-        if self._on_failure is not None:
-            self._park(address, None)
-            self._on_failure(address, failure)
-            return
-        if isinstance(failure, TerminalError):
-            self._attempts.pop(address, None)
-            await self._commits.dead_letter(address, batch, error=str(failure))
-            return
-        await self._retry_later(address, batch, failure)
 
     async def _read_state(self, address: Address) -> dict[str, StateValue]:
         values = self._states.get(address)
@@ -320,26 +311,6 @@ class Dispatcher:
             now_ms=self._options.clock_ms(),
         )
         return step, stored
-
-    async def _retry_later(self, address: Address, batch: Batch, error: InvocationError) -> None:
-        attempts = self._attempts.get(address, 0) + 1
-        self._attempts[address] = attempts
-        policy = self._options
-        if attempts >= policy.dead_letter_after_attempts:
-            self._attempts.pop(address, None)
-            await self._commits.dead_letter(address, batch, error=str(error), attempts=attempts)
-            return
-        delay = min(
-            policy.retry_backoff_initial_s * 2 ** (attempts - 1), policy.retry_backoff_max_s
-        )
-        _log.warning(
-            "%s (attempt %d of %d; retrying in %.1fs, other addresses keep flowing)",
-            error,
-            attempts,
-            policy.dead_letter_after_attempts,
-            delay,
-        )
-        self._park(address, delay)
 
     # --- lifecycle -------------------------------------------------------------------------
 

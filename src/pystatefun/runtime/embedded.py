@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import final
 
-from pystatefun.errors import ConfigurationError, ModuleError, RetryableError, TerminalError
+from pystatefun.errors import ConfigurationError, ModuleError, TerminalError
 from pystatefun.module import EmbeddedEndpoint
 from pystatefun.runtime.batches import (
     Delay,
@@ -36,6 +36,7 @@ from pystatefun.runtime.batches import (
     typed_value_of,
 )
 from pystatefun.runtime.egress import EgressRouting
+from pystatefun.runtime.failures import function_error
 from pystatefun.runtime.registry import RegisteredState
 from pystatefun.sdk import RequestReplyHandler, SdkAddress, StatefulFunctions
 from pystatefun.sdk.inprocess import Effects, InProcessFunction, load_functions
@@ -132,9 +133,9 @@ class EmbeddedFunctions:
                 _warn_if_stalled(address, self.where, time.monotonic() - started)
         except Exception as exc:
             _log.warning("%s (%s) raised; traceback follows", address, self.where, exc_info=exc)
-            raise RetryableError(
-                f"{address} ({self.where}) raised {type(exc).__name__}: {exc}"
-            ) from exc
+            notes = "; ".join(getattr(exc, "__notes__", ()))
+            text = f"raised {type(exc).__name__}: {exc} ({notes})"
+            raise function_error(text, where=f"{address} ({self.where})") from exc
         return step_from_effects(
             address,
             batch,

@@ -1,11 +1,18 @@
 """Calling remote functions over HTTP: pooled keep-alive connections, timeouts, retries.
 
-One call has a total budget, the endpoint's ``call`` timeout. Inside it, every failure (refused
-connection, timeout, non-2xx status, a body that is not a ``FromFunction``) is retried with
-exponential backoff and jitter, as StateFun's async transport does; each attempt is also bound
-by the ``connect`` and ``read`` timeouts. When the budget is spent the call raises
-``RetryableError`` naming the address, the URL and the errors seen; the dispatcher's policy
-takes it from there. ``write`` is not enforced on its own; the call budget covers writes.
+One call has a total budget, the endpoint's ``call`` timeout. Inside it, every failure of the
+endpoint (refused connection, timeout, a status other than those below, a body that is not a
+``FromFunction``) is retried with exponential backoff and jitter, as StateFun's async transport
+does; each attempt is also bound by the ``connect`` and ``read`` timeouts. When the budget is
+spent the call raises ``RetryableError`` naming the address, the URL and the errors seen; the
+dispatcher's policy takes it from there. ``write`` is not enforced on its own; the call budget
+covers writes.
+
+Answers that say the function itself failed end the call at once, since repeating the request
+within the budget would only repeat the answer: HTTP 500 (the function raised) and 413 (the
+batch is too large for the server) are ``FunctionError`` (the dispatcher retries a little, then
+splits the batch), HTTP 404 (the type is not bound there) and 400 (the server cannot read the
+request) are ``TerminalError`` (the batch is dead-lettered).
 
 HTTP goes through ``pystatefun.http.HttpClientPool``: one pool per endpoint and origin, of
 ``pool_size`` connections kept ``pool_ttl`` while idle. An attempt's error is named as it was
@@ -25,7 +32,7 @@ from pathlib import Path
 from typing import Protocol, final
 from urllib.parse import urlsplit
 
-from pystatefun.errors import ProtocolError, RetryableError
+from pystatefun.errors import ProtocolError, RetryableError, TerminalError
 from pystatefun.http import (
     HttpBodyTooLargeError,
     HttpClientError,
@@ -37,6 +44,7 @@ from pystatefun.http import (
 )
 from pystatefun.module import HttpEndpoint, Transport
 from pystatefun.protocol import FromFunction, parse_from_function
+from pystatefun.runtime.failures import function_error
 
 __all__ = ["Invoker", "RemoteInvoker"]
 
@@ -44,6 +52,14 @@ _log = logging.getLogger("pystatefun.runtime.invoker")
 _OCTET_STREAM = "application/octet-stream"
 _HEADERS = {"Content-Type": _OCTET_STREAM, "Accept": _OCTET_STREAM, "User-Agent": "pystatefun"}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+_TERMINAL_HINT = {
+    404: "The endpoint does not serve this function type: bind it in the function server, or "
+    "route the type to the endpoint that does (`functions` in the module); then re-drive.",
+    400: "The function server cannot read StateFun's request: is the URL a StateFun endpoint, "
+    "and does its SDK speak the 3.x protocol? Fix it, then re-drive.",
+}
 
 
 class _AttemptFailedError(Exception):
@@ -94,8 +110,6 @@ def _ssl_context(transport: Transport) -> ssl.SSLContext:
 
 
 def _hint(reasons: Counter[str]) -> str:
-    if any(reason.startswith("HTTP 500") for reason in reasons):
-        return "HTTP 500 means the function itself raised: its server's log has the traceback."
     return "Check that the function server is up and answers StateFun requests at that URL."
 
 
@@ -203,7 +217,7 @@ class RemoteInvoker:
         while True:
             remaining = deadline - time.monotonic()
             try:
-                return await self._attempt(route, body, remaining, transport)
+                return await self._attempt(route, body, remaining, transport, where)
             except _AttemptFailedError as exc:
                 self.attempts_failed += 1
                 attempt += 1
@@ -222,7 +236,7 @@ class RemoteInvoker:
             await asyncio.sleep(delay)
 
     async def _attempt(
-        self, route: _Route, body: bytes, remaining_s: float, transport: Transport
+        self, route: _Route, body: bytes, remaining_s: float, transport: Transport, where: str
     ) -> FromFunction:
         limit = transport.payload_max_bytes
         try:
@@ -246,14 +260,22 @@ class RemoteInvoker:
             ) from exc
         except HttpClientError as exc:
             raise _AttemptFailedError(_reason(exc, route.unix)) from exc
-        return _from_function(response)
+        return _from_function(response, where)
 
 
-def _from_function(response: HttpResponse) -> FromFunction:
-    """The reply in a response, or the reason the attempt failed."""
-    if not 200 <= response.status < 300:
-        text = response.body[:300].decode("utf-8", "replace")
-        raise _AttemptFailedError(f"HTTP {response.status}: {text.strip()}")
+def _from_function(response: HttpResponse, where: str) -> FromFunction:
+    """The reply in a response, or the reason the attempt failed (see the module docs)."""
+    status = response.status
+    if not 200 <= status < 300:
+        text = response.body[:2000].decode("utf-8", "replace").strip()
+        if status == 500:
+            raise function_error(f"the function raised (HTTP 500): {text}", where=where)
+        if status == 413:
+            too_large = f"the batch is too large for the server (HTTP 413): {text}"
+            raise function_error(too_large, where=where, retry_helps=False)
+        if status in (400, 404):
+            raise TerminalError(f"{where}: HTTP {status}: {text[:300]}. {_TERMINAL_HINT[status]}")
+        raise _AttemptFailedError(f"HTTP {status}: {text[:300]}")
     content_type = response.headers.get("content-type", "")
     if _OCTET_STREAM not in content_type.lower():
         raise _AttemptFailedError(f"answered Content-Type {content_type!r}, not {_OCTET_STREAM}")

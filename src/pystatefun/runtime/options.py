@@ -51,6 +51,11 @@ class RuntimeOptions:
     dead_letter_after_attempts: int = 5
     retry_backoff_initial_s: float = 1.0
     retry_backoff_max_s: float = 60.0
+    #: Tries of a batch whose function raised before it is split to find the message it
+    #: cannot take (``pystatefun.runtime.isolation``). Since v0.3.
+    function_error_attempts: int = 3
+    #: The pause before the second try of such a batch, doubling for each next one. Since v0.3.
+    function_error_backoff_s: float = 0.2
     #: How long an ingress ``Idempotency-Key`` is remembered.
     dedup_window_s: float = 24 * 3600.0
     #: How long a request-reply ingress request waits for the answer before 504.
@@ -71,12 +76,14 @@ class RuntimeOptions:
             "max_inflight": self.max_inflight,
             "min_inflight": self.min_inflight,
             "dead_letter_after_attempts": self.dead_letter_after_attempts,
+            "function_error_attempts": self.function_error_attempts,
             "cache_mib": self.cache_mib,
             "ingress_max_bytes": self.ingress_max_bytes,
         }
         positive = {
             "retry_backoff_initial_s": self.retry_backoff_initial_s,
             "retry_backoff_max_s": self.retry_backoff_max_s,
+            "function_error_backoff_s": self.function_error_backoff_s,
             "dedup_window_s": self.dedup_window_s,
             "reply_timeout_s": self.reply_timeout_s,
             "rescan_interval_s": self.rescan_interval_s,

@@ -132,10 +132,10 @@ async def test_request_reply_reaches_an_embedded_function(tmp_path: Path) -> Non
             assert headers["Content-Type"] == "application/vnd.io.statefun.types/int"
 
 
-async def test_a_function_that_raises_is_retried_then_dead_lettered_while_others_flow(
+async def test_a_function_that_raises_is_retried_quickly_then_dead_lettered_while_others_flow(
     tmp_path: Path,
 ) -> None:
-    options = {"dead_letter_after_attempts": 2, "retry_backoff_initial_s": 0.01}
+    options = {"function_error_attempts": 2, "function_error_backoff_s": 0.01}
     async with running(_module(tmp_path, "raise_fns"), tmp_path / "data", **options) as runtime:
         assert await _send(runtime, "/local/first/bad", "raise") == 202
         assert await _send(runtime, "/local/first/good", "fine") == 202
