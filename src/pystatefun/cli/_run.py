@@ -68,7 +68,23 @@ async def _serve(module: Module, options: RuntimeOptions) -> None:
     type=click.IntRange(1),
     default=5,
     show_default=True,
-    help="Failed calls (each a whole call timeout) before a batch is dead-lettered.",
+    help="Failed calls to an endpoint that cannot be reached (each a whole call timeout) "
+    "before a batch is dead-lettered.",
+)
+@click.option(
+    "--function-error-attempts",
+    type=click.IntRange(1),
+    default=3,
+    show_default=True,
+    help="Tries of a batch whose function raised before it is split to find the one message "
+    "it cannot take (which alone is dead-lettered).",
+)
+@click.option(
+    "--function-error-backoff",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.2,
+    show_default=True,
+    help="Seconds before the second try of such a batch, doubling for each next one.",
 )
 @click.option(
     "--shutdown-grace",
@@ -148,6 +164,8 @@ def run(  # click passes options by keyword
     durability: str,
     host: str,
     dead_letter_after: int,
+    function_error_attempts: int,
+    function_error_backoff: float,
     shutdown_grace: float,
     reply_timeout: float,
     ingress_max_bytes: int,
@@ -179,6 +197,8 @@ def run(  # click passes options by keyword
             durability=durability,  # type: ignore[arg-type]
             host=host,
             dead_letter_after_attempts=dead_letter_after,
+            function_error_attempts=function_error_attempts,
+            function_error_backoff_s=function_error_backoff,
             shutdown_grace_s=shutdown_grace,
             reply_timeout_s=reply_timeout,
             ingress_max_bytes=ingress_max_bytes,

@@ -157,7 +157,13 @@ def test_run_reports_a_bad_module_with_file_line_and_field(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
-    ("option", "value"), [("--min-inflight", "0"), ("--state-cache-addresses", "-1")]
+    ("option", "value"),
+    [
+        ("--min-inflight", "0"),
+        ("--state-cache-addresses", "-1"),
+        ("--function-error-attempts", "0"),
+        ("--function-error-backoff", "0"),
+    ],
 )
 def test_run_refuses_out_of_range_limits_by_name(tmp_path: Path, option: str, value: str) -> None:
     module = module_file(tmp_path / "m.yaml", {"d/*": "http://127.0.0.1:1/statefun"})

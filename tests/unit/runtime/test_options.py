@@ -22,6 +22,8 @@ def test_defaults_are_valid() -> None:
         ("reply_timeout_s", 0.0, "reply_timeout_s must be positive"),
         ("shutdown_grace_s", -1.0, "shutdown_grace_s must not be negative"),
         ("durability", "sometimes", "durability must be 'fsync' or 'os'"),
+        ("function_error_attempts", 0, "function_error_attempts must be at least 1, got 0"),
+        ("function_error_backoff_s", 0.0, "function_error_backoff_s must be positive"),
     ],
 )
 def test_invalid_options_are_named(field: str, value: object, says: str) -> None:
