@@ -29,7 +29,7 @@ from typing import Any, final
 from urllib.parse import unquote
 
 from pystatefun.errors import DataDirError, ProtocolError, StoppingError
-from pystatefun.http import HttpRequest, HttpResponse, HttpServer
+from pystatefun.http import HttpLimits, HttpRequest, HttpResponse, HttpServer
 from pystatefun.io.api import ConnectorHandle, IngestOutcome, IngestResult
 from pystatefun.protocol.typed_values import PRIMITIVES, Primitive
 from pystatefun.types import Address
@@ -44,6 +44,7 @@ _DEFAULT_TYPENAME = "io.statefun.types/string"
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 _SHUTDOWN_TIMEOUT_S = 5.0
+_DEFAULT_LIMITS = HttpLimits()
 
 
 def encode_text(typename: str, text: str) -> bytes:
@@ -73,8 +74,9 @@ def decode_text(typename: str, value: bytes | None) -> bytes:
 
 
 class _Server:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, limits: HttpLimits) -> None:
         self._host, self._port = host, port
+        self._limits = limits
         self._server: HttpServer | None = None
         self.port = port
 
@@ -102,14 +104,27 @@ class _Server:
 
 @final
 class PlaygroundIngressServer(_Server):
-    def __init__(self, handle: ConnectorHandle, host: str, port: int, max_bytes: int) -> None:
-        super().__init__(host, port)
+    def __init__(
+        self,
+        handle: ConnectorHandle,
+        host: str,
+        port: int,
+        max_bytes: int,
+        *,
+        limits: HttpLimits = _DEFAULT_LIMITS,
+    ) -> None:
+        super().__init__(host, port, limits)
         self._handle = handle
         self._max_bytes = max_bytes
 
     async def start(self) -> None:
         await self._start(
-            HttpServer(self._ingest, max_body_bytes=self._max_bytes, too_large=self._too_large)
+            HttpServer(
+                self._ingest,
+                max_body_bytes=self._max_bytes,
+                too_large=self._too_large,
+                limits=self._limits,
+            )
         )
 
     async def _ingest(self, request: HttpRequest) -> HttpResponse:
@@ -207,14 +222,23 @@ def _respond(target: Address, result: IngestResult) -> HttpResponse:
 @final
 class PlaygroundEgressServer(_Server):
     def __init__(
-        self, handle: ConnectorHandle, host: str, port: int, egress: str, topics: tuple[str, ...]
+        self,
+        handle: ConnectorHandle,
+        host: str,
+        port: int,
+        egress: str,
+        topics: tuple[str, ...],
+        *,
+        limits: HttpLimits = _DEFAULT_LIMITS,
     ) -> None:
-        super().__init__(host, port)
+        super().__init__(host, port, limits)
         self._handle, self._egress, self._topics = handle, egress, topics
 
     async def start(self) -> None:
         # Requests carry no body; the limit only bounds what a confused client can send.
-        await self._start(HttpServer(self._pop, max_body_bytes=_EGRESS_MAX_BODY_BYTES))
+        await self._start(
+            HttpServer(self._pop, max_body_bytes=_EGRESS_MAX_BODY_BYTES, limits=self._limits)
+        )
 
     async def _pop(self, request: HttpRequest) -> HttpResponse:
         topic = _decoded(request.path)[1:]

@@ -97,7 +97,7 @@ class Runtime:
             asyncio.create_task(self._timers.run(self._stop), name="pystatefun-timers"),
             asyncio.create_task(self._housekeeping(), name="pystatefun-housekeeping"),
         ]
-        host = self.options.host
+        host, limits = self.options.host, self.options.http_limits
         ports = [c.port for c in (*self.module.ingresses, *self.module.egresses) if c.port]
         if len(ports) != len(set(ports)):
             raise DataDirError(
@@ -107,13 +107,13 @@ class Runtime:
         if self.module.ingresses:
             spec = self.module.ingresses[0]
             self._ingress = PlaygroundIngressServer(
-                self, host, spec.port, self.options.ingress_max_bytes
+                self, host, spec.port, self.options.ingress_max_bytes, limits=limits
             )
             await self._ingress.start()
         if self.module.egresses:
             spec = self.module.egresses[0]
             self._egress = PlaygroundEgressServer(
-                self, host, spec.port, PLAYGROUND_EGRESS, tuple(spec.topics)
+                self, host, spec.port, PLAYGROUND_EGRESS, tuple(spec.topics), limits=limits
             )
             await self._egress.start()
 

@@ -22,6 +22,7 @@ def test_defaults_are_valid() -> None:
         ("reply_timeout_s", 0.0, "reply_timeout_s must be positive"),
         ("shutdown_grace_s", -1.0, "shutdown_grace_s must not be negative"),
         ("durability", "sometimes", "durability must be 'fsync' or 'os'"),
+        ("http_limits", 100, "http_limits must be a pystatefun.http.HttpLimits, got 100"),
     ],
 )
 def test_invalid_options_are_named(field: str, value: object, says: str) -> None:
