@@ -12,13 +12,9 @@ then the connection closes; input after a refusal is ignored.
 Stopping (``shut_down``): an idle connection closes at once; one with a request begun (its head
 read) or being answered closes after answering it, with ``Connection: close``.
 
-Limits (``HttpLimits``) are checked as bytes arrive, so nothing over them is held: the target
-(``on_url`` gets each piece) and each complete header are counted; a header line being built up
-is held inside ``httptools``, so a read that ends mid-request and gave no callback counts whole.
-A request that comes in one read (the common case) starts no timer; one that spans reads starts
-one (``_expire``), which moves itself to the next deadline rather than being re-armed per read.
-After a refusal the connection half-closes and drops input for ``_LINGER_S``: closing with
-unread input makes the kernel reset it, and the client could lose the answer.
+Limits (``HttpLimits``): how they are checked is in ``_limits``'s docstring. A client that
+half-closes (sends all, then shuts its side) is answered what it asked, then the connection
+closes.
 """
 
 from __future__ import annotations
@@ -61,6 +57,7 @@ class ServerConnection(asyncio.Protocol):
         "_began",
         "_body",
         "_body_size",
+        "_eof",
         "_head_bytes",
         "_header_count",
         "_headers",
@@ -101,6 +98,7 @@ class ServerConnection(asyncio.Protocol):
         self._paused = False
         self._refused = False  # a refusal is queued or sent: ignore further input
         self._shutting_down = False
+        self._eof = False  # the client half-closed: answer what is queued, then close
         self.last_active = 0.0
         # The request being read: where in it, since when, and its head's size so far.
         self._phase, self._began, self._header_count = _BETWEEN, 0.0, 0
@@ -137,6 +135,12 @@ class ServerConnection(asyncio.Protocol):
         self._settings.connections.discard(self)
         self._settings.on_closed()
 
+    def eof_received(self) -> bool | None:
+        if not self.busy:
+            return None  # nothing to answer (a request begun cannot be finished): close
+        self._eof = True
+        return True  # keep the transport open to write the answers
+
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # draining after a refusal
@@ -158,8 +162,7 @@ class ServerConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             refused = exc.__context__
             if isinstance(refused, RefusedError):
-                self._refused = True
-                self._queue.append(refused.response)
+                self._refuse(refused.counter, refused.response)
             else:
                 self._refuse("bad_requests", text_response(400, f"malformed HTTP request: {exc}"))
         if self._phase and not self._refused:
@@ -197,7 +200,7 @@ class ServerConnection(asyncio.Protocol):
         self._progress = True
         self._url += url
         if len(self._url) > self._limits.max_head_bytes:
-            raise self._refusal("url_too_long")
+            raise RefusedError("url_too_long", refusal("url_too_long", self._limits))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._progress = True
@@ -205,9 +208,9 @@ class ServerConnection(asyncio.Protocol):
         self._head_bytes += len(name) + len(value) + 4
         limits = self._limits
         if self._header_count > limits.max_headers:
-            raise self._refusal("too_many_headers")
+            raise RefusedError("too_many_headers", refusal("too_many_headers", limits))
         if len(self._url) + self._head_bytes > limits.max_head_bytes:
-            raise self._refusal("head_too_large")
+            raise RefusedError("head_too_large", refusal("head_too_large", limits))
         add_header(self._headers, name, value)
 
     def on_headers_complete(self) -> None:
@@ -220,7 +223,7 @@ class ServerConnection(asyncio.Protocol):
         limit = self._settings.max_body_bytes
         declared = self._headers.get("content-length")
         if declared is not None and int(declared) > limit:  # llhttp checked it is a number
-            raise RefusedError(self._too_large(request, int(declared)))
+            raise RefusedError("body_too_large", self._too_large(request, int(declared)))
         expect = self._headers.get("expect")
         if expect is not None and expect.lower() == "100-continue" and not self.busy:
             assert self._transport is not None
@@ -231,7 +234,7 @@ class ServerConnection(asyncio.Protocol):
         self._body_size += len(body)
         if self._body_size > self._settings.max_body_bytes:
             assert self._request is not None
-            raise RefusedError(self._too_large(self._request, None))
+            raise RefusedError("body_too_large", self._too_large(self._request, None))
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -255,11 +258,6 @@ class ServerConnection(asyncio.Protocol):
         self._body_size = 0
 
     # -- limits --------------------------------------------------------------------------------
-
-    def _refusal(self, counter: str) -> RefusedError:
-        """A limit hit inside a callback: counted, and raised to stop the parser."""
-        self._settings.counts[counter] += 1
-        return RefusedError(refusal(counter, self._limits))
 
     def _refuse(self, counter: str, response: HttpResponse) -> None:
         """Queue ``response`` after the requests before it; then the connection closes."""
@@ -294,9 +292,10 @@ class ServerConnection(asyncio.Protocol):
 
     def _close_lingering(self, transport: asyncio.Transport) -> None:
         """After a refusal: half-close, drop input, close when the client does or after
-        ``_LINGER_S`` (see the module docstring). TLS cannot half-close: it closes now."""
+        ``_LINGER_S`` (see ``_limits``). Closes now after the client's half-close, or on TLS
+        (which cannot half-close)."""
         self._refused = True
-        if not transport.can_write_eof():
+        if self._eof or not transport.can_write_eof():
             transport.close()
             return
         transport.write_eof()
@@ -319,7 +318,6 @@ class ServerConnection(asyncio.Protocol):
 
     def _too_large(self, request: HttpRequest, size: int | None) -> HttpResponse:
         settings = self._settings
-        settings.counts["body_too_large"] += 1
         if settings.too_large is None:
             return body_too_large(size, settings.max_body_bytes)
         return settings.too_large(request, size)
@@ -340,7 +338,8 @@ class ServerConnection(asyncio.Protocol):
                     response = await self._settings.handler(request)
                 except Exception as exc:  # noqa: BLE001 - one failing request must not stop the server
                     response = self._failed(request, exc)
-                keep_alive = keep_alive and not self._shutting_down
+                # Closing: the server stops, or the client half-closed and this is the last.
+                keep_alive &= not self._shutting_down and not (self._eof and not self._queue)
                 self._write(
                     transport, response, close=not keep_alive, head_only=request.method == "HEAD"
                 )

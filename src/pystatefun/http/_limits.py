@@ -4,6 +4,14 @@ Why: without bounds one client can make the server buffer an 8 MB header line, h
 connection by sending its head a byte at a time, or open connections until the process runs
 out of file descriptors. Each bound is refused with its own status and a one-line text that
 names the limit, its value and the option that changes it (``refusal``).
+
+How a connection checks them (``_connection``): as bytes arrive, so nothing over a limit is held.
+The target (``on_url`` gets each piece) and each complete header are counted; a header line
+being built up is held inside ``httptools``, so a read that ends mid-request and gave no
+callback counts whole. A request that comes in one read (the common case) starts no timer; one
+that spans reads starts one, which moves itself to the next deadline rather than being re-armed
+per read. After a refusal the connection half-closes and drops input for a moment: closing with
+unread input makes the kernel reset it, and the client could lose the answer.
 """
 
 from __future__ import annotations
@@ -91,10 +99,12 @@ class HttpLimits:
 
 @final
 class RefusedError(Exception):
-    """Raised inside a parser callback to stop parsing; carries the answer to send."""
+    """Raised inside a parser callback to stop parsing; carries the answer to send and the
+    counter (``COUNTERS``) it adds to."""
 
-    def __init__(self, response: HttpResponse) -> None:
+    def __init__(self, counter: str, response: HttpResponse) -> None:
         super().__init__(response.status)
+        self.counter = counter
         self.response = response
 
 

@@ -159,6 +159,21 @@ async def test_a_malformed_request_gets_400_and_the_connection_closes(serve: Any
         assert await client.at_eof()
 
 
+async def test_a_client_that_half_closes_is_answered_then_closed(serve: Any, raw: Any) -> None:
+    async def handler(request: HttpRequest) -> HttpResponse:
+        await asyncio.sleep(0)  # the half-close arrives while the handler waits
+        return HttpResponse(200, request.body)
+
+    async with serve(handler) as server:
+        client = await raw(server.port)
+        await client.send(_post("/", b"one") + _post("/", b"two"))
+        client.writer.write_eof()  # as `nc -N` does: all sent, now waiting for the answers
+        first, second = await client.response(), await client.response()
+        assert (first[0], first[2], first[1].get("connection")) == (200, b"one", None)
+        assert (second[0], second[2], second[1].get("connection")) == (200, b"two", "close")
+        assert await client.at_eof()
+
+
 async def test_a_handler_that_raises_gets_500_and_the_server_carries_on(
     serve: Any, raw: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
