@@ -12,9 +12,8 @@ then the connection closes; input after a refusal is ignored.
 Stopping (``shut_down``): an idle connection closes at once; one with a request begun (its head
 read) or being answered closes after answering it, with ``Connection: close``.
 
-Limits (``HttpLimits``): how they are checked is in ``_limits``'s docstring. A client that
-half-closes (sends all, then shuts its side) is answered what it asked, then the connection
-closes.
+Limits (``HttpLimits``): how they are checked is in ``_limits``. A client that half-closes
+(sends all, then shuts its side) is answered, then the connection closes.
 """
 
 from __future__ import annotations
@@ -26,11 +25,10 @@ from typing import cast, final
 
 import httptools
 
-from pystatefun.http._limits import RefusedError, body_too_large, refusal
+from pystatefun.http._limits import RefusedError, refusal
 from pystatefun.http._messages import (
     HttpRequest,
     HttpResponse,
-    add_header,
     encode_response,
     split_target,
     text_response,
@@ -58,8 +56,8 @@ class ServerConnection(asyncio.Protocol):
         "_body",
         "_body_size",
         "_eof",
-        "_head_bytes",
-        "_header_count",
+        "_fields_left",
+        "_head_left",
         "_headers",
         "_limits",
         "_linger",
@@ -100,9 +98,10 @@ class ServerConnection(asyncio.Protocol):
         self._shutting_down = False
         self._eof = False  # the client half-closed: answer what is queued, then close
         self.last_active = 0.0
-        # The request being read: where in it, since when, and its head's size so far.
-        self._phase, self._began, self._header_count = _BETWEEN, 0.0, 0
-        self._head_bytes = 0  # header fields complete, with 4 bytes each for ": " and CR LF
+        self._phase, self._began = _BETWEEN, 0.0  # where in the request being read; since when
+        # What its head may still hold: bytes (the target; per header field, its name and value
+        # and 4 for ": " and CR LF) and fields. Counted down, so each check is a compare with 0.
+        self._head_left = self._fields_left = 0
         self._silent = 0  # bytes of reads that gave no callback: held inside httptools
         self._progress = False  # this read gave a callback with bytes in it
         self._timer: asyncio.TimerHandle | None = None
@@ -115,8 +114,7 @@ class ServerConnection(asyncio.Protocol):
         self._transport = cast("asyncio.Transport", transport)
         settings = self._settings
         if len(settings.connections) >= self._limits.max_connections:
-            # Refused before a byte is read: 503 (nothing was processed, send again later),
-            # then close at once; cheap, as a flood of connections needs it to be.
+            # Before a byte is read: 503 (nothing was processed), then close; cheap, for floods.
             self._refused = True
             self._transport.write(settings.at_capacity)
             self._transport.close()
@@ -183,7 +181,7 @@ class ServerConnection(asyncio.Protocol):
             self._silent = 0  # what was held came out in a callback, and is counted there
         else:
             self._silent += size
-            if len(self._url) + self._head_bytes + self._silent > self._limits.max_head_bytes:
+            if self._silent > self._head_left:
                 self._refuse("head_too_large", refusal("head_too_large", self._limits))
                 return
         if self._timer is None:
@@ -194,28 +192,37 @@ class ServerConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._phase = _HEAD
         self._began = self.last_active  # the time of the read with the request's first byte
-        self._head_bytes = self._header_count = self._silent = 0
+        self._head_left = self._limits.max_head_bytes
+        self._fields_left = self._limits.max_headers
+        self._silent = 0
 
     def on_url(self, url: bytes) -> None:
         self._progress = True
         self._url += url
-        if len(self._url) > self._limits.max_head_bytes:
+        self._head_left -= len(url)
+        if self._head_left < 0:
             raise RefusedError("url_too_long", refusal("url_too_long", self._limits))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._progress = True
-        self._header_count += 1
-        self._head_bytes += len(name) + len(value) + 4
-        limits = self._limits
-        if self._header_count > limits.max_headers:
-            raise RefusedError("too_many_headers", refusal("too_many_headers", limits))
-        if len(self._url) + self._head_bytes > limits.max_head_bytes:
-            raise RefusedError("head_too_large", refusal("head_too_large", limits))
-        add_header(self._headers, name, value)
+        self._fields_left -= 1
+        self._head_left -= len(name) + len(value) + 4
+        if self._head_left < 0 or self._fields_left < 0:
+            counter = "too_many_headers" if self._fields_left < 0 else "head_too_large"
+            raise RefusedError(counter, refusal(counter, self._limits))
+        # add_header(), inlined: a call per header field costs more than the limits' checks.
+        key = name.decode("latin-1").lower()
+        text = value.decode("utf-8", "replace")
+        previous = self._headers.get(key)
+        self._headers[key] = text if previous is None else f"{previous}, {text}"
 
     def on_headers_complete(self) -> None:
         self._phase = _BODY
-        path, query = split_target(self._url)
+        url = self._url
+        if url[:1] == b"/":  # the origin form, as nearly every client sends: no call
+            path, _, query = url.decode("latin-1").partition("?")
+        else:
+            path, query = split_target(url)
         request = HttpRequest(
             self._parser.get_method().decode("latin-1"), path, query, self._headers, b""
         )
@@ -223,7 +230,7 @@ class ServerConnection(asyncio.Protocol):
         limit = self._settings.max_body_bytes
         declared = self._headers.get("content-length")
         if declared is not None and int(declared) > limit:  # llhttp checked it is a number
-            raise RefusedError("body_too_large", self._too_large(request, int(declared)))
+            raise RefusedError("body_too_large", self._settings.too_large(request, int(declared)))
         expect = self._headers.get("expect")
         if expect is not None and expect.lower() == "100-continue" and not self.busy:
             assert self._transport is not None
@@ -234,7 +241,7 @@ class ServerConnection(asyncio.Protocol):
         self._body_size += len(body)
         if self._body_size > self._settings.max_body_bytes:
             assert self._request is not None
-            raise RefusedError("body_too_large", self._too_large(self._request, None))
+            raise RefusedError("body_too_large", self._settings.too_large(self._request, None))
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -316,12 +323,6 @@ class ServerConnection(asyncio.Protocol):
         """Nothing to answer, and no request begun (its head received, its body coming)."""
         return not self.busy and self._request is None
 
-    def _too_large(self, request: HttpRequest, size: int | None) -> HttpResponse:
-        settings = self._settings
-        if settings.too_large is None:
-            return body_too_large(size, settings.max_body_bytes)
-        return settings.too_large(request, size)
-
     async def _run(self) -> None:
         """Answer queued requests in order; then read again, or close."""
         transport = self._transport
@@ -337,7 +338,7 @@ class ServerConnection(asyncio.Protocol):
                 try:
                     response = await self._settings.handler(request)
                 except Exception as exc:  # noqa: BLE001 - one failing request must not stop the server
-                    response = self._failed(request, exc)
+                    response = self._settings.failed(request, exc)
                 # Closing: the server stops, or the client half-closed and this is the last.
                 keep_alive &= not self._shutting_down and not (self._eof and not self._queue)
                 self._write(
@@ -353,12 +354,6 @@ class ServerConnection(asyncio.Protocol):
             transport.resume_reading()
         # The clock of a request begun meanwhile starts now: the client was not being read.
         self._began = self.last_active = self._loop.time()
-
-    def _failed(self, request: HttpRequest, exc: Exception) -> HttpResponse:
-        self._settings.log.error(
-            "%s %s: the handler raised", request.method, request.path, exc_info=exc
-        )
-        return text_response(500, f"{type(exc).__name__}: {exc}")
 
     def _write(
         self, transport: asyncio.Transport, response: HttpResponse, *, close: bool, head_only: bool
