@@ -6,8 +6,8 @@ so such a client cannot make the server buffer more than about two socket reads 
 Pausing only then keeps the two system calls of a pause off the common path. Answers are
 written in request order by one task per burst of requests (``_run``; on Python 3.12+ an eager
 task, so a handler that does not wait answers within the read that completed its request). A
-refusal (413, 400) is queued like a request, so it is answered after the requests before it,
-then the connection closes; input after a refusal is ignored.
+refusal (400, 413, 414, 431) is queued like a request, so it is answered after the requests
+before it, then the connection closes; input after a refusal is ignored.
 
 Stopping (``shut_down``): an idle connection closes at once; one with a request begun (its head
 read) or being answered closes after answering it, with ``Connection: close``.

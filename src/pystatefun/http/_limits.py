@@ -5,13 +5,14 @@ connection by sending its head a byte at a time, or open connections until the p
 out of file descriptors. Each bound is refused with its own status and a one-line text that
 names the limit, its value and the option that changes it (``refusal``).
 
-How a connection checks them (``_connection``): as bytes arrive, so nothing over a limit is held.
-The target (``on_url`` gets each piece) and each complete header are counted; a header line
-being built up is held inside ``httptools``, so a read that ends mid-request and gave no
-callback counts whole. A request that comes in one read (the common case) starts no timer; one
-that spans reads starts one, which moves itself to the next deadline rather than being re-armed
-per read. After a refusal the connection half-closes and drops input for a moment: closing with
-unread input makes the kernel reset it, and the client could lose the answer.
+How a connection checks them (``_connection``): as bytes arrive, so a head holds at most the
+limit and one socket read. The target (``on_url`` gets each piece) and each complete header
+are counted; a header line being built up is held inside ``httptools``, so a read that ends
+mid-request and gave no callback counts whole. A request that comes in one read (the common
+case) starts no timer; one that spans reads starts one, which moves itself to the next deadline
+rather than being re-armed per read. After a refusal the connection half-closes and drops input
+for a moment: closing with unread input makes the kernel reset it, and the client could lose
+the answer.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ class HttpLimits:
     """
 
     #: Request line plus header fields (and a chunked body's trailers), in bytes, counted as
-    #: they arrive: 64 KiB holds large cookies and tokens (nginx allows 32 KiB, Go 1 MiB) and
-    #: keeps 1,024 stalled heads within 64 MiB. Over it: 431, or 414 for the target alone.
+    #: they arrive: 64 KiB holds large cookies and tokens (nginx allows 32 KiB, Go 1 MiB), and
+    #: a head in progress holds at most that plus one read. Over it: 431 (414: the target).
     max_head_bytes: int = 64 * 1024
     #: Header fields (repeats counted) per request: 100, as Apache httpd's LimitRequestFields;
     #: real clients send a dozen. Over it: 431.
@@ -78,7 +79,8 @@ class HttpLimits:
     #: on a slow link is fine while it moves): 30 s, as a client's read timeout. Then 408.
     body_timeout_s: float = 30.0
     #: Connections open at once on one server; one more is answered 503 and closed: 1,024 is
-    #: the usual soft limit of file descriptors per process (``ulimit -n``).
+    #: more than the clients of one runtime need, and few enough that a flood meets a 503
+    #: rather than the process running out of file descriptors (with ``ulimit -n`` above it).
     max_connections: int = 1024
 
     def __post_init__(self) -> None:
