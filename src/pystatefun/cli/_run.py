@@ -11,9 +11,10 @@ from pathlib import Path
 import click
 
 from pystatefun.cli._errors import CodedError
+from pystatefun.cli._http_options import http_limits_options
 from pystatefun.cli._options import data_dir_option
 from pystatefun.errors import PystatefunError
-from pystatefun.http import run_event_loop
+from pystatefun.http import HttpLimits, run_event_loop
 from pystatefun.module import Module
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.service import Runtime
@@ -151,6 +152,7 @@ async def _serve(module: Module, options: RuntimeOptions) -> None:
     show_default=True,
     help="Partitions of the address space; fixed when the data dir is created.",
 )
+@http_limits_options
 @click.option(
     "--log-level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
@@ -175,6 +177,7 @@ def run(  # click passes options by keyword
     cache_mib: int,
     state_cache_addresses: int,
     key_groups: int,
+    http_limits: HttpLimits,
     log_level: str,
 ) -> None:
     """Run MODULE (a StateFun module YAML) embedded in this process.
@@ -208,6 +211,7 @@ def run(  # click passes options by keyword
             cache_mib=cache_mib,
             state_cache_addresses=state_cache_addresses,
             key_groups=key_groups,
+            http_limits=http_limits,
         )
         run_event_loop(_serve(module, options))  # on uvloop when it is installed
     except PystatefunError as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from pystatefun.errors import ConfigurationError
-from pystatefun.http import HttpRequest, HttpResponse, HttpServer, run_event_loop
+from pystatefun.http import HttpLimits, HttpRequest, HttpResponse, HttpServer, run_event_loop
 from pystatefun.sdk import RequestReplyHandler, StatefulFunctions, inprocess
 from pystatefun.sdk._serving import DEFAULT_MAX_REQUEST_BYTES, reply_to, too_large
 
@@ -80,7 +80,10 @@ async def _serve(
 ) -> None:
     handle, too_large_answer = _app(functions, path, DEFAULT_MAX_REQUEST_BYTES)
     server = HttpServer(
-        handle, max_body_bytes=DEFAULT_MAX_REQUEST_BYTES, too_large=too_large_answer
+        handle,
+        max_body_bytes=DEFAULT_MAX_REQUEST_BYTES,
+        too_large=too_large_answer,
+        limits=HttpLimits(),  # the defaults, as `pystatefun run`'s
     )
     if unix_socket is None:
         await server.start(host, port)

@@ -6,7 +6,8 @@ fraction of that (``bench/http_stack.py``). Only what the runtime needs is here:
 limits, keep-alive, timeouts, TLS and Unix sockets. Users serving functions keep the ASGI and
 aiohttp adapters of ``pystatefun.sdk``.
 
-- ``HttpServer``: serves an ``async def handler(HttpRequest) -> HttpResponse``;
+- ``HttpServer``: serves an ``async def handler(HttpRequest) -> HttpResponse``, within
+  ``HttpLimits`` (head size and header count, head and body timeouts, open connections);
 - ``HttpClientPool``: keep-alive connections to one origin, at most ``pool_size``;
 - ``run_event_loop(main)``: ``asyncio.run`` on uvloop when it is installed.
 """
@@ -17,6 +18,7 @@ from pystatefun.http._errors import HttpConnectError as HttpConnectError
 from pystatefun.http._errors import HttpConnectionClosedError as HttpConnectionClosedError
 from pystatefun.http._errors import HttpProtocolError as HttpProtocolError
 from pystatefun.http._errors import HttpTimeoutError as HttpTimeoutError
+from pystatefun.http._limits import HttpLimits as HttpLimits
 from pystatefun.http._loop import event_loop_factory as event_loop_factory
 from pystatefun.http._loop import run_event_loop as run_event_loop
 from pystatefun.http._messages import HttpRequest as HttpRequest
@@ -30,6 +32,7 @@ __all__ = [
     "HttpClientPool",
     "HttpConnectError",
     "HttpConnectionClosedError",
+    "HttpLimits",
     "HttpProtocolError",
     "HttpRequest",
     "HttpResponse",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import final
+from urllib.parse import urlsplit
 
 __all__ = ["HttpRequest", "HttpResponse"]
 
@@ -21,6 +22,17 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 _FRAMING = frozenset({"content-length", "connection", "transfer-encoding"})
 # Below this a body is copied behind the head (one send); above it the copy costs more.
 _JOIN_MAX_BYTES = 64 * 1024
+
+
+def split_target(url: bytes) -> tuple[str, str]:
+    """The path and the query (``""`` when absent) of a request target as sent."""
+    target = url.decode("latin-1")
+    if not target.startswith("/") and target != "*":
+        # Absolute form (http://host/path?query), as sent to proxies: keep path and query.
+        parts = urlsplit(target)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path, _, query = target.partition("?")
+    return path, query
 
 
 def add_header(headers: dict[str, str], name: bytes, value: bytes) -> None:

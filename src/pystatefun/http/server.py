@@ -11,6 +11,8 @@ at high rates, and aiohttp's per-request machinery costs several times the CPU o
   or as soon as it passes the limit (chunked), and the connection closes;
 - a malformed request gets 400 and the connection closes; a handler that raises gets 500 with
   the exception's text (logged with its traceback) and the server carries on;
+- ``HttpLimits`` bound the head (431, 414), its time and the body's silences (408), and the
+  connections open at once (503); each refusal is counted in ``statistics()``;
 - ``Expect: 100-continue`` is answered, so ``curl`` does not wait a second before large bodies;
 - ``stop(timeout_s)``: stop listening, close idle connections at once, let requests in progress
   finish for up to ``timeout_s``, then close what is left.
@@ -27,12 +29,17 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import final
 
-from pystatefun.http._connection import ServerConnection, Settings
-from pystatefun.http._messages import HttpRequest, HttpResponse
+from pystatefun.http._connection import ServerConnection
+from pystatefun.http._limits import COUNTERS, HttpLimits, refusal
+from pystatefun.http._messages import HttpRequest, HttpResponse, encode_response
+from pystatefun.http._settings import Settings
 
 __all__ = ["HttpServer"]
 
 _log = logging.getLogger("pystatefun.http")
+_DEFAULT_LIMITS = HttpLimits()
+# Connections refused over max_connections are logged at most this often (with their count).
+_REFUSALS_LOGGED_EVERY_S = 10.0
 
 
 @final
@@ -43,7 +50,8 @@ class HttpServer:
     size)`` builds the 413 answer for a body over ``max_body_bytes`` (``request.body`` is empty;
     ``size`` is the declared Content-Length, or None for a chunked body); without it the answer
     is a plain-text 413. A connection idle for ``idle_timeout_s`` is closed, so clients that
-    vanish do not hold sockets forever.
+    vanish do not hold sockets forever. ``limits`` bounds what each client can make the server
+    hold, and for how long (``HttpLimits``: its docstring says why each default).
     """
 
     def __init__(
@@ -53,9 +61,14 @@ class HttpServer:
         max_body_bytes: int,
         too_large: Callable[[HttpRequest, int | None], HttpResponse] | None = None,
         idle_timeout_s: float = 75.0,
+        limits: HttpLimits = _DEFAULT_LIMITS,
     ) -> None:
         assert max_body_bytes >= 0
         assert idle_timeout_s > 0
+        self.limits = limits
+        self._counts = dict.fromkeys(COUNTERS, 0)
+        self._unlogged_refusals = 0
+        self._refusals_log: asyncio.TimerHandle | None = None
         self._connections: set[ServerConnection] = set()
         self._handler = handler
         self._max_body_bytes = max_body_bytes
@@ -69,8 +82,10 @@ class HttpServer:
         self.host = ""
 
     def statistics(self) -> dict[str, int]:
-        """Connections open now and accepted in all."""
-        return {"open": len(self._connections), "accepted": self._accepted}
+        """Connections open now and accepted in all (the refused among them too), and how many
+        times each limit refused (``_limits.COUNTERS``: ``head_too_large``, ``head_timeouts``,
+        ``refused_connections``, ...)."""
+        return {"open": len(self._connections), "accepted": self._accepted, **self._counts}
 
     async def start(
         self,
@@ -93,6 +108,14 @@ class HttpServer:
             self._connections,
             self._on_closed,
             loop,
+            self.limits,
+            self._counts,
+            self._on_refused,
+            b"".join(
+                encode_response(
+                    refusal("refused_connections", self.limits), close=True, head_only=False
+                )
+            ),
         )
 
         def factory() -> ServerConnection:
@@ -118,6 +141,30 @@ class HttpServer:
                 connection.close()
         self._sweeper = loop.call_later(self._idle_timeout_s / 2, self._sweep)
 
+    def _on_refused(self) -> None:
+        """A connection over ``max_connections`` was refused: log it now, and the ones that
+        follow at most every ``_REFUSALS_LOGGED_EVERY_S``, counted (a flood, one line)."""
+        self._counts["refused_connections"] += 1
+        self._unlogged_refusals += 1
+        if self._refusals_log is None:
+            self._log_refusals()
+
+    def _log_refusals(self) -> None:
+        if not self._unlogged_refusals:
+            self._refusals_log = None
+            return
+        _log.warning(
+            "refused %d connection(s) on %s:%s: %d open is the limit "
+            "(HttpLimits.max_connections; pystatefun run --http-max-connections)",
+            self._unlogged_refusals,
+            self.host,
+            self.port,
+            self.limits.max_connections,
+        )
+        self._unlogged_refusals = 0
+        loop = asyncio.get_running_loop()
+        self._refusals_log = loop.call_later(_REFUSALS_LOGGED_EVERY_S, self._log_refusals)
+
     def _on_closed(self) -> None:
         if not self._connections and self._all_closed is not None:
             self._all_closed.set()
@@ -127,8 +174,10 @@ class HttpServer:
         server, self._server = self._server, None
         if server is None:
             return
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for timer in (self._sweeper, self._refusals_log):
+            if timer is not None:
+                timer.cancel()
+        self._refusals_log = None
         server.close()
         self._all_closed = asyncio.Event()
         for connection in list(self._connections):

@@ -21,11 +21,12 @@ The contract (docs/architecture.md, "Connectors"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Protocol, final
 
+from pystatefun.http import HttpLimits
 from pystatefun.protocol import TypedValue
 from pystatefun.store import EgressOut, Position
 from pystatefun.types import Address
@@ -104,6 +105,8 @@ class ConnectorContext:
     host: str
     #: The largest message an ingress accepts, in bytes.
     ingress_max_bytes: int
+    #: What one HTTP client may make a network connector hold, and for how long.
+    http_limits: HttpLimits = field(default_factory=HttpLimits)
 
 
 class Ingress(Protocol):

@@ -34,7 +34,7 @@ from typing import final
 from urllib.parse import unquote
 
 from pystatefun.errors import DataDirError, ProtocolError, StoppingError, TerminalError
-from pystatefun.http import HttpRequest, HttpResponse, HttpServer
+from pystatefun.http import HttpLimits, HttpRequest, HttpResponse, HttpServer
 from pystatefun.io.api import ConnectorContext, IngestOutcome, IngestResult, RuntimeHandle
 from pystatefun.module import PlaygroundEgress, PlaygroundIngress
 from pystatefun.protocol import TypedValue
@@ -62,6 +62,7 @@ _EGRESS_MAX_BODY_BYTES = 1024 * 1024  # requests carry no body; this bounds a co
 _DEFAULT_TYPENAME = "io.statefun.types/string"
 _SENDING_METHODS = ("POST", "PUT")
 _SHUTDOWN_TIMEOUT_S = 5.0
+_DEFAULT_LIMITS = HttpLimits()
 
 
 def encode_text(typename: str, text: str) -> bytes:
@@ -84,21 +85,27 @@ def build_ingress(spec: object, context: ConnectorContext) -> PlaygroundIngressS
     """The connector of an ``io.statefun.playground.v1/ingress``."""
     assert isinstance(spec, PlaygroundIngress)
     return PlaygroundIngressServer(
-        host=context.host, port=spec.port, max_body_bytes=context.ingress_max_bytes
+        host=context.host,
+        port=spec.port,
+        max_body_bytes=context.ingress_max_bytes,
+        limits=context.http_limits,
     )
 
 
 def build_egress(spec: object, context: ConnectorContext) -> PlaygroundEgressServer:
     """The connector of an ``io.statefun.playground.v1/egress``."""
     assert isinstance(spec, PlaygroundEgress)
-    return PlaygroundEgressServer(host=context.host, port=spec.port, topics=spec.topics)
+    return PlaygroundEgressServer(
+        host=context.host, port=spec.port, topics=spec.topics, limits=context.http_limits
+    )
 
 
 class _Server:
     """One HTTP server of a playground connector, started with the runtime it hands to."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, limits: HttpLimits) -> None:
         self._host, self._port = host, port
+        self._limits = limits
         self._server: HttpServer | None = None
         self._runtime: RuntimeHandle | None = None
         self.port = port
@@ -136,12 +143,19 @@ class _Server:
 class PlaygroundIngressServer(_Server):
     """The ``Ingress`` of ``io.statefun.playground.v1/ingress``."""
 
-    def __init__(self, *, host: str, port: int, max_body_bytes: int) -> None:
-        super().__init__(host, port)
+    def __init__(
+        self, *, host: str, port: int, max_body_bytes: int, limits: HttpLimits | None = None
+    ) -> None:
+        super().__init__(host, port, limits or HttpLimits())
         self._max_bytes = max_body_bytes
 
     async def start(self, runtime: RuntimeHandle) -> None:
-        server = HttpServer(self._ingest, max_body_bytes=self._max_bytes, too_large=self._too_large)
+        server = HttpServer(
+            self._ingest,
+            max_body_bytes=self._max_bytes,
+            too_large=self._too_large,
+            limits=self._limits,
+        )
         await self._start(runtime, server)
 
     async def _ingest(self, request: HttpRequest) -> HttpResponse:
@@ -265,12 +279,15 @@ class PlaygroundEgressServer(_Server):
 
     egress_id = PLAYGROUND_EGRESS
 
-    def __init__(self, *, host: str, port: int, topics: tuple[str, ...]) -> None:
-        super().__init__(host, port)
+    def __init__(
+        self, *, host: str, port: int, topics: tuple[str, ...], limits: HttpLimits | None = None
+    ) -> None:
+        super().__init__(host, port, limits or HttpLimits())
         self._topics = topics
 
     async def start(self, runtime: RuntimeHandle) -> None:
-        await self._start(runtime, HttpServer(self._pop, max_body_bytes=_EGRESS_MAX_BODY_BYTES))
+        server = HttpServer(self._pop, max_body_bytes=_EGRESS_MAX_BODY_BYTES, limits=self._limits)
+        await self._start(runtime, server)
 
     def route(self, value: TypedValue, where: str) -> EgressOut:
         """An ``EgressRecord`` as the payload to queue under its topic."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import final
 
 from pystatefun.errors import ConfigurationError
+from pystatefun.http import HttpLimits
 from pystatefun.store.datadir import Durability
 from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS
 
@@ -64,6 +65,9 @@ class RuntimeOptions:
     ingress_max_bytes: int = 32 * 1024 * 1024
     #: Address the playground ingress and egress listen on.
     host: str = "127.0.0.1"
+    #: What one client of the playground ingress or egress may send, and how slowly: head size,
+    #: header count, head and body timeouts, open connections (``pystatefun.http.HttpLimits``).
+    http_limits: HttpLimits = field(default_factory=HttpLimits)
     #: On SIGTERM, how long running invocations may take to finish before they are abandoned.
     shutdown_grace_s: float = 30.0
     #: How often to look for messages written to the data dir from outside (a re-drive).
@@ -96,6 +100,10 @@ class RuntimeOptions:
             )
         if self.shutdown_grace_s < 0:
             bad.append(f"shutdown_grace_s must not be negative, got {self.shutdown_grace_s}")
+        if not isinstance(self.http_limits, HttpLimits):
+            bad.append(
+                f"http_limits must be a pystatefun.http.HttpLimits, got {self.http_limits!r}"
+            )
         if self.durability not in ("fsync", "os"):
             bad.append(f"durability must be 'fsync' or 'os', got {self.durability!r}")
         if bad:

@@ -76,6 +76,7 @@ class Runtime:
             module_file=module.source,
             host=self.options.host,
             ingress_max_bytes=self.options.ingress_max_bytes,
+            http_limits=self.options.http_limits,
         )
         self._ingresses: list[Ingress] = [build_ingress(s, context) for s in module.ingresses]
         self._egresses: list[Egress] = [build_egress(s, context) for s in module.egresses]

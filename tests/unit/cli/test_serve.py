@@ -54,6 +54,22 @@ def test_serve_answers_requests_and_stops_cleanly_on_sigterm() -> None:
         server.stop()
 
 
+def test_serve_applies_the_default_http_limits() -> None:
+    server = start_listening_process(
+        [PYSTATEFUN, "serve", f"{GREETER}:functions", "--port", "0"], drain=True
+    )
+    try:
+        host, port = server.url.removeprefix("http://").split(":")
+        fields = "".join(f"X-{i}: v\r\n" for i in range(101))  # over the default of 100
+        with socket.create_connection((host, int(port)), timeout=30) as connection:
+            connection.sendall(f"POST /statefun HTTP/1.1\r\nHost: t\r\n{fields}\r\n".encode())
+            answer = connection.makefile("rb").read()
+        assert answer.startswith(b"HTTP/1.1 431 "), answer
+        assert b"over 100 fields (HttpLimits.max_headers" in answer
+    finally:
+        server.stop()
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: Path) -> None:
         super().__init__("localhost", timeout=30)

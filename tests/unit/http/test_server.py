@@ -56,7 +56,8 @@ async def test_keep_alive_answers_in_order_on_one_connection(serve: Any, raw: An
         for body in (b"one", b"two", b"three"):
             await client.send(_post("/", body))
             assert (await client.response())[2] == body
-        assert server.statistics() == {"open": 1, "accepted": 1}
+        stats = server.statistics()
+        assert (stats["open"], stats["accepted"]) == (1, 1)
 
 
 async def test_pipelined_requests_wait_for_the_one_in_progress(serve: Any, raw: Any) -> None:
@@ -155,6 +156,21 @@ async def test_a_malformed_request_gets_400_and_the_connection_closes(serve: Any
         await client.send(b"GARBAGE\x00 / HTTP/1.1\r\n\r\n")
         status, _, body = await client.response()
         assert (status, body.startswith(b"malformed HTTP request")) == (400, True)
+        assert await client.at_eof()
+
+
+async def test_a_client_that_half_closes_is_answered_then_closed(serve: Any, raw: Any) -> None:
+    async def handler(request: HttpRequest) -> HttpResponse:
+        await asyncio.sleep(0)  # the half-close arrives while the handler waits
+        return HttpResponse(200, request.body)
+
+    async with serve(handler) as server:
+        client = await raw(server.port)
+        await client.send(_post("/", b"one") + _post("/", b"two"))
+        client.writer.write_eof()  # as `nc -N` does: all sent, now waiting for the answers
+        first, second = await client.response(), await client.response()
+        assert (first[0], first[2], first[1].get("connection")) == (200, b"one", None)
+        assert (second[0], second[2], second[1].get("connection")) == (200, b"two", "close")
         assert await client.at_eof()
 
 

@@ -24,6 +24,7 @@ def test_defaults_are_valid() -> None:
         ("durability", "sometimes", "durability must be 'fsync' or 'os'"),
         ("function_error_attempts", 0, "function_error_attempts must be at least 1, got 0"),
         ("function_error_backoff_s", 0.0, "function_error_backoff_s must be positive"),
+        ("http_limits", 100, "http_limits must be a pystatefun.http.HttpLimits, got 100"),
     ],
 )
 def test_invalid_options_are_named(field: str, value: object, says: str) -> None:
