@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sqlite3
 import sys
 import tempfile
 import time
@@ -31,6 +30,8 @@ sys.path[:0] = [str(ROOT / "tests")]
 from support.function_servers import endpoint, start_function_server  # noqa: E402
 from support.runtime_process import start_runtime, write_module  # noqa: E402
 
+from pystatefun.store import DataDir  # noqa: E402
+
 BODY = json.dumps({"commands": [{"increment": {}}]}).encode()
 HEADERS = {"Content-Type": "application/vnd.smoke/Commands"}
 
@@ -43,8 +44,11 @@ def _peak_rss_mib(pid: int) -> float:
 
 
 def _pending(data_dir: Path) -> int:
-    with sqlite3.connect(f"file:{data_dir / 'pystatefun.sqlite3'}?mode=ro", uri=True) as db:
+    db = DataDir(data_dir).snapshot_connection()
+    try:
         return int(db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0])
+    finally:
+        db.close()
 
 
 async def _drive(ingress: str, messages: int, addresses: int, concurrency: int) -> list[float]:

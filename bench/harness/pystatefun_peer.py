@@ -24,7 +24,6 @@ import queue
 import shlex
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -222,8 +221,9 @@ class PystatefunPeer:
         """Messages waiting in mailboxes, read from the stopped data dir (not in ``Peer``: the
         recovery scenario reports it when a peer has it)."""
         self._assert_stopped()
-        uri = f"file:{self.data_dir / 'pystatefun.sqlite3'}?mode=ro"
-        db = sqlite3.connect(uri, uri=True)
+        from pystatefun.store import DataDir
+
+        db = DataDir(self.data_dir).snapshot_connection()
         try:
             (count,) = db.execute("SELECT COUNT(*) FROM inbox").fetchone()
         finally:

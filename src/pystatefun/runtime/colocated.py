@@ -27,10 +27,10 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from typing import Any, final
+from typing import final
 
 from pystatefun.errors import ModuleError
-from pystatefun.module import ColocatedEndpoint, HttpEndpoint
+from pystatefun.module import ColocatedEndpoint, HttpEndpoint, Module
 from pystatefun.runtime.childprocess import ChildProcess
 from pystatefun.runtime.listening import (
     ListenAddress,
@@ -236,7 +236,7 @@ class ColocatedServer:
 class ColocatedServers:
     """The servers of a module's co-located endpoints, and the module as the dispatcher sees it."""
 
-    def __init__(self, module: Any, data_dir: Path) -> None:
+    def __init__(self, module: Module, data_dir: Path) -> None:
         self._data_dir = data_dir
         self.servers = [
             ColocatedServer(endpoint, module.source, data_dir)
@@ -245,7 +245,7 @@ class ColocatedServers:
         ]
         calls = {id(server.endpoint): server.http_endpoint for server in self.servers}
         #: ``module`` with each co-located endpoint replaced by the HTTP endpoint of its server.
-        self.module: Any = module
+        self.module: Module = module
         if calls:
             endpoints = tuple(calls.get(id(e), e) for e in module.endpoints)
             self.module = dataclasses.replace(module, endpoints=endpoints)
