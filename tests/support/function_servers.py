@@ -35,12 +35,16 @@ SDKS = ("ours", "official-python", "official-js")
 PATH = "/statefun"
 
 
-def start_function_server(sdk: str, *, port: int = 0) -> ListeningProcess:
-    """Start the smoke functions' server on ``sdk`` (one of ``SDKS``) and wait until it listens.
+def start_function_server(
+    sdk: str, *, port: int = 0, functions: Path | None = None
+) -> ListeningProcess:
+    """Start the smoke functions' server on ``sdk`` (one of ``SDKS``) and wait until it listens;
+    for the Python SDKs, ``functions`` serves that file's ``build(sf)`` instead.
 
     The server's stdout and stderr are drained in the background (a failing function logs, and
     a full pipe would block the server); the last stderr lines are in ``.stderr_tail``.
     """
+    served = [] if functions is None else ["--functions", functions]
     if sdk == "ours":
         argv: list[str | Path] = [sys.executable, FUNCTIONS / "serve_python.py", "ours"]
         env: dict[str, str] = {}
@@ -52,7 +56,7 @@ def start_function_server(sdk: str, *, port: int = 0) -> ListeningProcess:
         env = {"NODE_PATH": str(node_sdk.node_modules())}
     else:
         raise ValueError(f"unknown SDK {sdk!r}; expected one of {SDKS}")
-    return start_listening_process([*argv, str(port)], env=env, drain=True)
+    return start_listening_process([*argv, str(port), *served], env=env, drain=True)
 
 
 def endpoint(server: ListeningProcess) -> str:

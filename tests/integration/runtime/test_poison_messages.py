@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.function_servers import FUNCTIONS, PATH
+from support.function_servers import FUNCTIONS, PATH, start_function_server
 from support.inprocess import post, running, wait_for
-from support.official_sdk import official_python
-from support.processes import ListeningProcess, start_listening_process
+from support.processes import ListeningProcess
 
 from pystatefun.runtime import Runtime
 from pystatefun.store import DeadLetter, StateValue
@@ -31,10 +29,7 @@ STRING = {"Content-Type": "application/vnd.io.statefun.types/string"}
 
 
 def _server(sdk: str) -> Iterator[ListeningProcess]:
-    python = sys.executable if sdk == "ours" else official_python()
-    argv = [python, FUNCTIONS / "serve_python.py", sdk, "0", "--functions",
-            FUNCTIONS / "poison_functions.py"]  # fmt: skip
-    server = start_listening_process([str(a) for a in argv], drain=True)
+    server = start_function_server(sdk, functions=FUNCTIONS / "poison_functions.py")
     yield server
     server.stop()
 
@@ -46,7 +41,7 @@ def ours() -> Iterator[ListeningProcess]:
 
 @pytest.fixture(scope="module")
 def official() -> Iterator[ListeningProcess]:
-    yield from _server("official")
+    yield from _server("official-python")
 
 
 def _module(tmp_path: Path, server: ListeningProcess) -> Path:
