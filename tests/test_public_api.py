@@ -137,7 +137,7 @@ def test_protocol_never_imports_the_sdk_or_the_runtime() -> None:
         ("pystatefun.sdk.asgi", "pystatefun.sdk._serving"),
         ("pystatefun.runtime", "pystatefun.runtime.dispatcher"),
         ("pystatefun.testing", "pystatefun.sdk._handler"),
-        ("pystatefun.cli", "pystatefun.cli._serve"),
+        ("pystatefun.cli._serve", "pystatefun.sdk._serving"),
     ],
 )
 def test_nothing_but_the_aiohttp_adapter_imports_aiohttp(module: str, probe: str) -> None:
