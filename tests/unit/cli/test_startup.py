@@ -1,6 +1,6 @@
 """The command line starts fast: ``pystatefun`` imports a command's module only when that
-command is used, and ``--help`` lists every command from a static table that cannot drift from
-the commands themselves.
+command is used, ``--help`` lists every command from a static table that cannot drift from the
+commands themselves, and reading a data dir loads no runtime, HTTP stack or pydantic.
 
 No test here times anything (bench/cli_startup.py measures); they check what gets imported, in a
 fresh interpreter each, since this process has long imported everything.
@@ -74,6 +74,21 @@ def _heavy(loaded: set[str]) -> list[str]:
     return sorted(m for m in loaded if any(m == h or m.startswith(f"{h}.") for h in HEAVY))
 
 
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with two carts, made the way a user would: ``pystatefun bootstrap``."""
+    scratch = tmp_path_factory.mktemp("startup")
+    (scratch / "carts.csv").write_text("id,items\nalice,3\nbob,5\n")
+    mapping = ["--type", "shop/cart", "--id-column", "id", "--state", "items=items:int"]
+    subprocess.run(
+        [PYSTATEFUN, "bootstrap", scratch / "carts.csv", *mapping, "--data-dir", scratch / "data"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return scratch / "data"
+
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_the_table_says_what_each_command_says_of_itself(name: str) -> None:
     command = cli.load(name)
@@ -123,6 +138,31 @@ def test_a_command_imports_its_own_module_only(tmp_path: Path) -> None:
     commands = {m for m in loaded if m.startswith("pystatefun.cli._")}
     lazy = {"pystatefun.cli._lazy", "pystatefun.cli._errors"}
     assert commands == {*lazy, "pystatefun.cli._savepoint", "pystatefun.cli._options"}
+
+
+def test_run_help_does_not_load_the_runtime(tmp_path: Path) -> None:
+    loaded, out = _loaded_by(tmp_path, "run", "--help")
+    assert "--dead-letter-after" in out
+    assert "pystatefun.cli._run" in loaded
+    assert not _heavy(loaded)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["state", "ls"], '"shop/cart.items"'),
+        (["state", "get", "shop/cart", "alice"], '"value": 3'),
+        (["sql", "SELECT count(*) AS carts FROM state_values", "--format", "csv"], "carts\n2"),
+        (["dead-letters", "list"], ""),
+    ],
+)
+def test_reading_a_data_dir_loads_no_runtime_http_or_pydantic(
+    tmp_path: Path, data_dir: Path, args: list[str], says: str
+) -> None:
+    loaded, out = _loaded_by(tmp_path, *args, "--data-dir", str(data_dir))
+    assert says in out  # it ran, on the data dir
+    assert "pystatefun.store.datadir" in loaded  # the probe works: the check is not vacuous
+    assert not _heavy(loaded)
 
 
 def test_an_unknown_command_is_still_told_the_nearest_one() -> None:
