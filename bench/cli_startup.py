@@ -6,7 +6,8 @@ pydantic. Each command runs as a whole process (the ``pystatefun`` console scrip
 interpreter's environment), ``--warmup`` times untimed, then ``--runs`` times timed with
 ``time.perf_counter`` around the process; the table shows min/median/max wall milliseconds and
 the largest peak RSS of the timed runs (``ru_maxrss`` of each child, from ``os.wait4``). Two floor
-rows show what any command pays: a bare interpreter and ``import click``.
+rows show what any command pays: a bare interpreter and ``import click``. ``pystatefun serve`` is
+timed until it prints its URL (it listens: what a co-located endpoint waits for), then stopped.
 
 The data dir for ``state``, ``sql`` and ``dead-letters`` is made in a temporary directory with
 ``pystatefun bootstrap`` from a small CSV. ``--importtime`` also prints, per command, the ten
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -31,6 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYSTATEFUN = Path(sys.executable).parent / "pystatefun"
 GREETER = ROOT / "examples" / "greeter" / "module.yaml"
+FUNCTIONS = ROOT / "examples" / "greeter" / "functions.py"
+#: Timed until the process prints its first line (the URL: it listens), then stopped.
+UNTIL_READY = "serve (until its URL)"
 CSV = "id,items\nalice,3\nbob,5\ncarol,0\n"
 # Runs the command line in-process the way the console script does, for -X importtime.
 AS_SCRIPT = "import sys; from pystatefun.cli import main; sys.argv[0] = 'pystatefun'; main()"
@@ -50,16 +55,27 @@ def _commands(data_dir: Path) -> dict[str, list[str]]:
         "sql": [*cli, "sql", "SELECT 1", *d],
         "dead-letters list": [*cli, "dead-letters", "list", *d],
         "run --help": [*cli, "run", "--help"],
+        UNTIL_READY: [*cli, "serve", f"{FUNCTIONS}:functions", "--port", "0"],
     }
 
 
-def _once(argv: list[str]) -> tuple[float, int]:
-    """One whole-process run: wall seconds and peak RSS in KiB; a failure stops the benchmark."""
+def _once(argv: list[str], until_ready: bool) -> tuple[float, int]:
+    """One whole-process run (``until_ready``: until its first line of output, then SIGTERM):
+    wall seconds and peak RSS in KiB; a failure stops the benchmark."""
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, cwd=ROOT)
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, cwd=ROOT)
+        assert process.stdout is not None
+        with process.stdout:
+            if until_ready:
+                process.stdout.readline()
+                elapsed = time.perf_counter() - started
+                process.send_signal(signal.SIGTERM)
+            else:  # read all the output, as a pipeline would, until the process closes it
+                process.stdout.read()
         _, status, usage = os.wait4(process.pid, 0)
-        elapsed = time.perf_counter() - started
+        if not until_ready:
+            elapsed = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             errors.seek(0)
@@ -67,10 +83,10 @@ def _once(argv: list[str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
-def _measure(argv: list[str], runs: int, warmup: int) -> tuple[list[float], int]:
+def _measure(argv: list[str], runs: int, warmup: int, until_ready: bool) -> tuple[list[float], int]:
     for _ in range(warmup):
-        _once(argv)
-    timed = [_once(argv) for _ in range(runs)]
+        _once(argv, until_ready)
+    timed = [_once(argv, until_ready) for _ in range(runs)]
     return [seconds * 1000 for seconds, _ in timed], max(rss for _, rss in timed)
 
 
@@ -113,13 +129,15 @@ def main() -> None:
         print(f"{args.runs} runs after {args.warmup} warm-up(s), wall ms; {sys.version.split()[0]}")
         print(f"{'command':<28} {'min':>7} {'median':>7} {'max':>7} {'peak RSS':>9}")
         for name, argv in commands.items():
-            wall, rss = _measure(argv, args.runs, args.warmup)
+            wall, rss = _measure(argv, args.runs, args.warmup, name == UNTIL_READY)
             print(
                 f"{name:<28} {min(wall):7.1f} {statistics.median(wall):7.1f} {max(wall):7.1f} "
                 f"{rss / 1024:5.1f} MiB"
             )
         if args.importtime:
             for name, argv in commands.items():
+                if name == UNTIL_READY:  # it serves until stopped: not run in-process here
+                    continue
                 print(f"\n-X importtime, {name}: cumulative us, top 10")
                 for micros, module in _importtime(argv):
                     print(f"{micros:>9}  {module}")
