@@ -87,4 +87,5 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
+    """The engines too, imported or not, so that ``dir()`` and completion show them."""
     return sorted({*globals(), *_LAZY})
