@@ -40,9 +40,11 @@ def render() -> str:
     def add(command: click.Command, name: str, parent: click.Context | None) -> None:
         text, context = _help(command, name, parent)
         sections.extend([f"## {context.command_path}\n", f"```text\n{text}\n```\n"])
-        if isinstance(command, click.Group):
-            for child in sorted(command.commands):
-                add(command.commands[child], child, context)
+        if isinstance(command, click.Group):  # list_commands: the top level loads lazily
+            for child in sorted(command.list_commands(context)):
+                subcommand = command.get_command(context, child)
+                assert subcommand is not None, child
+                add(subcommand, child, context)
 
     add(cli, "pystatefun", None)
     return "\n".join(sections)

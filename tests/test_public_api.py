@@ -39,8 +39,21 @@ MEANT_FOR_SUBCLASSING = {"Type", "TypeSerializer"}
 TYPING_HELPERS = {"T", "F", "Scope", "Receive", "Send"}
 
 
+def _reexports(nodes: list[ast.stmt]) -> set[str]:
+    """The names of ``from x import Y as Y`` among ``nodes``."""
+    return {
+        a.asname
+        for node in nodes
+        if isinstance(node, ast.ImportFrom)
+        for a in node.names
+        if a.asname and a.asname == a.name
+    }
+
+
 def _declared_public_names(module: object) -> set[str]:
-    """Top-level definitions and explicit re-exports (``from x import Y as Y``) of a module."""
+    """Top-level definitions and explicit re-exports (``from x import Y as Y``) of a module,
+    also those under ``if TYPE_CHECKING:`` that the module's ``__getattr__`` imports on first
+    use (test_every_public_name_resolves checks that it does)."""
     tree = ast.parse(inspect.getsource(module))  # type: ignore[arg-type]
     names: set[str] = set()
     for node in tree.body:
@@ -51,7 +64,9 @@ def _declared_public_names(module: object) -> set[str]:
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
         elif isinstance(node, ast.ImportFrom):
-            names.update(a.asname for a in node.names if a.asname and a.asname == a.name)
+            names.update(_reexports([node]))
+        elif isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            names.update(_reexports(node.body))
     dunder = {"__version__"}
     return {n for n in names if (not n.startswith("_") or n in dunder) and n not in TYPING_HELPERS}
 
@@ -69,6 +84,18 @@ def test_all_lists_exactly_the_public_names_sorted(name: str) -> None:
     declared = list(module.__all__)
     assert declared == sorted(declared, key=_isort_key), f"{name}.__all__ is not sorted"
     assert set(declared) == _declared_public_names(module)
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_every_public_name_resolves(name: str) -> None:
+    """In a fresh interpreter, so that names a module imports lazily are really imported."""
+    code = (
+        f"import importlib; module = importlib.import_module({name!r}); "
+        "print(len([getattr(module, n) for n in module.__all__]))"  # AttributeError: exit 1
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == len(importlib.import_module(name).__all__) > 0
 
 
 @pytest.mark.parametrize(
@@ -137,7 +164,7 @@ def test_protocol_never_imports_the_sdk_or_the_runtime() -> None:
         ("pystatefun.sdk.asgi", "pystatefun.sdk._serving"),
         ("pystatefun.runtime", "pystatefun.runtime.dispatcher"),
         ("pystatefun.testing", "pystatefun.sdk._handler"),
-        ("pystatefun.cli", "pystatefun.cli._serve"),
+        ("pystatefun.cli._serve", "pystatefun.sdk._serving"),
     ],
 )
 def test_nothing_but_the_aiohttp_adapter_imports_aiohttp(module: str, probe: str) -> None:

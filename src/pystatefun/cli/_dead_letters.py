@@ -11,10 +11,8 @@ import click
 
 from pystatefun.cli._options import data_dir_option
 from pystatefun.errors import ProtocolError
-from pystatefun.io.playground import decode_text
-from pystatefun.protocol.typed_values import PRIMITIVES
-from pystatefun.runtime.options import wall_clock_ms
-from pystatefun.store import DataDir
+from pystatefun.protocol.typed_values import PRIMITIVES, text_of
+from pystatefun.store.datadir import DataDir
 
 __all__ = ["dead_letters"]
 
@@ -37,7 +35,7 @@ def _text_or_base64(typename: str, value: bytes | None) -> dict[str, str | None]
         return {"value": None}
     if typename in PRIMITIVES:
         try:
-            return {"value": decode_text(typename, value).decode()}
+            return {"value": text_of(typename, value)}
         except ProtocolError:  # bytes that are not the type they claim: show them raw
             return {"value_base64": base64.b64encode(value).decode()}
     try:
@@ -89,6 +87,9 @@ def redrive(data_dir: Path, ids: tuple[int, ...], everything: bool) -> None:
     Fix the cause first (deploy the function, correct the module): the messages are invoked
     again exactly as they were. An id that does not exist re-drives nothing and exits 1.
     """
+    # The clock of the runtime's timers; its package brings the whole runtime, so only here.
+    from pystatefun.runtime.options import wall_clock_ms  # noqa: PLC0415
+
     count = DataDir(data_dir).redrive(_chosen(ids, everything), now_ms=wall_clock_ms())
     click.echo(f"{count}")
     click.echo(f"re-drove {count} message(s)", err=True)

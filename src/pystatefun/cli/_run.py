@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,10 +14,11 @@ from pystatefun.cli._errors import CodedError
 from pystatefun.cli._http_options import http_limits_options
 from pystatefun.cli._options import data_dir_option
 from pystatefun.errors import PystatefunError
-from pystatefun.http import HttpLimits, run_event_loop
-from pystatefun.module import Module
-from pystatefun.runtime.options import RuntimeOptions
-from pystatefun.runtime.service import Runtime
+
+if TYPE_CHECKING:  # the runtime, asyncio and pydantic load when the command runs, not for --help
+    from pystatefun.http import HttpLimits
+    from pystatefun.module import Module
+    from pystatefun.runtime.options import RuntimeOptions
 
 __all__ = ["run"]
 
@@ -25,6 +26,10 @@ _log = logging.getLogger("pystatefun.cli")
 
 
 async def _serve(module: Module, options: RuntimeOptions) -> None:
+    import asyncio  # noqa: PLC0415 - keeps start-up fast
+
+    from pystatefun.runtime.service import Runtime  # noqa: PLC0415
+
     runtime = Runtime(module, options)
     await runtime.start()
     stop = asyncio.Event()
@@ -185,7 +190,9 @@ def run(  # click passes options by keyword
     Prints `ingress URL`, `egress URL` and `ready` on stdout once serving. Stops gracefully on
     SIGTERM or Ctrl-C: in-flight invocations finish and commit, then it exits 0.
     """
-    from pystatefun.module import load_module  # noqa: PLC0415 - keeps --help fast
+    from pystatefun.http import run_event_loop  # noqa: PLC0415 - keeps start-up fast
+    from pystatefun.module import load_module  # noqa: PLC0415
+    from pystatefun.runtime.options import RuntimeOptions  # noqa: PLC0415
 
     logging.basicConfig(
         level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

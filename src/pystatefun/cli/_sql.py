@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from pystatefun import savepoint as savepoints
 from pystatefun.cli._options import data_dir_option
 from pystatefun.errors import ConfigurationError
 from pystatefun.query import StateSnapshot
@@ -45,6 +43,10 @@ def _snapshot(data_dir: Path, savepoint: Path | None) -> Iterator[StateSnapshot]
         with StateSnapshot(data_dir) as snapshot:
             yield snapshot
         return
+    import tempfile  # noqa: PLC0415 - keeps start-up fast: only --savepoint needs these
+
+    from pystatefun import savepoint as savepoints  # noqa: PLC0415
+
     with tempfile.TemporaryDirectory(prefix="pystatefun-savepoint-") as scratch:
         savepoints.restore(savepoint, Path(scratch) / "data")
         with StateSnapshot(Path(scratch) / "data") as snapshot:

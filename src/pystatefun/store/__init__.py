@@ -4,7 +4,13 @@
 loads, dead letters); ``StorageEngine`` is what the runtime asks of storage, with an SQLite
 engine for data dirs (``SqliteEngine``) and one in memory for tests (``MemoryEngine``). Every
 step commits atomically (docs/architecture.md).
+
+The two engines are imported on first use (``__getattr__``): they bring asyncio and threads,
+which reading a data dir (``pystatefun state``, ``sql``, ``dead-letters``) does not need.
 """
+
+import importlib
+from typing import TYPE_CHECKING
 
 from pystatefun.store._writer import may_fail_alone as may_fail_alone
 from pystatefun.store.contents import Content as Content
@@ -17,7 +23,6 @@ from pystatefun.store.engine import StorageEngine as StorageEngine
 from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS as DEFAULT_KEY_GROUPS
 from pystatefun.store.keygroups import KeyGroups as KeyGroups
 from pystatefun.store.keygroups import key_group_of as key_group_of
-from pystatefun.store.memory import MemoryEngine as MemoryEngine
 from pystatefun.store.records import DeadLetter as DeadLetter
 from pystatefun.store.records import EgressRecord as EgressRecord
 from pystatefun.store.records import ExpireMode as ExpireMode
@@ -25,7 +30,6 @@ from pystatefun.store.records import InboxMessage as InboxMessage
 from pystatefun.store.records import Payload as Payload
 from pystatefun.store.records import StateValue as StateValue
 from pystatefun.store.records import TimerRecord as TimerRecord
-from pystatefun.store.sqlite import SqliteEngine as SqliteEngine
 from pystatefun.store.steps import CancelTimer as CancelTimer
 from pystatefun.store.steps import DeadLetterEntry as DeadLetterEntry
 from pystatefun.store.steps import EgressOut as EgressOut
@@ -34,6 +38,12 @@ from pystatefun.store.steps import NewTimer as NewTimer
 from pystatefun.store.steps import Position as Position
 from pystatefun.store.steps import Step as Step
 from pystatefun.store.steps import StepOutcome as StepOutcome
+
+if TYPE_CHECKING:  # imported by __getattr__ on first use
+    from pystatefun.store.memory import MemoryEngine as MemoryEngine
+    from pystatefun.store.sqlite import SqliteEngine as SqliteEngine
+
+_LAZY = {"MemoryEngine": "pystatefun.store.memory", "SqliteEngine": "pystatefun.store.sqlite"}
 
 __all__ = [
     "DEFAULT_KEY_GROUPS",
@@ -65,3 +75,17 @@ __all__ = [
     "key_group_of",
     "may_fail_alone",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The engines, imported when first asked for (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The engines too, imported or not, so that ``dir()`` and completion show them."""
+    return sorted({*globals(), *_LAZY})

@@ -22,14 +22,16 @@ What an engine promises (docs/architecture.md, "The consistency contract"):
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple, Protocol, final
+from typing import TYPE_CHECKING, NamedTuple, Protocol, final
 
 from pystatefun.store.contents import Contents
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.store.steps import Step, StepOutcome
 from pystatefun.types import Address
+
+if TYPE_CHECKING:  # in annotations only: a data dir can be read without loading asyncio
+    import asyncio
 
 __all__ = ["EngineStatistics", "StorageEngine"]
 
