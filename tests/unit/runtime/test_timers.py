@@ -5,6 +5,7 @@ never fire; ``stop`` ends it."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -159,5 +160,41 @@ async def test_a_failed_round_is_logged_and_retried(caplog: pytest.LogCaptureFix
     service = asyncio.create_task(rig.timers.run(rig.stop))
     assert await rig.next_delivery() == pytest.approx(timers._IDLE_CHECK_S)
     assert "firing delayed messages failed" in caplog.text
+    rig.stop.set()
+    await service
+
+
+class _SlowReads:
+    """A memory engine whose read of the next timer's time takes a hop, as SQLite's does (it
+    reads in the engine's thread); ``during`` runs in that hop, after the value was read."""
+
+    def __init__(self) -> None:
+        self._engine = MemoryEngine(running().clock_ms)
+        self.during: Callable[[], Awaitable[None]] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    async def next_timer_at(self) -> int | None:
+        value = await self._engine.next_timer_at()
+        during, self.during = self.during, None
+        if during is not None:
+            await during()
+        return value
+
+
+@virtual_time
+async def test_a_wake_while_the_next_timer_is_read_is_not_lost() -> None:
+    engine = _SlowReads()
+    rig = Rig(engine)
+    await rig.schedule(600, "later")
+
+    async def a_step_schedules_a_sooner_timer() -> None:
+        await rig.schedule(0.25, "sooner")
+        rig.timers.wake()
+
+    engine.during = a_step_schedules_a_sooner_timer
+    service = asyncio.create_task(rig.timers.run(rig.stop))
+    assert await rig.next_delivery() == pytest.approx(0.25)  # not at the next idle check
     rig.stop.set()
     await service
