@@ -53,13 +53,15 @@ class TimerService:
 
     async def _round(self, stop: asyncio.Event) -> None:
         """Fire what is due, or wait until the next timer is due (or a step wakes us)."""
+        # Cleared before the reads, not after: a step that schedules a timer while they wait
+        # for the store may be too late for them, and its wake must end the wait below.
+        self._wake.clear()
         if await self.fire_due():
             return
         next_at = await self._store.next_timer_at()
         timeout = _IDLE_CHECK_S
         if next_at is not None:
             timeout = min(max(0.0, (next_at - self._clock_ms()) / 1000), _IDLE_CHECK_S)
-        self._wake.clear()
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
