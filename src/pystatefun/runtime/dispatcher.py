@@ -28,6 +28,7 @@ then its batch is split until the one message it cannot take is found and dead-l
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections.abc import Callable
@@ -52,6 +53,20 @@ from pystatefun.store import InboxMessage, StateValue, Step, StorageEngine
 from pystatefun.types import Address
 
 __all__ = ["Dispatcher"]
+
+
+def _arrival(queued: list[InboxMessage]) -> Callable[[InboxMessage], int]:
+    """Sort key of the messages of one mailbox by arrival: their seqs; a message held in
+    memory only (no seq) counts as arriving with the queued message before it."""
+    held: dict[int, int] = {}
+    last = -1
+    for message in queued:
+        if message.seq is not None:
+            last = message.seq
+        else:
+            held[id(message)] = last
+    return lambda m: m.seq if m.seq is not None else held.get(id(m), -1)
+
 
 _log = logging.getLogger("pystatefun.runtime")
 _UNBOUNDED_BATCH = 10_000
@@ -204,15 +219,18 @@ class Dispatcher:
             self._ready.put_nowait(address)
 
     async def _take_rows(self, address: Address, mailbox: Mailbox, limit: int) -> Batch:
-        """The next batch when stored rows are not in memory: those first (read from the
-        store), then the queue's head."""
+        """The next batch when stored rows are not in memory (recovered at start-up, or
+        re-driven): those rows (read from the store) and the queue's head, in arrival order.
+        Rows are older than the queue after a restart, but a re-drive appends rows to the end
+        of the mailbox, behind messages already queued: both are merged by their seqs."""
         in_memory = [m.seq for m in mailbox.queue if m.seq is not None]
-        messages = await self._store.read_batch(address, limit, in_memory)
-        if not messages:
+        rows = await self._store.read_batch(address, limit, in_memory)
+        if not rows:
             mailbox.unloaded = 0  # the count was stale (rows consumed by a re-drive)
-        from_rows = len(messages)
-        messages.extend(islice(mailbox.queue, 0, limit - from_rows))
-        return Batch(messages, from_rows)
+        queued = list(islice(mailbox.queue, 0, limit))
+        # A prefix of the queue and of the rows: Mailboxes.consumed pops the queue's head for
+        # the messages that are queued ones.
+        return Batch(list(islice(heapq.merge(rows, queued, key=_arrival(queued)), limit)))
 
     async def _process(self, address: Address) -> float | None:
         """Invoke ``address`` with its next batch; returns the invocation's round trip, or
@@ -224,14 +242,14 @@ class Dispatcher:
         if mailbox.unloaded:
             batch = await self._take_rows(address, mailbox, limit)
         else:
-            batch = Batch(list(islice(mailbox.queue, 0, limit)), 0)
+            batch = Batch(list(islice(mailbox.queue, 0, limit)))
         if not batch.messages:
             return None
         if is_reply_address(address):
             await self._commits.drop_stale_replies(address, batch)
             return None
         mailbox.in_flight = len(batch.messages)
-        mailbox.in_flight_queue = len(batch.messages) - batch.from_rows
+        mailbox.in_flight_queue = self.mailboxes.queued(address, batch.messages)
         try:
             return await self._invoke_and_commit(address, batch)
         finally:
@@ -241,7 +259,7 @@ class Dispatcher:
         failure: InvocationError | None = None
         started = time.monotonic()
         try:
-            step, stored = await self._invoke(address, batch.messages)
+            step, stored = await self._invoke(address, batch)
         except InvocationError as exc:
             failure = exc
         except Exception as exc:  # noqa: BLE001 - a bug: log it, and let the policy decide
@@ -251,7 +269,7 @@ class Dispatcher:
         if failure is None:
             outcome = await self._commits.commit(address, step, batch=batch, stored=stored)
             if outcome.committed:
-                self._failures.committed(address, self._full_batch(address))
+                self._failures.committed(address)
                 return round_trip_s
             failure = TerminalError(f"{address}: {outcome.error}")
         await self._failures.failed(address, batch, failure)
@@ -264,10 +282,9 @@ class Dispatcher:
             self._states.put(address, values)
         return values
 
-    async def _invoke(
-        self, address: Address, batch: list[InboxMessage]
-    ) -> tuple[Step, dict[str, StateValue]]:
-        """The step of ``batch``, and the state values the invocation read."""
+    async def _invoke(self, address: Address, taken: Batch) -> tuple[Step, dict[str, StateValue]]:
+        """The step of ``taken``, and the state values the invocation read."""
+        batch = taken.messages
         route = self._routes.route(address)
         if route.embedded is None and route.remote is None:
             raise self._routes.unserved(address)
@@ -295,6 +312,7 @@ class Dispatcher:
             mailbox = self.mailboxes.get(address)
             if mailbox is not None:  # the batch may have been cut to fit
                 mailbox.in_flight = len(batch)
+                mailbox.in_flight_queue = self.mailboxes.queued(address, batch)
             reply = await self._invoker.call(endpoint, route.typename, body, where)
             try:
                 body = rounds.send(reply)

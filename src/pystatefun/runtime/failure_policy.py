@@ -3,8 +3,9 @@
 - **Terminal** (``TerminalError``: no endpoint, a reply that contradicts the module or stored
   data, HTTP 404/400 from the function server): the batch is dead-lettered at once.
 - **The function failed** (``FunctionError``: it raised, or refused the batch's size): a few
-  quick retries, then the batch is split until the message it cannot take is found, and that
-  message alone is dead-lettered (``pystatefun.runtime.isolation``).
+  quick retries when the address begins failing, then the batch is split until the message it
+  cannot take is found, and that message alone is dead-lettered
+  (``pystatefun.runtime.isolation``).
 - **The endpoint cannot be reached** (any other ``RetryableError``: refused, timing out, 5xx
   from a proxy, garbage): the address is parked with backoff (``retry_backoff_initial_s``,
   doubling up to ``retry_backoff_max_s``) and its messages wait; after
@@ -63,15 +64,14 @@ class FailurePolicy:
         cap = self._isolation.cap(address)
         return full if cap is None else min(cap, full)
 
-    def committed(self, address: Address, full: int) -> None:
-        """A batch of ``address`` committed: its failures are behind it."""
+    def committed(self, address: Address) -> None:
+        """A batch of ``address`` committed: its calls work again."""
         self._attempts.pop(address, None)
         self._isolation.committed(address)
-        self._isolation.forget(address, full)
 
     def forget(self, address: Address) -> None:
         """``address`` has no messages left."""
-        self._isolation.forget(address, 0)
+        self._isolation.forget(address)
 
     async def failed(self, address: Address, batch: Batch, failure: InvocationError) -> None:
         """Apply the policy to ``batch`` of ``address``, which failed with ``failure``."""
@@ -100,7 +100,7 @@ class FailurePolicy:
             cap = self._isolation.cap(address)
             _log.warning("%s; splitting the batch: at most %s message(s) next", failure, cap)
             return
-        head = Batch(batch.messages[:1], min(batch.from_rows, 1))
+        head = Batch(batch.messages[:1])
         if verdict.decision is Decision.DEAD_LETTER:
             self._attempts.pop(address, None)
             await self._commits.dead_letter(

@@ -13,6 +13,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import NamedTuple, final
 
 from pystatefun.errors import StoppingError
@@ -24,11 +25,11 @@ __all__ = ["Batch", "Mailbox", "Mailboxes"]
 
 @final
 class Batch(NamedTuple):
-    """Messages taken from a mailbox for one invocation: the first ``from_rows`` were stored
-    rows not held in memory (read from the store), the rest the head of the in-memory queue."""
+    """Messages taken from a mailbox for one invocation, in arrival order: stored rows not held
+    in memory (read from the store), and a prefix of the in-memory queue. Which is which is
+    told by identity: a queued message is the very object at the queue's head."""
 
     messages: list[InboxMessage]
-    from_rows: int
 
 
 @final
@@ -84,13 +85,24 @@ class Mailboxes:
         self._on_ready(address)
 
     def consumed(self, address: Address, batch: Batch) -> None:
-        """``batch`` was consumed (committed, or dead-lettered): it leaves its mailbox."""
+        """``batch`` (or the part of it that was kept, if it was cut) was consumed, committed
+        or dead-lettered: it leaves its mailbox."""
         box = self._box(address)
-        from_rows = min(batch.from_rows, len(batch.messages))  # the batch may have been cut
-        box.unloaded = max(box.unloaded - from_rows, 0)
-        for _ in range(len(batch.messages) - from_rows):
-            box.queue.popleft()
+        queue = box.queue
+        for message in batch.messages:
+            if queue and queue[0] is message:
+                queue.popleft()
+            elif box.unloaded:
+                box.unloaded -= 1
         self._wake(address)
+
+    def queued(self, address: Address, messages: list[InboxMessage]) -> int:
+        """How many of ``messages`` (a batch) are the head of ``address``'s queue."""
+        box = self._boxes.get(address)
+        if box is None:
+            return 0
+        head = {id(m) for m in islice(box.queue, 0, len(messages))}
+        return sum(1 for m in messages if id(m) in head)
 
     def finished(self, address: Address) -> None:
         """The batch in flight for ``address`` ended (committed or not)."""

@@ -97,7 +97,7 @@ class Rig:
             self.mailboxes.deliver(InboxMessage(seq, target, caller, new.payload))
         box = self.mailboxes.get(target)
         assert box is not None
-        return Batch(list(box.queue), 0)
+        return Batch(list(box.queue))
 
     def queued(self, target: Address) -> list[InboxMessage]:
         box = self.mailboxes.get(target)

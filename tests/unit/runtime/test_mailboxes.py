@@ -31,7 +31,7 @@ def test_messages_leave_in_the_order_they_came_and_each_new_one_is_announced() -
     box = boxes.get(A)
     assert box is not None
     assert list(box.queue) == [m1, m2, m3]
-    boxes.consumed(A, Batch([m1, m2], 0))
+    boxes.consumed(A, Batch([m1, m2]))
     assert list(box.queue) == [m3]
     assert (box.waiting(), box.stored()) == (1, 1)
 
@@ -45,11 +45,11 @@ def test_unloaded_rows_are_older_than_the_queue_and_leave_first() -> None:
     assert box is not None
     assert (box.waiting(), box.stored()) == (3, 3)
     # A batch read as the dispatcher reads it: the rows from the store, then the queue's head.
-    boxes.consumed(A, Batch([message(1), message(2), in_memory], from_rows=2))
+    boxes.consumed(A, Batch([message(1), message(2), in_memory]))
     assert (box.unloaded, list(box.queue)) == (0, [])
     boxes.add_unloaded(A, 2)
     boxes.deliver(message(11))
-    boxes.consumed(A, Batch([message(3)], from_rows=1))  # one row only: the queue stays
+    boxes.consumed(A, Batch([message(3)]))  # one row only: the queue stays
     assert (box.unloaded, [m.seq for m in box.queue]) == (1, [11])
 
 
@@ -88,7 +88,7 @@ async def test_admit_waits_for_room_and_wakes_when_a_batch_is_consumed() -> None
     await asyncio.sleep(60)  # a minute of virtual time: nothing makes room
     assert not waiting.done()
     assert boxes.waiting_for_room() == [A]
-    boxes.consumed(A, Batch([first], 0))
+    boxes.consumed(A, Batch([first]))
     await waiting
     box = boxes.get(A)
     assert box is not None
@@ -143,12 +143,13 @@ def test_withdraw_takes_a_waiting_message_back_but_not_one_in_flight() -> None:
 def test_forget_if_empty_keeps_a_mailbox_while_anything_is_in_it_or_on_its_way() -> None:
     boxes = Mailboxes(lambda _: None)
     boxes.forget_if_empty(A)  # no mailbox: nothing to do
-    boxes.deliver(message(1))
+    waiting = message(1)
+    boxes.deliver(waiting)
     boxes.forget_if_empty(A)
     box = boxes.get(A)
     assert box is not None  # a message waits
     box.in_flight = 1
-    boxes.consumed(A, Batch([message(1)], 0))
+    boxes.consumed(A, Batch([waiting]))  # the batch holds the queued object itself
     boxes.forget_if_empty(A)
     assert boxes.get(A) is box  # its batch is still in flight
     boxes.finished(A)
