@@ -55,13 +55,16 @@ class Runtime:
     ) -> None:
         self.module = module
         self.options = options or RuntimeOptions()
-        self._data_dir = None if engine is not None else DataDir(self.options.data_dir)
-        self._store: StorageEngine = engine or SqliteEngine(
-            DataDir(self.options.data_dir),
-            durability=self.options.durability,
-            clock_ms=self.options.clock_ms,
-            cache_mib=self.options.cache_mib,
-        )
+        self._data_dir: DataDir | None = None
+        if engine is None:
+            self._data_dir = DataDir(self.options.data_dir)
+            engine = SqliteEngine(
+                self._data_dir,
+                durability=self.options.durability,
+                clock_ms=self.options.clock_ms,
+                cache_mib=self.options.cache_mib,
+            )
+        self._store: StorageEngine = engine
         self._replies = ReplyWaiters()
         # Co-located endpoints are called like remote ones, at the address of their server.
         self._colocated = ColocatedServers(module, self.options.data_dir)
@@ -126,16 +129,11 @@ class Runtime:
         await self._store.open(self.options.key_groups)
         try:
             await self._recover()
-            # Function servers listen before the first batch is sent.
-            await self._colocated.start()
-            try:
-                await self._start_serving()
-            except BaseException:
-                await self._colocated.stop()
-                raise
+            await self._colocated.start()  # function servers listen before the first batch
+            await self._start_serving()
         except BaseException:
             self._stopping = True
-            await self._stop_serving()
+            await self._stop_serving()  # what did start stops; the store closes
             raise
 
     async def _start_serving(self) -> None:
