@@ -64,25 +64,26 @@ def endpoint(server: ListeningProcess) -> str:
     return server.url + PATH
 
 
-def _serve(sdk: str) -> Iterator[ListeningProcess]:
-    server = start_function_server(sdk)
+def serving(sdk: str, functions: Path | None = None) -> Iterator[ListeningProcess]:
+    """A server for a fixture's lifetime (``yield from serving(...)``), killed at its end."""
+    server = start_function_server(sdk, functions=functions)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def ours_function_server() -> Iterator[ListeningProcess]:
-    yield from _serve("ours")
+    yield from serving("ours")
 
 
 @pytest.fixture(scope="session")
 def official_python_function_server() -> Iterator[ListeningProcess]:
-    yield from _serve("official-python")
+    yield from serving("official-python")
 
 
 @pytest.fixture(scope="session")
 def official_js_function_server() -> Iterator[ListeningProcess]:
-    yield from _serve("official-js")
+    yield from serving("official-js")
 
 
 #: The fixture name of each SDK's session-scoped server.

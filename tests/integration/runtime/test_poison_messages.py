@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.function_servers import FUNCTIONS, PATH, start_function_server
+from support.function_servers import FUNCTIONS, PATH, serving
 from support.inprocess import post, running, wait_for
 from support.processes import ListeningProcess
 
@@ -28,20 +28,17 @@ ORDER = {"Content-Type": "application/vnd.poison/Order"}
 STRING = {"Content-Type": "application/vnd.io.statefun.types/string"}
 
 
-def _server(sdk: str) -> Iterator[ListeningProcess]:
-    server = start_function_server(sdk, functions=FUNCTIONS / "poison_functions.py")
-    yield server
-    server.stop()
+POISON_FUNCTIONS = FUNCTIONS / "poison_functions.py"
 
 
 @pytest.fixture(scope="module")
 def ours() -> Iterator[ListeningProcess]:
-    yield from _server("ours")
+    yield from serving("ours", POISON_FUNCTIONS)
 
 
 @pytest.fixture(scope="module")
 def official() -> Iterator[ListeningProcess]:
-    yield from _server("official-python")
+    yield from serving("official-python", POISON_FUNCTIONS)
 
 
 def _module(tmp_path: Path, server: ListeningProcess) -> Path:
