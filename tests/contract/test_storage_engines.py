@@ -5,7 +5,8 @@ engine (the cluster one) is added to that list and must pass all of it. The cont
 runtime's consistency contract (docs/architecture.md) as storage sees it: steps are atomic,
 messages keep their order per target, timers fire in time order and cancel by token, idempotency
 keys dedupe within their window, expired state is purged, dead letters re-drive, a snapshot sees
-one commit while steps go on, and ingress positions are stored with the step that read them.
+one commit while steps go on, ingress positions are stored with the step that read them, and a
+bulk load (``BulkLoader``) is all or nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from pystatefun.errors import DataDirError, NoSuchDeadLetterError
 from pystatefun.runtime.registry import LONGEST_MS
 from pystatefun.store import (
+    BulkLoader,
     CancelTimer,
     DataDir,
     DeadLetterEntry,
@@ -32,7 +34,15 @@ from pystatefun.store import (
     Step,
     StorageEngine,
 )
-from pystatefun.store.contents import MessageContent, PositionContent, StateContent
+from pystatefun.store.contents import (
+    DeadLetterContent,
+    DedupKey,
+    EgressContent,
+    MessageContent,
+    PositionContent,
+    StateContent,
+)
+from pystatefun.store.records import TimerRecord
 from pystatefun.types import Address
 
 A, B, C = Address("ns", "fn", "a"), Address("ns", "fn", "b"), Address("ns", "other", "c")
@@ -52,10 +62,14 @@ class Clock:
 
 
 class Engines:
-    """Opens an engine of one kind; ``reopen`` closes it and opens the same storage again."""
+    """Opens an engine of one kind; ``reopen`` closes it and opens the same storage again;
+    ``loader`` bulk-loads the storage while no engine has it open."""
 
-    def __init__(self, make: Callable[[], StorageEngine]) -> None:
+    def __init__(
+        self, make: Callable[[], StorageEngine], loader: Callable[[bool], BulkLoader]
+    ) -> None:
         self.make = make
+        self.loader = loader
         self.engine: StorageEngine | None = None
 
     async def open(self, key_groups: int = KEY_GROUPS) -> StorageEngine:
@@ -69,13 +83,17 @@ class Engines:
         return await self.open()
 
 
-def _sqlite(tmp_path: Path, clock: Clock) -> Callable[[], StorageEngine]:
-    return lambda: SqliteEngine(DataDir(tmp_path / "data"), durability="os", clock_ms=clock)
+def _sqlite(tmp_path: Path, clock: Clock) -> Engines:
+    data_dir = DataDir(tmp_path / "data")
+    return Engines(
+        lambda: SqliteEngine(data_dir, durability="os", clock_ms=clock),
+        lambda fresh: data_dir.loader(key_groups=KEY_GROUPS, fresh=fresh),
+    )
 
 
-def _memory(tmp_path: Path, clock: Clock) -> Callable[[], StorageEngine]:
-    engine = MemoryEngine(clock)  # one store: reopening it finds what it held
-    return lambda: engine
+def _memory(tmp_path: Path, clock: Clock) -> Engines:
+    engine = MemoryEngine(clock, key_groups=KEY_GROUPS)  # reopening it finds what it held
+    return Engines(lambda: engine, lambda fresh: engine.loader(fresh=fresh))
 
 
 ENGINES = {"sqlite": _sqlite, "memory": _memory}
@@ -90,7 +108,7 @@ def clock() -> Clock:
 async def engines(
     request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
 ) -> AsyncIterator[Engines]:
-    opened = Engines(ENGINES[request.param](tmp_path, clock))
+    opened = ENGINES[request.param](tmp_path, clock)
     yield opened
     if opened.engine is not None:
         await opened.engine.close()
@@ -353,3 +371,60 @@ async def test_a_snapshot_sees_one_commit_while_steps_go_on(engine: StorageEngin
     assert [r for r in records if isinstance(r, PositionContent)] == [
         PositionContent("src", "p0", "1")
     ]
+
+
+# --- bulk loads -------------------------------------------------------------------------------
+
+
+LOADED = [
+    StateContent(A, StateValue("s", text("v"), 0, 0, None)),
+    MessageContent(B, A, text("waiting"), 5),
+    TimerRecord(0, 7_000, A, "later", C, text("delayed")),
+    DeadLetterContent(C, "boom", 9, 2, ((None, text("dead")),)),
+    EgressContent("eg", "topic", text("out"), 6),
+    DedupKey("key", 50_000),
+    PositionContent("src", "p0", "41"),
+]
+
+
+async def test_a_bulk_load_is_read_back_whole(engines: Engines) -> None:
+    with engines.loader(True) as loader:
+        loader.states([c for c in LOADED if isinstance(c, StateContent)])
+        for content in LOADED:
+            if not isinstance(content, StateContent):
+                loader.add(content)
+    engine = await engines.open()
+    assert (await engine.read_state(A))["s"].payload == text("v")
+    assert [(m.caller, m.payload) for m in await engine.read_batch(B, 10)] == [(A, text("waiting"))]
+    [timer] = await engine.due_timers(7_000, 10)
+    assert (timer.sender, timer.token, timer.target) == (A, "later", C)
+    [letter] = await engine.dead_letters()
+    assert (letter.target, letter.error, letter.attempts) == (C, "boom", 2)
+    assert await engine.positions("src") == {"p0": "41"}
+    again = await engine.commit(Step(dedup_key="key", dedup_expires_at_ms=60_000))
+    assert again.duplicate  # the loaded key is in its window
+    records = list(engine.snapshot().records)
+    assert [type(r) for r in records] == [type(c) for c in LOADED]
+
+
+async def test_a_failed_bulk_load_loads_nothing_and_a_fresh_one_needs_empty_storage(
+    engines: Engines,
+) -> None:
+    def load_and_fail() -> None:
+        with engines.loader(True) as loader:
+            loader.add(LOADED[1])
+            raise RuntimeError("half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        load_and_fail()
+    engine = await engines.open()
+    assert await engine.pending_counts() == {}
+    await engine.commit(Step(messages=[NewMessage(A, None, text("there"))]))
+    await engine.close()
+    engines.engine = None
+    with pytest.raises(DataDirError, match="not empty"):
+        engines.loader(True)
+    with engines.loader(False) as loader:  # not fresh: adds to what is there
+        loader.add(LOADED[1])
+    engine = await engines.open()
+    assert await engine.pending_counts() == {A: 1, B: 1}

@@ -18,6 +18,7 @@ from pystatefun.store.contents import Contents as Contents
 from pystatefun.store.datadir import DataDir as DataDir
 from pystatefun.store.datadir import DataDirInfo as DataDirInfo
 from pystatefun.store.datadir import Durability as Durability
+from pystatefun.store.engine import BulkLoader as BulkLoader
 from pystatefun.store.engine import EngineStatistics as EngineStatistics
 from pystatefun.store.engine import StorageEngine as StorageEngine
 from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS as DEFAULT_KEY_GROUPS
@@ -47,6 +48,7 @@ _LAZY = {"MemoryEngine": "pystatefun.store.memory", "SqliteEngine": "pystatefun.
 
 __all__ = [
     "DEFAULT_KEY_GROUPS",
+    "BulkLoader",
     "CancelTimer",
     "Content",
     "Contents",

@@ -18,14 +18,19 @@ What an engine promises (docs/architecture.md, "The consistency contract"):
 - ``snapshot()`` reads every record as of one commit while steps go on being committed.
 - A step with an idempotency key already seen within its window is refused as a duplicate and
   writes nothing; a delayed message reusing a pending token is refused alone, naming why.
+
+Whole contents go in through a ``BulkLoader`` (savepoint restores, bootstrap), into storage that
+no runtime has open: everything it was given commits at once, or nothing does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple, Protocol, final
 
-from pystatefun.store.contents import Contents
+from pystatefun.store.contents import Content, Contents, StateContent
+from pystatefun.store.keygroups import KeyGroups
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.store.steps import Step, StepOutcome
 from pystatefun.types import Address
@@ -33,7 +38,7 @@ from pystatefun.types import Address
 if TYPE_CHECKING:  # in annotations only: a data dir can be read without loading asyncio
     import asyncio
 
-__all__ = ["EngineStatistics", "StorageEngine"]
+__all__ = ["BulkLoader", "EngineStatistics", "StorageEngine"]
 
 
 @final
@@ -134,3 +139,37 @@ class StorageEngine(Protocol):
         ...
 
     def statistics(self) -> EngineStatistics: ...
+
+
+class BulkLoader(Protocol):
+    """Loads records into storage that no runtime has open; a context manager that commits
+    everything on success and nothing on an error (``DataDir.loader``,
+    ``MemoryEngine.loader``)."""
+
+    #: The key groups of the storage loaded into (rows are placed by them).
+    key_groups: KeyGroups
+
+    def states(self, values: list[StateContent]) -> None:
+        """Load a batch of state values (written over existing ones)."""
+        ...
+
+    def add(self, content: Content) -> None:
+        """Load one record of any kind."""
+        ...
+
+    def commit(self) -> None:
+        """Make everything loaded durable at once."""
+        ...
+
+    def close(self) -> None:
+        """Release the storage; what was not committed is not loaded."""
+        ...
+
+    def __enter__(self) -> BulkLoader: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
 from typing import final
 
 from pystatefun.errors import DataDirError, NoSuchDeadLetterError
@@ -26,12 +27,12 @@ from pystatefun.store.contents import (
     StateContent,
 )
 from pystatefun.store.engine import EngineStatistics
-from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS
+from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS, KeyGroups
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.store.steps import CancelTimer, NewMessage, NewTimer, Step, StepOutcome
 from pystatefun.types import Address
 
-__all__ = ["MemoryEngine"]
+__all__ = ["MemoryEngine", "MemoryLoader"]
 
 _Queued = tuple[InboxMessage, int]  # the message (with its seq), enqueued at ms
 
@@ -69,6 +70,11 @@ class MemoryEngine:
 
     def statistics(self) -> EngineStatistics:
         return EngineStatistics(self._commits, self._commits)
+
+    @property
+    def key_groups(self) -> int:
+        """The key groups it was opened with (or given), by default ``DEFAULT_KEY_GROUPS``."""
+        return self._key_groups or DEFAULT_KEY_GROUPS
 
     def _next_id(self) -> int:
         self._ids += 1
@@ -275,8 +281,7 @@ class MemoryEngine:
 
     def snapshot(self) -> Contents:
         """A copy of every record, taken now (later steps do not change it)."""
-        groups = self._key_groups or DEFAULT_KEY_GROUPS
-        return Contents(groups, iter(list(self._records())))
+        return Contents(self.key_groups, iter(list(self._records())))
 
     def _records(self) -> Iterator[Content]:
         for address in sorted(self._state):
@@ -297,8 +302,14 @@ class MemoryEngine:
         for (source, key), position in sorted(self._positions.items()):
             yield PositionContent(source, key, position)
 
+    def loader(self, *, fresh: bool) -> MemoryLoader:
+        """A ``BulkLoader`` into this engine (``fresh``: it must hold nothing yet)."""
+        if fresh and any(True for _ in self._records()):
+            raise DataDirError("the memory store is not empty; restore into a new one")
+        return MemoryLoader(self)
+
     def load(self, records: Iterable[Content]) -> None:
-        """Bulk-load records, as a data dir's loader does (state values replace existing)."""
+        """Bulk-load records at once, as a loader commits them (state values replace existing)."""
         now_ms = self._clock_ms()
         for record in records:
             if isinstance(record, StateContent):
@@ -335,3 +346,42 @@ class MemoryEngine:
 
 def _expired(value: StateValue, now_ms: int) -> bool:
     return value.expires_at_ms is not None and value.expires_at_ms <= now_ms
+
+
+@final
+class MemoryLoader:
+    """A ``BulkLoader`` into a ``MemoryEngine``: records are kept until ``commit``."""
+
+    def __init__(self, engine: MemoryEngine) -> None:
+        self._engine = engine
+        self._pending: list[Content] = []
+        self.key_groups = KeyGroups(engine.key_groups)
+        self.loaded = 0
+
+    def states(self, values: list[StateContent]) -> None:
+        self._pending.extend(values)
+        self.loaded += len(values)
+
+    def add(self, content: Content) -> None:
+        self._pending.append(content)
+        self.loaded += 1
+
+    def commit(self) -> None:
+        pending, self._pending = self._pending, []
+        self._engine.load(pending)
+
+    def close(self) -> None:
+        self._pending = []
+
+    def __enter__(self) -> MemoryLoader:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is None:
+            self.commit()
+        self.close()
