@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The README commands: ``python3 dev.py example``, ``python3 dev.py test`` and
-``python3 dev.py bench`` (the benchmark suite, bench/README.md).
+"""The README commands: ``python3 dev.py example``, ``python3 dev.py test``, ``python3 dev.py
+bench`` (the benchmark suite, bench/README.md) and ``python3 dev.py kafka`` (a local broker).
 
 Why a script rather than a Makefile: it must work on a fresh machine that has nothing but
 Python 3.11+. Each command creates ``.venv/`` at the repository root, installs pystatefun into it
@@ -13,6 +13,7 @@ This file uses the standard library only, because it runs before any dependency 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -91,8 +92,22 @@ def bench() -> int:
     return _run(PYTHON, ROOT / "bench" / "run.py", *sys.argv[2:], check=False)
 
 
+def kafka() -> int:
+    """A local Apache Kafka broker on 127.0.0.1 for trying things by hand (tools/kafka/):
+    prints ``bootstrap 127.0.0.1:9092`` once it serves; Ctrl-C stops it. Needs Java and Maven;
+    ``--port`` and ``--dir`` are passed on."""
+    sys.argv = [str(ROOT / "tools" / "kafka" / "broker.py"), *sys.argv[2:]]
+    spec = importlib.util.spec_from_file_location("kafka_broker", sys.argv[0])
+    assert spec is not None
+    assert spec.loader is not None
+    broker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(broker)
+    code: int = broker.main()
+    return code
+
+
 def main() -> int:
-    commands = {"example": example, "test": test, "bench": bench}
+    commands = {"example": example, "test": test, "bench": bench, "kafka": kafka}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         _fail(
             f"usage: python3 dev.py {{{'|'.join(commands)}}} "
