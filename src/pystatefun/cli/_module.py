@@ -14,7 +14,7 @@ from pystatefun.cli._errors import page_of
 from pystatefun.errors import ModuleError
 
 if TYPE_CHECKING:  # pydantic and PyYAML load only when a command runs: keeps --help fast
-    from pystatefun.module import Endpoint, Module, Transport
+    from pystatefun.module import EgressSpec, Endpoint, IngressSpec, Module, Transport
 
 __all__ = ["describe", "module"]
 
@@ -66,14 +66,27 @@ def _describe_endpoint(endpoint: Endpoint) -> str:
     )
 
 
+def _describe_connector(spec: IngressSpec | EgressSpec) -> str:
+    from pystatefun.module import KafkaIngress, PlaygroundEgress, PlaygroundIngress  # noqa: PLC0415
+
+    if isinstance(spec, PlaygroundIngress):
+        return f"playground ingress on port {spec.port}"
+    if isinstance(spec, PlaygroundEgress):
+        return f"playground egress on port {spec.port}, topics {', '.join(spec.topics)}"
+    if isinstance(spec, KafkaIngress):
+        topics = "; ".join(f"{t.topic} -> {', '.join(t.targets)}" for t in spec.topics)
+        return (
+            f"kafka ingress {spec.id} from {spec.bootstrap_servers}, group "
+            f"{spec.consumer_group_id}, starting at {spec.startup_position}: {topics}"
+        )
+    return f"kafka egress {spec.id} to {spec.bootstrap_servers} ({spec.delivery_semantic})"
+
+
 def describe(module: Module, name: str) -> list[str]:
     """One line per component, in file order, each starting with ``name:line:``."""
     entries = [(e.location.line, _describe_endpoint(e)) for e in module.endpoints]
-    entries += [(i.location.line, f"playground ingress on port {i.port}") for i in module.ingresses]
-    entries += [
-        (e.location.line, f"playground egress on port {e.port}, topics {', '.join(e.topics)}")
-        for e in module.egresses
-    ]
+    entries += [(i.location.line, _describe_connector(i)) for i in module.ingresses]
+    entries += [(e.location.line, _describe_connector(e)) for e in module.egresses]
     return [f"{name}:{line}: {text}" for line, text in sorted(entries)]
 
 

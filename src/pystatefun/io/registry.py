@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import cast
 
-from pystatefun.errors import ConfigurationError
+from pystatefun.errors import ModuleError
 from pystatefun.io.api import ConnectorContext, Egress, Ingress
 from pystatefun.module import EgressSpec, IngressSpec
 
@@ -33,21 +33,28 @@ _IngressBuilder = Callable[[IngressSpec, ConnectorContext], Ingress]
 _EgressBuilder = Callable[[EgressSpec, ConnectorContext], Egress]
 
 
-def _builder(kinds: Mapping[str, str], kind: str, role: str) -> object:
-    module = kinds.get(kind)
+def _builder(kinds: Mapping[str, str], spec: IngressSpec | EgressSpec, role: str) -> object:
+    module = kinds.get(spec.KIND)
     if module is None:
         known = ", ".join(kinds) or "none"
-        raise ConfigurationError(f"no {role} connector for kind {kind!r} (known: {known})")
+        raise ModuleError(
+            f"pystatefun reads and checks {spec.KIND}, but cannot run it yet: no {role} "
+            f"connector serves it (those that run: {known}); see docs/compatibility.md",
+            file=spec.location.file,
+            line=spec.location.line,
+            field="kind",
+        )
     return getattr(importlib.import_module(module), f"build_{role}")
 
 
 def build_ingress(spec: IngressSpec, context: ConnectorContext) -> Ingress:
-    """The connector of an ingress the module declares."""
-    build = cast(_IngressBuilder, _builder(INGRESS_KINDS, spec.KIND, "ingress"))
+    """The connector of an ingress the module declares; ``ModuleError`` at its document if
+    no connector serves its kind."""
+    build = cast(_IngressBuilder, _builder(INGRESS_KINDS, spec, "ingress"))
     return build(spec, context)
 
 
 def build_egress(spec: EgressSpec, context: ConnectorContext) -> Egress:
-    """The connector of an egress the module declares."""
-    build = cast(_EgressBuilder, _builder(EGRESS_KINDS, spec.KIND, "egress"))
+    """The connector of an egress the module declares (see ``build_ingress``)."""
+    build = cast(_EgressBuilder, _builder(EGRESS_KINDS, spec, "egress"))
     return build(spec, context)

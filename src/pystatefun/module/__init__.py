@@ -13,6 +13,9 @@ from pystatefun.module._components import EmbeddedEndpoint as EmbeddedEndpoint
 from pystatefun.module._components import Endpoint as Endpoint
 from pystatefun.module._components import HttpEndpoint as HttpEndpoint
 from pystatefun.module._components import IngressSpec as IngressSpec
+from pystatefun.module._components import KafkaEgress as KafkaEgress
+from pystatefun.module._components import KafkaIngress as KafkaIngress
+from pystatefun.module._components import KafkaTopic as KafkaTopic
 from pystatefun.module._components import Location as Location
 from pystatefun.module._components import Module as Module
 from pystatefun.module._components import PlaygroundEgress as PlaygroundEgress
@@ -28,6 +31,9 @@ __all__ = [
     "Endpoint",
     "HttpEndpoint",
     "IngressSpec",
+    "KafkaEgress",
+    "KafkaIngress",
+    "KafkaTopic",
     "Location",
     "Module",
     "PlaygroundEgress",

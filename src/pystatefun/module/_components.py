@@ -15,13 +15,18 @@ from typing import ClassVar, final
 from pystatefun.types import split_typename
 
 __all__ = [
+    "EGRESS_TYPES",
     "ENDPOINT_TYPES",
+    "INGRESS_TYPES",
     "ColocatedEndpoint",
     "EgressSpec",
     "EmbeddedEndpoint",
     "Endpoint",
     "HttpEndpoint",
     "IngressSpec",
+    "KafkaEgress",
+    "KafkaIngress",
+    "KafkaTopic",
     "Location",
     "Module",
     "PlaygroundEgress",
@@ -214,10 +219,76 @@ class PlaygroundEgress:
     location: Location = field(compare=False)
 
 
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KafkaTopic:
+    """One topic a Kafka ingress reads: its records' values are ``value_type`` typed values,
+    each sent to every function type of ``targets`` with the record's key as the id."""
+
+    topic: str
+    value_type: str
+    targets: tuple[str, ...]
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KafkaIngress:
+    """StateFun's Kafka ingress: ``topics`` read by the consumer group ``consumer_group_id``
+    from the brokers ``bootstrap_servers``.
+
+    ``startup_position`` is where a group with no stored position starts: ``group-offsets``
+    (the group's committed offsets, else ``auto_offset_reset``), ``earliest``, ``latest``,
+    ``specific-offsets`` (``specific_offsets``: (topic, partition, offset) each) or ``date``
+    (``startup_date_ms``). ``properties`` go to the Kafka client as they are (security settings,
+    say); the named fields win over them.
+    """
+
+    KIND: ClassVar[str] = "io.statefun.kafka.v1/ingress"
+    STARTUP_POSITIONS: ClassVar[tuple[str, ...]] = (
+        "group-offsets",
+        "earliest",
+        "latest",
+        "specific-offsets",
+        "date",
+    )
+
+    id: str
+    bootstrap_servers: str
+    consumer_group_id: str
+    topics: tuple[KafkaTopic, ...]
+    startup_position: str = "latest"
+    specific_offsets: tuple[tuple[str, int, int], ...] = ()
+    startup_date_ms: int | None = None
+    auto_offset_reset: str = "latest"
+    properties: tuple[tuple[str, str], ...] = ()
+    location: Location = field(compare=False)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KafkaEgress:
+    """StateFun's Kafka egress ``id``: records functions send with the SDK's Kafka egress
+    record, published to ``bootstrap_servers`` with ``delivery_semantic`` (``none``,
+    ``at-least-once`` or ``exactly-once``, transactions of at most ``transaction_timeout_ms``).
+    """
+
+    KIND: ClassVar[str] = "io.statefun.kafka.v1/egress"
+    DELIVERY_SEMANTICS: ClassVar[tuple[str, ...]] = ("none", "at-least-once", "exactly-once")
+
+    id: str
+    bootstrap_servers: str
+    delivery_semantic: str = "at-least-once"
+    transaction_timeout_ms: int = 15 * 60 * 1000
+    properties: tuple[tuple[str, str], ...] = ()
+    location: Location = field(compare=False)
+
+
 #: Every kind of ingress and egress a module can declare; each has ``KIND``, its module kind,
 #: by which ``pystatefun.io.registry`` finds its connector.
-IngressSpec = PlaygroundIngress
-EgressSpec = PlaygroundEgress
+IngressSpec = PlaygroundIngress | KafkaIngress
+EgressSpec = PlaygroundEgress | KafkaEgress
+INGRESS_TYPES = (PlaygroundIngress, KafkaIngress)
+EGRESS_TYPES = (PlaygroundEgress, KafkaEgress)
 
 
 @final

@@ -7,15 +7,20 @@ shows what a module means once defaults are applied.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import yaml
 
 from pystatefun.module._components import (
     ColocatedEndpoint,
+    EgressSpec,
     EmbeddedEndpoint,
     Endpoint,
     HttpEndpoint,
+    IngressSpec,
+    KafkaEgress,
+    KafkaIngress,
     Module,
     PlaygroundEgress,
     PlaygroundIngress,
@@ -122,10 +127,43 @@ def _http_endpoint(endpoint: HttpEndpoint) -> dict[str, Any]:
     return {"kind": endpoints_v2_http.KIND, "spec": spec}
 
 
-def _ingress(ingress: PlaygroundIngress) -> dict[str, Any]:
-    return {"kind": playground_v1_ingress.KIND, "spec": {"port": ingress.port}}
+def _ingress(ingress: IngressSpec) -> dict[str, Any]:
+    if isinstance(ingress, PlaygroundIngress):
+        return {"kind": playground_v1_ingress.KIND, "spec": {"port": ingress.port}}
+    startup: dict[str, Any] = {"type": ingress.startup_position}
+    if ingress.specific_offsets:
+        startup["offsets"] = [{f"{t}/{p}": o} for t, p, o in ingress.specific_offsets]
+    if ingress.startup_date_ms is not None:
+        moment = datetime.datetime.fromtimestamp(ingress.startup_date_ms / 1000, datetime.UTC)
+        millis = ingress.startup_date_ms % 1000
+        startup["date"] = moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{millis:03d} +0000"
+    spec = {
+        "id": ingress.id,
+        "address": ingress.bootstrap_servers,
+        "consumerGroupId": ingress.consumer_group_id,
+        "topics": [
+            {"topic": t.topic, "valueType": t.value_type, "targets": list(t.targets)}
+            for t in ingress.topics
+        ],
+        "startupPosition": startup,
+        "autoOffsetResetPosition": ingress.auto_offset_reset,
+        "properties": [{key: value} for key, value in ingress.properties],
+    }
+    return {"kind": KafkaIngress.KIND, "spec": spec}
 
 
-def _egress(egress: PlaygroundEgress) -> dict[str, Any]:
-    spec = {"port": egress.port, "topics": list(egress.topics)}
-    return {"kind": playground_v1_egress.KIND, "spec": spec}
+def _egress(egress: EgressSpec) -> dict[str, Any]:
+    if isinstance(egress, PlaygroundEgress):
+        playground = {"port": egress.port, "topics": list(egress.topics)}
+        return {"kind": playground_v1_egress.KIND, "spec": playground}
+    semantic = {
+        "type": egress.delivery_semantic,
+        "transactionTimeout": f"{egress.transaction_timeout_ms} ms",
+    }
+    spec = {
+        "id": egress.id,
+        "address": egress.bootstrap_servers,
+        "deliverySemantic": semantic,
+        "properties": [{key: value} for key, value in egress.properties],
+    }
+    return {"kind": KafkaEgress.KIND, "spec": spec}

@@ -23,10 +23,13 @@ from pathlib import Path
 
 from pystatefun.errors import ModuleError
 from pystatefun.module._components import (
+    EGRESS_TYPES,
     ENDPOINT_TYPES,
+    INGRESS_TYPES,
+    KafkaEgress,
+    KafkaIngress,
     Module,
     PlaygroundEgress,
-    PlaygroundIngress,
 )
 from pystatefun.module._source import SourceDocument, read_documents
 from pystatefun.module._validation import Problems
@@ -67,8 +70,8 @@ def load_module(path: Path | str) -> Module:
     return Module(
         source=file.resolve(),
         endpoints=tuple(c for c in components if isinstance(c, ENDPOINT_TYPES)),
-        ingresses=tuple(c for c in components if isinstance(c, PlaygroundIngress)),
-        egresses=tuple(c for c in components if isinstance(c, PlaygroundEgress)),
+        ingresses=tuple(c for c in components if isinstance(c, INGRESS_TYPES)),
+        egresses=tuple(c for c in components if isinstance(c, EGRESS_TYPES)),
         warnings=tuple(documents[0].warnings),
     )
 
@@ -141,14 +144,18 @@ def legacy_version(document: SourceDocument) -> ModuleError:
 def _check_unique(
     documents: list[SourceDocument], components: list[Component], problems: Problems
 ) -> None:
-    """Each ``functions`` pattern once; at most one playground ingress and one egress. Only
-    the documents that parsed take part: a broken one has no component to compare."""
+    """Each ``functions`` pattern once; at most one playground ingress and one egress; each
+    ingress and egress id once. Only the documents that parsed take part: a broken one has no
+    component to compare."""
     first_of: dict[object, int] = {}
     for index, component in enumerate(components):
         document = documents[index]
         if isinstance(component, ENDPOINT_TYPES):
             key: object = component.functions
             path: tuple[str, ...] = ("spec", "functions")
+        elif isinstance(component, KafkaIngress | KafkaEgress):
+            role = "ingress" if isinstance(component, KafkaIngress) else "egress"
+            key, path = (role, component.id), ("spec", "id")
         else:
             key, path = type(component), ("kind",)
         if key not in first_of:
@@ -162,6 +169,15 @@ def _check_unique(
                     path,
                     f"{key!r} is already served by the endpoint at line {line}; declare each "
                     "functions pattern once (merge the two, or name a type exactly in one of them)",
+                )
+            )
+            continue
+        if isinstance(key, tuple):
+            problems.add(
+                document.problem(
+                    path,
+                    f"{key[0]} id {key[1]!r} is already declared at line {line}; give each "
+                    f"{key[0]} its own id",
                 )
             )
             continue

@@ -296,6 +296,7 @@ def test_pystatefun_run_prints_every_problem(write: Write, tmp_path: Path) -> No
         f"{path}:4: kind: unknown kind 'nope'; the known kinds are io.statefun.endpoints.v2/http, "
         "io.statefun.endpoints.v1/http, io.statefun.playground.v1/ingress, "
         "io.statefun.playground.v1/egress, io.pystatefun.endpoints.v1/embedded, "
-        "io.pystatefun.endpoints.v1/colocated (see docs/module-yaml/README.md)",
+        "io.pystatefun.endpoints.v1/colocated, io.statefun.kafka.v1/ingress, "
+        "io.statefun.kafka.v1/egress (see docs/module-yaml/README.md)",
     ]
     assert not (tmp_path / "data").exists()

@@ -167,15 +167,9 @@ def test_document_shape_errors(
 
 
 @pytest.mark.parametrize(
-    "kind",
-    [
-        "io.statefun.kafka.v1/ingress",
-        "io.statefun.kafka.v1/egress",
-        "io.statefun.kinesis.v1/ingress",
-        "io.statefun.kinesis.v1/egress",
-    ],
+    "kind", ["io.statefun.kinesis.v1/ingress", "io.statefun.kinesis.v1/egress"]
 )
-def test_kafka_and_kinesis_are_recognised_but_not_supported_yet(
+def test_kinesis_is_recognised_but_not_supported_yet(
     write: Write, load_error: LoadError, kind: str
 ) -> None:
     path = write(f"kind: io.statefun.playground.v1/ingress\nspec: {{port: 1}}\n---\nkind: {kind}\n")

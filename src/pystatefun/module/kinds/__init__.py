@@ -10,20 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from pystatefun.module._components import Endpoint, PlaygroundEgress, PlaygroundIngress
+from pystatefun.module._components import EgressSpec, Endpoint, IngressSpec
 from pystatefun.module._source import SourceDocument
 from pystatefun.module.kinds import (
     colocated_v1,
     embedded_v1,
     endpoints_v1_http,
     endpoints_v2_http,
+    kafka_v1_egress,
+    kafka_v1_ingress,
     playground_v1_egress,
     playground_v1_ingress,
 )
 
 __all__ = ["NOT_YET_SUPPORTED", "PARSERS", "Component", "Parser"]
 
-Component = Endpoint | PlaygroundIngress | PlaygroundEgress
+Component = Endpoint | IngressSpec | EgressSpec
 Parser = Callable[[SourceDocument], Component]
 
 PARSERS: Mapping[str, Parser] = MappingProxyType(
@@ -34,14 +36,14 @@ PARSERS: Mapping[str, Parser] = MappingProxyType(
         playground_v1_egress.KIND: playground_v1_egress.parse,
         embedded_v1.KIND: embedded_v1.parse,
         colocated_v1.KIND: colocated_v1.parse,
+        kafka_v1_ingress.KIND: kafka_v1_ingress.parse,
+        kafka_v1_egress.KIND: kafka_v1_egress.parse,
     }
 )
 # StateFun kinds that pystatefun recognises but cannot run yet: a module that uses them gets an
 # error saying so, not "unknown kind", which would suggest a typo.
 NOT_YET_SUPPORTED = frozenset(
     {
-        "io.statefun.kafka.v1/ingress",
-        "io.statefun.kafka.v1/egress",
         "io.statefun.kinesis.v1/ingress",
         "io.statefun.kinesis.v1/egress",
     }
