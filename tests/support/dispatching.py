@@ -119,7 +119,9 @@ class FixedRoutes:
 class _Watched:
     """The memory engine, telling the rig of every commit (dead letters included)."""
 
-    def __init__(self, engine: MemoryEngine, on_commit: Callable[[], None]) -> None:
+    def __init__(
+        self, engine: MemoryEngine, on_commit: Callable[[Step, StepOutcome], None]
+    ) -> None:
         self._engine = engine
         self._on_commit = on_commit
 
@@ -128,7 +130,7 @@ class _Watched:
 
     async def commit(self, step: Step) -> StepOutcome:
         outcome = await self._engine.commit(step)
-        self._on_commit()
+        self._on_commit(step, outcome)
         return outcome
 
 
@@ -136,14 +138,15 @@ class Rig:
     """A ``Dispatcher`` over a ``MemoryEngine`` on the running virtual-time loop.
 
     ``options`` are ``RuntimeOptions`` (8 invocations in flight unless given); ``committed``
-    lists the values of committed messages, in commit order; ``until(predicate)`` waits until
+    lists the values of processed messages, in commit order; ``watched`` is the engine as the
+    dispatcher sees it (for an ``Ingestion``, say); ``until(predicate)`` waits until
     ``predicate()`` holds after a call started or ended or the engine committed a step.
     """
 
     def __init__(self, *, max_batch: int = 0, **options: Any) -> None:
         self.loop = running()
         self.engine = MemoryEngine(self.loop.clock_ms, key_groups=128)
-        watched = _Watched(self.engine, self._changed)
+        self.watched = watched = _Watched(self.engine, self._stored)
         self.functions = FakeFunctions(self._changed)
         options = {"max_inflight": 8, "min_inflight": 8, **options}
         self.options = RuntimeOptions(clock_ms=self.loop.clock_ms, **options)
@@ -196,6 +199,12 @@ class Rig:
         future = self.loop.create_future()
         self._waiters.append((predicate, future))
         await future
+
+    def _stored(self, step: Step, outcome: StepOutcome) -> None:
+        if outcome.committed:
+            for message, seq in zip(step.messages, outcome.seqs, strict=True):
+                self._values[seq] = (message.payload.value or b"").decode()
+        self._changed()
 
     def _changed(self) -> None:
         # Checked once the code that made the change has run on to its next await.

@@ -21,10 +21,11 @@ The contract (docs/architecture.md, "Connectors"):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Protocol, final
+from typing import NamedTuple, Protocol, final
 
 from pystatefun.http import HttpLimits
 from pystatefun.protocol import TypedValue
@@ -37,6 +38,7 @@ __all__ = [
     "IngestOutcome",
     "IngestResult",
     "Ingress",
+    "IngressMessage",
     "RuntimeHandle",
 ]
 
@@ -67,8 +69,36 @@ class IngestResult:
     error: str | None = None
 
 
+@final
+class IngressMessage(NamedTuple):
+    """A message an ingress read, for ``RuntimeHandle.append``. ``position`` is where the
+    source has read up to once this message is delivered: set on the last message of each
+    record (a record may go to several targets), None on the others."""
+
+    target: Address
+    typename: str
+    value: bytes
+    position: Position | None = None
+
+
 class RuntimeHandle(Protocol):
     """What the runtime offers connectors."""
+
+    async def append(self, messages: Sequence[IngressMessage]) -> IngestOutcome:
+        """Append ``messages`` (to any targets) with the last position among them, in as few
+        steps as back-pressure allows: one, unless a target is full, in which case what is
+        complete so far (up to a message with a position) commits first. ``ACCEPTED`` once all
+        are durable, ``STOPPING`` if the runtime stopped first (what committed stays, with its
+        position). For sources that read in batches, such as a Kafka partition."""
+        ...
+
+    async def reject(
+        self, target: Address, error: str, message: IngressMessage | None, *, position: Position
+    ) -> None:
+        """Dead-letter what an ingress read but cannot deliver (a record without a key), for
+        ``target`` (the address it would have gone to, as far as known), with ``position``
+        in the same step: the source goes on after it."""
+        ...
 
     async def ingest(
         self,

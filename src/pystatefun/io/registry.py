@@ -1,8 +1,9 @@
 """Connectors by module ``kind``: the one place that knows which code serves which kind.
 
 The runtime asks ``build_ingress``/``build_egress`` for the connector of each ingress and egress
-its module declares. A connector is a module of ``pystatefun.io`` with a ``build(spec,
-context)`` function; registering it is one line in ``_INGRESSES`` or ``_EGRESSES``. Modules are
+its module declares. A connector is a module of ``pystatefun.io`` with a ``build_ingress(spec,
+context)`` (or ``build_egress``) function; registering it is one line in ``INGRESS_KINDS`` or
+``EGRESS_KINDS``. Modules are
 imported only when a module uses their kind, so a connector's client library (a Kafka client,
 say) costs nothing to modules that do not use it.
 """
@@ -14,7 +15,6 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import cast
 
-from pystatefun.errors import ModuleError
 from pystatefun.io.api import ConnectorContext, Egress, Ingress
 from pystatefun.module import EgressSpec, IngressSpec
 
@@ -22,12 +22,18 @@ __all__ = ["EGRESS_KINDS", "INGRESS_KINDS", "build_egress", "build_ingress"]
 
 #: Ingress kind -> the module that builds its connector.
 INGRESS_KINDS: Mapping[str, str] = MappingProxyType(
-    {"io.statefun.playground.v1/ingress": "pystatefun.io.playground"}
+    {
+        "io.statefun.playground.v1/ingress": "pystatefun.io.playground",
+        "io.statefun.kafka.v1/ingress": "pystatefun.io.kafka_ingress",
+    }
 )
 #: Egress kind -> the module that builds its connector.
 EGRESS_KINDS: Mapping[str, str] = MappingProxyType(
     {"io.statefun.playground.v1/egress": "pystatefun.io.playground"}
 )
+
+#: Client libraries connectors import, and the extra of ``pystatefun`` that installs each.
+_EXTRAS: Mapping[str, str] = MappingProxyType({"confluent_kafka": "kafka"})
 
 _IngressBuilder = Callable[[IngressSpec, ConnectorContext], Ingress]
 _EgressBuilder = Callable[[EgressSpec, ConnectorContext], Egress]
@@ -37,14 +43,23 @@ def _builder(kinds: Mapping[str, str], spec: IngressSpec | EgressSpec, role: str
     module = kinds.get(spec.KIND)
     if module is None:
         known = ", ".join(kinds) or "none"
-        raise ModuleError(
+        raise spec.location.error(
             f"pystatefun reads and checks {spec.KIND}, but cannot run it yet: no {role} "
             f"connector serves it (those that run: {known}); see docs/compatibility.md",
-            file=spec.location.file,
-            line=spec.location.line,
             field="kind",
         )
-    return getattr(importlib.import_module(module), f"build_{role}")
+    try:
+        connector = importlib.import_module(module)
+    except ModuleNotFoundError as missing:
+        extra = _EXTRAS.get((missing.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        raise spec.location.error(
+            f"the {spec.KIND} connector needs the Python package {missing.name}, which is not "
+            f"installed: pip install 'pystatefun[{extra}]'",
+            field="kind",
+        ) from None
+    return getattr(connector, f"build_{role}")
 
 
 def build_ingress(spec: IngressSpec, context: ConnectorContext) -> Ingress:

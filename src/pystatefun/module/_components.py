@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, final
 
+from pystatefun.errors import ModuleError
 from pystatefun.types import split_typename
 
 __all__ = [
@@ -48,6 +49,11 @@ class Location:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
+
+    def error(self, reason: str, *, field: str) -> ModuleError:
+        """A ``ModuleError`` here, at ``field`` (for what is found wrong after loading, such
+        as a connector refusing its settings)."""
+        return ModuleError(reason, file=self.file, line=self.line, field=field)
 
 
 @final
@@ -233,10 +239,10 @@ class KafkaTopic:
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KafkaIngress:
-    """StateFun's Kafka ingress: ``topics`` read by the consumer group ``consumer_group_id``
-    from the brokers ``bootstrap_servers``.
+    """StateFun's Kafka ingress: ``topics`` read from the brokers ``bootstrap_servers``, the
+    offsets read committed to the consumer group ``consumer_group_id``.
 
-    ``startup_position`` is where a group with no stored position starts: ``group-offsets``
+    ``startup_position`` is where a partition with no stored position starts: ``group-offsets``
     (the group's committed offsets, else ``auto_offset_reset``), ``earliest``, ``latest``,
     ``specific-offsets`` (``specific_offsets``: (topic, partition, offset) each) or ``date``
     (``startup_date_ms``). ``properties`` go to the Kafka client as they are (security settings,

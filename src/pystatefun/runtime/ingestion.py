@@ -14,15 +14,23 @@ nothing the client was told about, and saves two writes per request.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import final
 
 from pystatefun.errors import StoppingError
-from pystatefun.io.api import IngestOutcome, IngestResult
+from pystatefun.io.api import IngestOutcome, IngestResult, IngressMessage
 from pystatefun.runtime.dispatcher import Dispatcher
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.replies import Answer, DeadLettered, ReplyWaiters
-from pystatefun.store import InboxMessage, NewMessage, Payload, Position, Step, StorageEngine
+from pystatefun.store import (
+    DeadLetterEntry,
+    InboxMessage,
+    NewMessage,
+    Payload,
+    Position,
+    Step,
+    StorageEngine,
+)
 from pystatefun.types import Address
 
 __all__ = ["Ingestion"]
@@ -135,6 +143,66 @@ class Ingestion:
         finally:
             self._dispatcher.mailboxes.release(target, message)
         return outcome.duplicate
+
+    async def append(self, messages: Sequence[IngressMessage]) -> IngestOutcome:
+        """Append ``messages`` in as few steps as back-pressure allows (see
+        ``RuntimeHandle.append``): before waiting for room, the records complete so far
+        commit with their position, so that a full mailbox never holds back what is ready and
+        positions advance only past whole records."""
+        pending: list[IngressMessage] = []
+        try:
+            for message in messages:
+                if self._stopping():
+                    return IngestOutcome.STOPPING
+                if not self._dispatcher.try_admit(message.target):
+                    pending = await self._commit_complete(pending)
+                    if not await self._admitted(message.target):
+                        return IngestOutcome.STOPPING
+                pending.append(message)
+            pending = await self._commit_complete(pending)
+            assert not pending, "the last message of a batch carries its position"
+            return IngestOutcome.ACCEPTED
+        finally:
+            for message in pending:  # not written: their reservations end empty
+                self._dispatcher.mailboxes.release(message.target, None)
+
+    async def _commit_complete(self, pending: list[IngressMessage]) -> list[IngressMessage]:
+        """Commit ``pending`` up to its last message with a position, in one step; what is
+        left (the start of a record not yet whole) stays reserved and is returned."""
+        cut = max((n + 1 for n, m in enumerate(pending) if m.position is not None), default=0)
+        ready, rest = pending[:cut], pending[cut:]
+        if not ready:
+            return rest
+        position = ready[-1].position
+        assert position is not None
+        step = Step(
+            messages=[NewMessage(m.target, None, Payload(m.typename, m.value)) for m in ready],
+            positions=[position],
+        )
+        try:
+            outcome = await self._store.commit(step)
+        except BaseException:
+            for message in ready:
+                self._dispatcher.mailboxes.release(message.target, None)
+            raise
+        assert outcome.committed, outcome.error  # nothing in an append step can be refused
+        for new, seq in zip(step.messages, outcome.seqs, strict=True):
+            delivered = InboxMessage(seq, new.target, None, new.payload)
+            self._dispatcher.mailboxes.release(new.target, delivered)
+        return rest
+
+    async def reject(
+        self, target: Address, error: str, message: IngressMessage | None, *, position: Position
+    ) -> None:
+        """Dead-letter what an ingress cannot deliver, with its position, in one step."""
+        kept = (
+            ()
+            if message is None
+            else (NewMessage(target, None, Payload(message.typename, message.value)),)
+        )
+        step = Step(dead_letter=DeadLetterEntry(target, error, 1, kept), positions=[position])
+        outcome = await self._store.commit(step)
+        assert outcome.committed, outcome.error
 
     async def positions(self, source: str) -> dict[str, str]:
         return await self._store.positions(source)

@@ -12,7 +12,7 @@ Annotated example::
           valueType: com.example/Name   # required: the typename of every record's value
           targets:                      # required: function types; each gets every record,
             - com.example/greeter       #   addressed by the record's key
-      startupPosition:                  # where a group with no stored position starts
+      startupPosition:                  # where a partition with no stored position starts
         type: latest                    # group-offsets | earliest | latest (default) |
                                         # specific-offsets | date
         # offsets: [{"names/0": 91}, {"names/1": 11}]   (specific-offsets)

@@ -178,11 +178,34 @@ def test_run_says_the_kind_cannot_run_yet_and_creates_nothing(write: Write, tmp_
 
     from pystatefun.cli import cli
 
+    path = write(EGRESS)
+    result = CliRunner().invoke(cli, ["run", str(path), "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 1
+    assert (
+        f"Error: {path}:1: kind: pystatefun reads and checks io.statefun.kafka.v1/egress, but "
+        "cannot run it yet" in result.output
+    )
+    assert not (tmp_path / "data").exists()
+
+
+def test_without_the_kafka_client_run_says_which_extra_to_install(
+    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from click.testing import CliRunner
+
+    from pystatefun.cli import cli
+
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # as if not installed
+    for module in ("pystatefun.io.kafka_ingress", "pystatefun.io.kafka_reader"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
     path = write(INGRESS)
     result = CliRunner().invoke(cli, ["run", str(path), "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 1
     assert (
-        f"Error: {path}:1: kind: pystatefun reads and checks io.statefun.kafka.v1/ingress, but "
-        "cannot run it yet" in result.output
+        f"Error: {path}:1: kind: the io.statefun.kafka.v1/ingress connector needs the Python "
+        "package confluent_kafka, which is not installed: pip install 'pystatefun[kafka]'"
+        in result.output
     )
     assert not (tmp_path / "data").exists()

@@ -1,0 +1,184 @@
+"""The Kafka ingress (``io.statefun.kafka.v1/ingress``): records of Kafka topics, exactly once.
+
+Each record goes to every target function type of its topic, addressed by the record's key
+(UTF-8), as a ``valueType`` typed value. Exactly once means: where this ingress has read up to
+is stored with the messages, in the same step (``Position("<ingress id>",
+"<topic>/<partition>", "<next offset>")``), and after a restart every partition resumes from
+its stored position; only a partition with none starts at the ``startupPosition``. The
+offsets are also committed to ``consumerGroupId`` after each step, for lag tools, and so that a
+new data dir with ``group-offsets`` picks up where the group was.
+
+The consumer runs on a thread of its own (``pystatefun.io.kafka_reader``), which assigns itself
+every partition, and hands batches to the event loop; here each partition is appended by one
+task, in order, a batch per step (``RuntimeHandle.append``), so positions only move forward.
+Full mailboxes hold the appends back, and the reader pauses fetching once
+``kafka_reader.BACKLOG_MAX`` records wait. A record that cannot be delivered (no key, a key that
+is not UTF-8, a value over the ingress size limit) is dead-lettered with its value, naming its
+topic, partition and offset, and its partition goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import final
+
+from pystatefun.io.api import ConnectorContext, IngestOutcome, IngressMessage, RuntimeHandle
+from pystatefun.io.kafka_reader import KafkaReader, KafkaRecord
+from pystatefun.module import KafkaIngress
+from pystatefun.store import Position
+from pystatefun.types import Address
+
+__all__ = ["KafkaIngressConnector", "build_ingress"]
+
+_log = logging.getLogger("pystatefun.io.kafka")
+_CLOSE_TIMEOUT_S = 10.0
+
+
+def build_ingress(spec: object, context: ConnectorContext) -> KafkaIngressConnector:
+    """The connector of an ``io.statefun.kafka.v1/ingress``."""
+    assert isinstance(spec, KafkaIngress)
+    return KafkaIngressConnector(spec, max_bytes=context.ingress_max_bytes)
+
+
+def _undeliverable(ingress: str, record: KafkaRecord, max_bytes: int) -> tuple[str, str] | None:
+    """Why ``record`` cannot be delivered, with the id to dead-letter it for; None if it can."""
+    where = f"kafka ingress {ingress}: the record at topic {record.topic}, partition "
+    where += f"{record.partition}, offset {record.offset}"
+    if record.key is None:
+        return "", (
+            f"{where} has no key, so it has no address to go to; produce records with a key "
+            "(the target address's id, UTF-8)"
+        )
+    try:
+        address_id = record.key.decode("utf-8")
+    except UnicodeDecodeError:
+        shown = record.key.decode("utf-8", "backslashreplace")
+        return shown, f"{where} has a key that is not UTF-8 ({shown!r}); address ids are text"
+    if len(record.value) > max_bytes:
+        return address_id, (
+            f"{where} is {len(record.value)} bytes, over the ingress limit of {max_bytes} "
+            "(--ingress-max-bytes)"
+        )
+    return None
+
+
+@final
+class KafkaIngressConnector:
+    """The ``Ingress`` of one Kafka ingress spec (see the module docs)."""
+
+    ports: tuple[int, ...] = ()
+    url: str | None = None
+
+    def __init__(self, spec: KafkaIngress, *, max_bytes: int) -> None:
+        self._spec = spec
+        self._max_bytes = max_bytes
+        self._targets = {t.topic: t for t in spec.topics}
+        self._runtime: RuntimeHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader: KafkaReader | None = None
+        # Each partition's batches, appended in order by its task; None ends the task.
+        self._queues: dict[str, asyncio.Queue[list[KafkaRecord] | None]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._pending = 0  # records handed over and not appended (the reader's backlog)
+        self._stopping = False
+        self._lock = threading.Lock()
+
+    async def start(self, runtime: RuntimeHandle) -> None:
+        """Read the stored positions and start the reader; ``ModuleError`` at the ingress's
+        document if the Kafka client refuses its settings."""
+        self._runtime, self._loop = runtime, asyncio.get_running_loop()
+        self._reader = KafkaReader(
+            self._spec,
+            stored=await runtime.positions(self._spec.id),
+            on_records=self._on_records,
+            backlog=lambda: self._pending,
+        )
+        self._reader.start()
+        _log.info("kafka ingress %s: reading %s from %s (offsets committed for group %s)",
+                  self._spec.id, ", ".join(self._targets), self._spec.bootstrap_servers,
+                  self._spec.consumer_group_id)  # fmt: skip
+
+    async def stop(self) -> None:
+        """Stop the reader, let each partition finish the append it is in (the runtime is
+        stopping, so that is quick); what is not appended is read again after a restart, from
+        the stored positions."""
+        self._stopping = True
+        if self._reader is not None:
+            await asyncio.to_thread(self._reader.stop, _CLOSE_TIMEOUT_S)
+        for waiting in self._queues.values():
+            while not waiting.empty():
+                waiting.get_nowait()
+            waiting.put_nowait(None)
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._queues.clear()
+        self._tasks.clear()
+
+    def _on_records(self, key: str, batch: list[KafkaRecord]) -> None:
+        """On the reader's thread: a batch of partition ``key``, to the loop."""
+        with self._lock:
+            self._pending += len(batch)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._deliver, key, batch)
+
+    def _deliver(self, key: str, batch: list[KafkaRecord]) -> None:
+        if self._stopping:
+            return  # read again after the restart
+        waiting = self._queues.get(key)
+        if waiting is None:
+            waiting = self._queues[key] = asyncio.Queue()
+            self._tasks[key] = asyncio.get_running_loop().create_task(
+                self._append_partition(key, waiting), name=f"kafka-{self._spec.id}-{key}"
+            )
+        waiting.put_nowait(batch)
+
+    async def _append_partition(
+        self, key: str, waiting: asyncio.Queue[list[KafkaRecord] | None]
+    ) -> None:
+        """Append one partition's batches, in order, a step each."""
+        runtime = self._runtime
+        assert runtime is not None
+        while (batch := await waiting.get()) is not None:
+            try:
+                appended = await self._append(runtime, key, batch)
+            except Exception:  # noqa: BLE001 - the store failed: the runtime stops; a restart resumes
+                _log.exception("kafka ingress %s: partition %s stops", self._spec.id, key)
+                return
+            if not appended:
+                return  # the runtime stops: the rest is read again after the restart
+            with self._lock:
+                self._pending -= len(batch)
+            last = batch[-1]
+            assert self._reader is not None
+            self._reader.done(last.topic, last.partition, last.offset + 1)
+
+    async def _append(self, runtime: RuntimeHandle, key: str, batch: list[KafkaRecord]) -> bool:
+        """Append ``batch`` of partition ``key``; False if the runtime stopped meanwhile."""
+        messages: list[IngressMessage] = []
+        for record in batch:
+            position = Position(self._spec.id, key, str(record.offset + 1))
+            topic = self._targets[record.topic]
+            refused = _undeliverable(self._spec.id, record, self._max_bytes)
+            if refused is not None:
+                if not await self._flush(runtime, messages):
+                    return False
+                messages = []
+                address_id, error = refused
+                target = Address.of(topic.targets[0], address_id)
+                kept = IngressMessage(target, topic.value_type, record.value)
+                await runtime.reject(target, error, kept, position=position)
+                _log.error("%s; dead-lettered, and the partition goes on", error)
+                continue
+            assert record.key is not None
+            address_id = record.key.decode("utf-8")
+            for index, target_type in enumerate(topic.targets):
+                last = index == len(topic.targets) - 1
+                target = Address.of(target_type, address_id)
+                mark = position if last else None
+                messages.append(IngressMessage(target, topic.value_type, record.value, mark))
+        return await self._flush(runtime, messages)
+
+    async def _flush(self, runtime: RuntimeHandle, messages: list[IngressMessage]) -> bool:
+        """Append ``messages``; False if the runtime stopped first."""
+        return not messages or await runtime.append(messages) is not IngestOutcome.STOPPING
