@@ -8,7 +8,16 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pystatefun.protocol.typed_values import BOOL, DOUBLE, FLOAT, INT, LONG, PRIMITIVES, STRING
+from pystatefun.protocol.typed_values import (
+    BOOL,
+    DOUBLE,
+    FLOAT,
+    INT,
+    LONG,
+    PRIMITIVES,
+    STRING,
+    primitive_error,
+)
 from pystatefun.sdk import make_json_type
 
 INT32 = st.integers(-(2**31), 2**31 - 1)
@@ -83,3 +92,23 @@ JSON = st.recursive(
 def test_json(value: object) -> None:
     serializer = make_json_type("x/Json").serializer()
     assert serializer.deserialize(serializer.serialize(value)) == value
+
+
+@given(TEXT)
+def test_every_encoded_string_is_a_string_and_plain_text_is_not(value: str) -> None:
+    """``primitive_error`` accepts what the SDKs write and refuses plain text (what a Kafka
+    producer that does not use the SDK writes), the commonest mistake with ``valueType``."""
+    assert primitive_error(STRING.typename, STRING.encode(value)) is None
+    assert primitive_error("com.example/Name", value.encode()) is None  # not a primitive
+    if value.isprintable() and value and not value.startswith("\n"):
+        assert primitive_error(STRING.typename, value.encode()) is not None
+
+
+@given(INT32, INT64)
+def test_numbers_are_checked_against_their_own_wrapper(small: int, large: int) -> None:
+    assert primitive_error(INT.typename, INT.encode(small)) is None
+    assert primitive_error(LONG.typename, LONG.encode(large)) is None
+    assert primitive_error(INT.typename, b"42") == "is not a serialized IntWrapper"
+    # A wrapper of another type has a field of another wire type: not an IntWrapper either.
+    if large:
+        assert primitive_error(INT.typename, LONG.encode(large)) is not None

@@ -13,7 +13,8 @@ every partition, and hands batches to the event loop; here each partition is app
 task, in order, a batch per step (``RuntimeHandle.append``), so positions only move forward.
 Full mailboxes hold the appends back, and the reader pauses fetching once
 ``kafka_reader.BACKLOG_MAX`` records wait. A record that cannot be delivered (no key, a key that
-is not UTF-8, a value over the ingress size limit) is dead-lettered with its value, naming its
+is not UTF-8, a value over the ingress size limit, a value that is not of a primitive
+``valueType``) is dead-lettered with its value, naming its
 topic, partition and offset, and its partition goes on.
 """
 
@@ -27,6 +28,7 @@ from typing import final
 from pystatefun.io.api import ConnectorContext, IngestOutcome, IngressMessage, RuntimeHandle
 from pystatefun.io.kafka_reader import KafkaReader, KafkaRecord
 from pystatefun.module import KafkaIngress
+from pystatefun.protocol.typed_values import primitive_error
 from pystatefun.store import Position
 from pystatefun.types import Address
 
@@ -42,7 +44,9 @@ def build_ingress(spec: object, context: ConnectorContext) -> KafkaIngressConnec
     return KafkaIngressConnector(spec, max_bytes=context.ingress_max_bytes)
 
 
-def _undeliverable(ingress: str, record: KafkaRecord, max_bytes: int) -> tuple[str, str] | None:
+def _undeliverable(
+    ingress: str, record: KafkaRecord, value_type: str, max_bytes: int
+) -> tuple[str, str] | None:
     """Why ``record`` cannot be delivered, with the id to dead-letter it for; None if it can."""
     where = f"kafka ingress {ingress}: the record at topic {record.topic}, partition "
     where += f"{record.partition}, offset {record.offset}"
@@ -60,6 +64,13 @@ def _undeliverable(ingress: str, record: KafkaRecord, max_bytes: int) -> tuple[s
         return address_id, (
             f"{where} is {len(record.value)} bytes, over the ingress limit of {max_bytes} "
             "(--ingress-max-bytes)"
+        )
+    wrong = primitive_error(value_type, record.value)
+    if wrong is not None:
+        return address_id, (
+            f"{where}: its value {wrong}, so it is not a {value_type} (the topic's valueType); "
+            "the value is passed on as it is, so a primitive type needs the SDK's serialized "
+            "wrapper, and plain text or JSON needs a type of its own (com.example/Name, say)"
         )
     return None
 
@@ -159,7 +170,7 @@ class KafkaIngressConnector:
         for record in batch:
             position = Position(self._spec.id, key, str(record.offset + 1))
             topic = self._targets[record.topic]
-            refused = _undeliverable(self._spec.id, record, self._max_bytes)
+            refused = _undeliverable(self._spec.id, record, topic.value_type, self._max_bytes)
             if refused is not None:
                 if not await self._flush(runtime, messages):
                     return False

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar, final
 
 from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from pystatefun.errors import ProtocolError
 from pystatefun.protocol._generated.statefun.types_pb2 import (
@@ -33,6 +34,7 @@ __all__ = [
     "PRIMITIVES",
     "STRING",
     "Primitive",
+    "primitive_error",
     "text_of",
     "value_from_text",
 ]
@@ -83,6 +85,24 @@ class Primitive(Generic[T]):
             ) from exc
         value: T = wrapper.value  # type: ignore[attr-defined]
         return value
+
+
+def primitive_error(typename: str, data: bytes) -> str | None:
+    """Why ``data`` is not a value of the primitive type ``typename`` (not its serialized
+    wrapper, or one with fields a wrapper does not have); None if it is, or if ``typename`` is
+    not a primitive. For sources that pass raw bytes on as typed values, as StateFun's Kafka
+    ingress does: plain text is not a ``io.statefun.types/string``."""
+    primitive = PRIMITIVES.get(typename)
+    if primitive is None:
+        return None
+    wrapper = primitive.wrapper()
+    try:
+        wrapper.ParseFromString(data)
+    except DecodeError:
+        return f"is not a serialized {primitive.wrapper.__name__}"
+    if len(UnknownFieldSet(wrapper)):
+        return f"has fields a {primitive.wrapper.__name__} does not have"
+    return None
 
 
 _FLOAT32_MAX = 3.4028234663852886e38

@@ -24,6 +24,7 @@ from support.kafka import topic
 
 from pystatefun.errors import ModuleError
 from pystatefun.module import load_module
+from pystatefun.protocol.typed_values import INT
 from pystatefun.runtime import Runtime, RuntimeOptions
 from pystatefun.store import DataDir
 
@@ -53,6 +54,13 @@ def counter(context, message):
     report(context, "out", message)
 
 
+@functions.bind("kafka/ints")
+def ints(context, message):
+    text = f"{context.address.id}:{message.as_int()}:1"
+    record = {"topic": "out", "payload": text}
+    context.send_egress(egress_message_builder("io.statefun.playground/egress", record, RECORD))
+
+
 @functions.bind("kafka/audit", specs=[ValueSpec("count", IntType)])
 def audit(context, message):
     report(context, "audit", message)
@@ -68,12 +76,13 @@ def _module(
     group: str | None = None,
     bootstrap: str,
     targets: str = "[kafka/counter]",
+    value_type: str = "com.example/text",
     extra_spec: str = "",
     max_batch: int = 1000,
 ) -> Path:
     (tmp_path / f"{name}.py").write_text(FUNCTIONS)
     listed = "".join(
-        f"    - topic: {t}\n      valueType: com.example/text\n      targets: {targets}\n"
+        f"    - topic: {t}\n      valueType: {value_type}\n      targets: {targets}\n"
         for t in topics
     )
     module = tmp_path / "module.yaml"
@@ -225,6 +234,34 @@ async def test_undeliverable_records_are_dead_lettered_and_their_partition_goes_
         b"x" * 200,
     ]
     assert sum("dead-lettered, and the partition goes on" in r.message for r in caplog.records) == 3
+
+
+async def test_a_value_that_is_not_its_primitive_value_type_is_dead_lettered(
+    kafka_broker: Any, tmp_path: Path
+) -> None:
+    """StateFun passes a record's bytes on as they are: with ``valueType:
+    io.statefun.types/int`` they must be an ``IntWrapper``. Plain text ("42") would fail in the
+    function; it is dead-lettered at the ingress, saying why."""
+    name = topic(kafka_broker, partitions=1)
+    rows: list[tuple[bytes | None, bytes]] = [
+        (b"a", INT.encode(7)),
+        (b"b", b"42"),
+        (b"a", INT.encode(8)),
+    ]
+    _produce(kafka_broker, name, rows)
+    module = _module(
+        tmp_path, "typed_fns", [name], bootstrap=kafka_broker.bootstrap,
+        targets="[kafka/ints]", value_type="io.statefun.types/int",
+    )  # fmt: skip
+    data_dir = tmp_path / "data"
+    async with running(module, data_dir) as runtime:
+        assert await records(runtime, "out", 2) == ["a:7:1", "a:8:1"]
+        await _no_more(runtime, kafka_broker, {name: 1})
+    (letter,) = DataDir(data_dir).dead_letters()
+    assert str(letter.target) == "kafka/ints/b"
+    assert f"topic {name}, partition 0, offset 1" in letter.error
+    assert "is not a serialized IntWrapper" in letter.error
+    assert "io.statefun.types/int (the topic's valueType)" in letter.error
 
 
 async def test_a_full_mailbox_holds_the_partition_back_and_nothing_is_lost(
