@@ -71,6 +71,7 @@ class Engines:
         self.make = make
         self.loader = loader
         self.engine: StorageEngine | None = None
+        self.kind = ""  # its key in ENGINES
 
     async def open(self, key_groups: int = KEY_GROUPS) -> StorageEngine:
         self.engine = self.make()
@@ -109,6 +110,7 @@ async def engines(
     request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
 ) -> AsyncIterator[Engines]:
     opened = ENGINES[request.param](tmp_path, clock)
+    opened.kind = request.param
     yield opened
     if opened.engine is not None:
         await opened.engine.close()
@@ -208,6 +210,36 @@ async def test_messages_keep_their_order_per_target(engine: StorageEngine) -> No
     assert (await engine.pending_counts())[A] == 5
 
 
+async def test_foreign_reads_leave_out_what_steps_wrote_since_the_engine_opened(
+    engines: Engines,
+) -> None:
+    """The runtime holds its own steps' messages in memory (and delivers each there once):
+    ``foreign`` reads give only the rest, recovered from before the open or re-driven."""
+    engine = await engines.open()
+    await engine.commit(Step(messages=[NewMessage(A, None, text("before"))]))
+    engine = await engines.reopen()
+    await engine.commit(Step(messages=[NewMessage(A, None, text("mine")) for _ in range(3)]))
+    ids, durable = engine.submit(Step(messages=[NewMessage(B, None, text("speculative"))]))
+    await durable
+    await _dead_letter(engine, C, "boom")
+    (letter,) = await engine.dead_letters()
+    await engine.redrive([letter.dead_letter_id])
+    await engine.commit(Step(messages=[NewMessage(A, None, text("mine too"))]))
+
+    async def foreign(target: Address) -> list[bytes | None]:
+        return [m.payload.value for m in await engine.read_batch(target, 10, foreign=True)]
+
+    assert await foreign(A) == [b"before"]
+    assert await foreign(B) == []
+    assert await foreign(C) == [b"boom"]
+    assert await engine.pending_counts(foreign=True) == {A: 1, C: 1}
+    assert await engine.pending_counts() == {A: 5, B: 1, C: 1}
+    assert await _messages(engine, A) == [b"before", b"mine", b"mine", b"mine", b"mine too"]
+    engine = await engines.reopen()  # after a restart, all of it is recovered: foreign
+    assert await engine.pending_counts(foreign=True) == {A: 5, B: 1, C: 1}
+    assert len(ids) == 1
+
+
 async def test_egress_records_pop_in_order_per_topic(engine: StorageEngine) -> None:
     records = [EgressOut("eg", t, text(f"{t}{n}")) for n in range(3) for t in ("x", "y")]
     await engine.commit(Step(egress=records))
@@ -215,6 +247,52 @@ async def test_egress_records_pop_in_order_per_topic(engine: StorageEngine) -> N
     assert [r and r.payload.value for r in popped] == [b"x0", b"x1", b"x2", None]
     assert await engine.pop_egress("other", "y") is None
     assert (await engine.counts(("egress",)))["egress"] == 3
+
+
+async def test_a_publishing_egress_reads_after_a_seq_and_deletes_what_it_published(
+    engines: Engines,
+) -> None:
+    """Records of one egress in commit order across topics; deleting up to a seq leaves the
+    rest; sequence numbers keep growing after everything is deleted and the store reopens (a
+    publisher that remembers the last seq it published must never see a smaller new one)."""
+    engine = await engines.open()
+    await engine.commit(
+        Step(egress=[EgressOut("eg", t, text(f"{t}{n}")) for n in range(2) for t in "xy"])
+    )
+    await engine.commit(Step(egress=[EgressOut("other", "x", text("o"))]))
+    records = await engine.egress_after("eg", 0, 10)
+    assert [(r.topic, r.payload.value) for r in records] == [
+        ("x", b"x0"),
+        ("y", b"y0"),
+        ("x", b"x1"),
+        ("y", b"y1"),
+    ]
+    assert [r.payload.value for r in await engine.egress_after("eg", records[1].seq, 1)] == [b"x1"]
+    assert await engine.delete_egress("eg", records[2].seq) == 3
+    assert [r.payload.value for r in await engine.egress_after("eg", 0, 10)] == [b"y1"]
+    assert await engine.delete_egress("eg", records[3].seq) == 1
+    assert [r.payload.value for r in await engine.egress_after("other", 0, 10)] == [b"o"]
+    assert (await engine.pop_egress("other", "x")) is not None
+    engine = await engines.reopen()
+    await engine.commit(Step(egress=[EgressOut("eg", "x", text("later"))]))
+    (later,) = await engine.egress_after("eg", 0, 10)
+    assert later.seq > records[3].seq
+
+
+async def test_the_instance_id_is_kept_across_reopens_and_is_its_own(
+    engines: Engines, tmp_path: Path, clock: Clock
+) -> None:
+    engine = await engines.open()
+    first = engine.instance_id
+    assert first
+    engine = await engines.reopen()
+    assert engine.instance_id == first
+    other = ENGINES[engines.kind](tmp_path / "other", clock)  # other storage, same kind
+    try:
+        assert (await other.open()).instance_id != first
+    finally:
+        assert other.engine is not None
+        await other.engine.close()
 
 
 async def test_submitted_steps_messages_are_consumed_by_the_ids_it_returned(

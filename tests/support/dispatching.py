@@ -25,6 +25,7 @@ from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.replies import ReplyWaiters
 from pystatefun.runtime.routes import Route
 from pystatefun.store import InboxMessage, MemoryEngine, NewMessage, Payload, Step, StepOutcome
+from pystatefun.store.contents import MessageContent
 from pystatefun.testing._in_process import ENDPOINT, AnyEgress
 from pystatefun.types import Address
 from support.virtual_time import running
@@ -170,8 +171,21 @@ class Rig:
         return self.loop.time()
 
     async def store(self, target: Address, *values: str) -> list[InboxMessage]:
-        """Commit messages with ``values`` for ``target`` as an ingress does, without telling
-        the dispatcher (as rows found at start-up are)."""
+        """Store messages with ``values`` for ``target`` as another process does (a previous
+        run, a re-drive): rows the dispatcher is not told of, and that no step of its wrote."""
+        payloads = [Payload(MSG, value.encode()) for value in values]
+        now_ms = self.loop.clock_ms()
+        self.engine.load(MessageContent(target, None, p, now_ms) for p in payloads)
+        rows = await self.engine.read_batch(target, 1_000_000, foreign=True)
+        messages = rows[len(rows) - len(values) :]
+        for message, value in zip(messages, values, strict=True):
+            assert message.seq is not None
+            self._values[message.seq] = value
+        return messages
+
+    async def commit(self, target: Address, *values: str) -> list[InboxMessage]:
+        """Commit messages with ``values`` for ``target`` in steps, as an ingress does, and
+        leave handing them to the mailbox to the caller."""
         messages = []
         for value in values:
             payload = Payload(MSG, value.encode())
@@ -183,7 +197,7 @@ class Rig:
 
     async def send(self, target: Address, *values: str) -> None:
         """Commit messages for ``target`` and hand them to its mailbox, as an ingress does."""
-        for message in await self.store(target, *values):
+        for message in await self.commit(target, *values):
             self.dispatcher.mailboxes.deliver(message)
 
     async def dead_letters(self) -> list[tuple[str, list[str], int]]:

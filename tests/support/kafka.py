@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +84,41 @@ def consume(
                 raise RuntimeError(f"consuming {name}: {error}")
             if error is None:
                 got.append(message)
+    finally:
+        consumer.close()
+    return got
+
+
+def consume_all(broker: Any, name: str, timeout_s: float = 30.0) -> list[Message]:
+    """Every record of topic ``name`` a ``read_committed`` consumer sees now: read from the
+    start until each partition reports its end."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "group.id": f"all-{name}-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        partitions = consumer.list_topics(name, timeout=timeout_s).topics[name].partitions
+        consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in partitions])
+        got: list[Message] = []
+        ended: set[int] = set()
+        deadline = time.monotonic() + timeout_s
+        while len(ended) < len(partitions):
+            assert time.monotonic() < deadline, f"{name}: partitions {ended} of {partitions} read"
+            message = consumer.poll(0.2)
+            if message is None:
+                continue
+            error = message.error()
+            if error is None:
+                got.append(message)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                ended.add(message.partition())
+            else:
+                raise RuntimeError(f"consuming {name}: {error}")
     finally:
         consumer.close()
     return got

@@ -29,7 +29,7 @@ from typing import NamedTuple, Protocol, final
 
 from pystatefun.http import HttpLimits
 from pystatefun.protocol import TypedValue
-from pystatefun.store import EgressOut, Position
+from pystatefun.store import EgressOut, EgressRecord, Position
 from pystatefun.types import Address
 
 __all__ = [
@@ -123,6 +123,24 @@ class RuntimeHandle(Protocol):
         """Remove and return the oldest committed record of ``topic``, durably; None if none."""
         ...
 
+    @property
+    def instance_id(self) -> str:
+        """A name for this runtime's data dir, the same after every restart and different for
+        every other data dir: what a connector names things after that must outlive a restart
+        (a Kafka transactional id, which fences a predecessor still publishing)."""
+        ...
+
+    async def egress_records(
+        self, egress: str, *, after_seq: int, limit: int
+    ) -> list[EgressRecord]:
+        """For an egress that publishes: its committed records with a ``seq`` above
+        ``after_seq``, oldest first, at most ``limit``. Sequence numbers only grow."""
+        ...
+
+    async def egress_published(self, egress: str, *, up_to_seq: int) -> None:
+        """The records of ``egress`` up to ``up_to_seq`` are published: delete them, durably."""
+        ...
+
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,6 +191,11 @@ class Egress(Protocol):
         ...
 
     async def start(self, runtime: RuntimeHandle) -> None: ...
+
+    def committed(self) -> None:
+        """Records for this egress were committed: an egress that publishes them sends them
+        now (``RuntimeHandle.egress_records``); one that is read from ignores it."""
+        ...
 
     async def stop(self) -> None: ...
 

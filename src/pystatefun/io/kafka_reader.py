@@ -119,6 +119,9 @@ class KafkaReader:
         # at the startup position; partitions that appear later start at their earliest record.
         self._initial_topics: set[str] | None = None
         self._assigned: set[tuple[str, int]] = set()
+        # Per partition, the offset after the last record handed over (see _hand_over).
+        self._next: dict[tuple[str, int], int] = {}
+        self._rereading: set[tuple[str, int]] = set()
         self._missing_logged: set[str] = set()
         self._done: queue.SimpleQueue[TopicPartition] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -287,10 +290,27 @@ class KafkaReader:
                     self._on_error(error)
                 continue
             record = _record(message)
-            if record is not None:
+            if record is not None and self._is_new(record):
                 batches[partition_key(record.topic, record.partition)].append(record)
         for key, batch in batches.items():
             self._on_records(key, batch)
+
+    def _is_new(self, record: KafkaRecord) -> bool:
+        """False for a record handed over before. librdkafka can fetch a partition again from
+        an earlier offset (seen after a broker restart); appended twice, those records would
+        reach their functions twice."""
+        where = (record.topic, record.partition)
+        expected = self._next.get(where, -1)
+        if record.offset < expected:
+            if where not in self._rereading:  # once per re-read, not per record
+                self._rereading.add(where)
+                _log.warning("kafka ingress %s: the client read %s again from offset %d (up to "
+                             "%d was handed over); those records are skipped", self._spec.id,
+                             partition_key(*where), record.offset, expected)  # fmt: skip
+            return False
+        self._rereading.discard(where)
+        self._next[where] = record.offset + 1
+        return True
 
     def _commit_done(self, consumer: Consumer) -> None:
         latest: dict[tuple[str, int], TopicPartition] = {}

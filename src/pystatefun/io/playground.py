@@ -289,6 +289,9 @@ class PlaygroundEgressServer(_Server):
         server = HttpServer(self._pop, max_body_bytes=_EGRESS_MAX_BODY_BYTES, limits=self._limits)
         await self._start(runtime, server)
 
+    def committed(self) -> None:
+        """Nothing to do: clients read the records (``GET /<topic>``)."""
+
     def route(self, value: TypedValue, where: str) -> EgressOut:
         """An ``EgressRecord`` as the payload to queue under its topic."""
         if value.typename != PLAYGROUND_RECORD_TYPENAME:

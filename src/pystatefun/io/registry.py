@@ -29,7 +29,10 @@ INGRESS_KINDS: Mapping[str, str] = MappingProxyType(
 )
 #: Egress kind -> the module that builds its connector.
 EGRESS_KINDS: Mapping[str, str] = MappingProxyType(
-    {"io.statefun.playground.v1/egress": "pystatefun.io.playground"}
+    {
+        "io.statefun.playground.v1/egress": "pystatefun.io.playground",
+        "io.statefun.kafka.v1/egress": "pystatefun.io.kafka_egress",
+    }
 )
 
 #: Client libraries connectors import, and the extra of ``pystatefun`` that installs each.

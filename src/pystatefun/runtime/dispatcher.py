@@ -224,7 +224,9 @@ class Dispatcher:
         Rows are older than the queue after a restart, but a re-drive appends rows to the end
         of the mailbox, behind messages already queued: both are merged by their seqs."""
         in_memory = [m.seq for m in mailbox.queue if m.seq is not None]
-        rows = await self._store.read_batch(address, limit, in_memory)
+        # foreign: never a message of this runtime's own steps, which it delivers to memory
+        # itself (perhaps only after this read: reading it as well would run it twice).
+        rows = await self._store.read_batch(address, limit, in_memory, foreign=True)
         if not rows:
             mailbox.unloaded = 0  # the count was stale (rows consumed by a re-drive)
         queued = list(islice(mailbox.queue, 0, limit))
@@ -334,9 +336,11 @@ class Dispatcher:
 
     async def rescan(self) -> None:
         """Pick up mailboxes filled from outside (``pystatefun dead-letters redrive``)."""
-        for address, count in (await self._store.pending_counts()).items():
+        # Only rows no step of this runtime wrote: its own it delivers to memory itself, and
+        # may not have yet (counting those as unloaded would read them as well).
+        for address, count in (await self._store.pending_counts(foreign=True)).items():
             mailbox = self.mailboxes.get(address)
-            known = 0 if mailbox is None else mailbox.stored()
+            known = 0 if mailbox is None else mailbox.unloaded
             if count > known:  # a count running ahead of memory heals in _take_rows
                 self.mailboxes.add_unloaded(address, count - known)
 

@@ -41,3 +41,10 @@ class EgressRoutes:
                 f"(declared: {', '.join(self._by_id) or 'none'}); declare it in the module YAML"
             )
         return connector.route(value, where)
+
+    def committed(self, records: Iterable[EgressOut]) -> None:
+        """A step committed ``records``: tell each egress they are for."""
+        for egress in {record.egress for record in records}:
+            connector = self._by_id.get(egress)
+            if connector is not None:
+                connector.committed()

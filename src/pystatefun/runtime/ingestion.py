@@ -24,6 +24,7 @@ from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.replies import Answer, DeadLettered, ReplyWaiters
 from pystatefun.store import (
     DeadLetterEntry,
+    EgressRecord,
     InboxMessage,
     NewMessage,
     Payload,
@@ -210,3 +211,15 @@ class Ingestion:
     async def pop_egress(self, egress: str, topic: str) -> bytes | None:
         record = await self._store.pop_egress(egress, topic)
         return None if record is None else record.payload.value
+
+    @property
+    def instance_id(self) -> str:
+        return self._store.instance_id
+
+    async def egress_records(
+        self, egress: str, *, after_seq: int, limit: int
+    ) -> list[EgressRecord]:
+        return await self._store.egress_after(egress, after_seq, limit)
+
+    async def egress_published(self, egress: str, *, up_to_seq: int) -> None:
+        await self._store.delete_egress(egress, up_to_seq)

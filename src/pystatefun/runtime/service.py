@@ -83,11 +83,12 @@ class Runtime:
         )
         self._ingresses: list[Ingress] = [build_ingress(s, context) for s in module.ingresses]
         self._egresses: list[Egress] = [build_egress(s, context) for s in module.egresses]
+        self._egress_routes = EgressRoutes(self._egresses)
         self._dispatcher = Dispatcher(
             self._store,
             routes=Routes(self._colocated.module, self._embedded),
             invoker=self._invoker,
-            egress=EgressRoutes(self._egresses),
+            egress=self._egress_routes,
             options=self.options,
             replies=self._replies,
             on_step=self._after_step,
@@ -243,6 +244,8 @@ class Runtime:
     def _after_step(self, step: Step) -> None:
         if step.timer_ops:
             self._timers.wake()
+        if step.egress:
+            self._egress_routes.committed(step.egress)
 
     def listening(self) -> list[tuple[str, str]]:
         """Where the connectors listen, once started: ``("ingress" | "egress", url)`` each."""

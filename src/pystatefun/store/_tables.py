@@ -28,6 +28,10 @@ COUNTED_TABLES = ("inbox", "timers", "egress", "dead_letters", "state")
 DATA_TABLES = ("state", "inbox", "timers", "egress", "dedup", "positions", "dead_letters")
 
 
+#: The ``meta`` key of the data dir's instance id (``StorageEngine.instance_id``).
+INSTANCE_ID = "instance_id"
+
+
 def meta_value(db: sqlite3.Connection, key: str) -> str | None:
     """A ``meta`` record of the data dir (``key_groups``, ``schema_version``)."""
     row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -79,20 +83,33 @@ class Tables:
         return {seq for seq in seqs if seq is not None}
 
     def read_batch(
-        self, target: Address, limit: int, exclude: Iterable[int] = ()
+        self, target: Address, limit: int, exclude: Iterable[int] = (), *, foreign: bool = False
     ) -> list[InboxMessage]:
-        """The oldest ``limit`` messages of ``target`` whose ids are not in ``exclude``."""
+        """The oldest ``limit`` messages of ``target`` whose ids are not in ``exclude``
+        (``foreign``: nor written by a step since the store opened)."""
         excluded = self._seqs(exclude)
+        not_own, own = self._not_own(foreign)
         rows = self._db.execute(
-            "SELECT seq, caller_namespace, caller_type, caller_id, typename, value FROM inbox "
-            "WHERE namespace = ? AND type = ? AND id = ? ORDER BY seq LIMIT ?",
-            (target.namespace, target.type, target.id, limit + len(excluded)),
+            "SELECT seq, caller_namespace, caller_type, caller_id, typename, value FROM inbox "  # noqa: S608 - only ? marks
+            f"WHERE namespace = ? AND type = ? AND id = ?{not_own} ORDER BY seq LIMIT ?",
+            (target.namespace, target.type, target.id, *own, limit + len(excluded)),
         ).fetchall()
         return [
             InboxMessage(r[0], target, address_at(r, 1), payload_at(r[4], r[5]))
             for r in rows
             if r[0] not in excluded
         ][:limit]
+
+    def _not_own(self, foreign: bool) -> tuple[str, tuple[int, ...]]:
+        """A condition (and its arguments) leaving out the seqs steps wrote since the store
+        opened: a few ranges (one more each time a re-drive's rows fall between them)."""
+        if not foreign:
+            return "", ()
+        ranges = self._writer.own_ranges()
+        return (
+            "".join(" AND seq NOT BETWEEN ? AND ?" for _ in ranges),
+            tuple(bound for pair in ranges for bound in pair),
+        )
 
     def read_state(self, address: Address) -> dict[str, StateValue]:
         rows = self._db.execute(
@@ -102,13 +119,21 @@ class Tables:
         ).fetchall()
         return {r[0]: StateValue(r[0], payload_at(r[1], r[2]), r[3], r[4], r[5]) for r in rows}
 
-    def pending_counts(self, exclude: Iterable[int] = ()) -> dict[Address, int]:
-        """Stored messages per address, not counting those whose ids are in ``exclude``."""
+    def pending_counts(
+        self, exclude: Iterable[int] = (), *, foreign: bool = False
+    ) -> dict[Address, int]:
+        """Stored messages per address, not counting those whose ids are in ``exclude``
+        (``foreign``: nor those written by a step since the store opened)."""
+        not_own, own = self._not_own(foreign)
         rows = self._db.execute(
-            "SELECT namespace, type, id, COUNT(*) FROM inbox GROUP BY namespace, type, id"
+            f"SELECT namespace, type, id, COUNT(*) FROM inbox WHERE 1{not_own} "  # noqa: S608 - only ? marks
+            "GROUP BY namespace, type, id",
+            own,
         )
         counts = {Address(r[0], r[1], r[2]): int(r[3]) for r in rows}
         for seq in self._seqs(exclude):
+            if foreign and self._writer.wrote(seq):
+                continue
             row = self._db.execute(
                 "SELECT namespace, type, id FROM inbox WHERE seq = ?", (seq,)
             ).fetchone()
@@ -200,6 +225,22 @@ class Tables:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
+        rows = self._db.execute(
+            "SELECT seq, topic, typename, value FROM egress WHERE egress = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (egress, after_seq, limit),
+        ).fetchall()
+        return [EgressRecord(seq, egress, topic, payload_at(t, v)) for seq, topic, t, v in rows]
+
+    def delete_egress(self, egress: str, up_to_seq: int) -> int:
+        """Delete published records, in their own transaction."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM egress WHERE egress = ? AND seq <= ?", (egress, up_to_seq)
+            )
+        return cursor.rowcount
 
     def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
         """Remove and return the oldest record of a topic, in its own transaction."""

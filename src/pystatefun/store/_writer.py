@@ -86,6 +86,24 @@ class StepWriter:
         # Provisional id -> seq, for provisional messages stored and not consumed yet.
         self._stored: dict[int, int] = {}
         self._keys = 0  # keys for messages without a provisional id
+        # The seqs steps inserted since the store opened, as [first, last] ranges, oldest
+        # first: a new range starts only where other rows (a re-drive's) came between.
+        self._own: list[list[int]] = []
+
+    def own_ranges(self) -> list[tuple[int, int]]:
+        """The seqs steps inserted since the store opened, as (first, last) ranges."""
+        return [(first, last) for first, last in self._own]
+
+    def wrote(self, seq: int) -> bool:
+        """Whether a step inserted ``seq`` since the store opened."""
+        return any(first <= seq <= last for first, last in self._own)
+
+    def _wrote_rows(self, first: int, count: int) -> None:
+        last = first + count - 1
+        if self._own and self._own[-1][1] == first - 1:
+            self._own[-1][1] = last
+        else:
+            self._own.append([first, last])
 
     def seq_of(self, message_id: int) -> int | None:
         """The inbox seq of a message id (a seq, or a provisional id); None while unstored."""
@@ -220,6 +238,7 @@ class StepWriter:
                 self._db.executemany(PUT_STATE, puts)
         if combined.rows:
             first = self._insert_rows(list(combined.rows.values()))
+            self._wrote_rows(first, len(combined.rows))
             seqs = {key: first + offset for offset, key in enumerate(combined.rows)}
             for key, seq in seqs.items():
                 if isinstance(key, int):

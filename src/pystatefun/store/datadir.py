@@ -27,11 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, final
+from uuid import uuid4
 
 from pystatefun.errors import DataDirError
 from pystatefun.store._failures import translated
 from pystatefun.store._sqlite_contents import SqliteLoader, records
-from pystatefun.store._tables import DATA_TABLES, Tables, create_schema, meta_value
+from pystatefun.store._tables import (
+    DATA_TABLES,
+    INSTANCE_ID,
+    Tables,
+    create_schema,
+    meta_value,
+)
 from pystatefun.store.contents import Contents
 from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS, KeyGroups
 from pystatefun.store.records import DeadLetter
@@ -169,6 +176,8 @@ class DataDir:
                 db.execute(f"PRAGMA cache_size = {-1024 * cache_mib}")  # negative: KiB
                 create_schema(db, self.path)
                 self._record_key_groups(db, key_groups)
+                # INSERT OR IGNORE: made once, when the data dir is created, then kept.
+                db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (INSTANCE_ID, uuid4().hex))
             except BaseException:
                 db.close()
                 raise

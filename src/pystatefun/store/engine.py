@@ -55,6 +55,14 @@ class StorageEngine(Protocol):
     #: Where the data lives, for messages (a data dir's path, "memory", a cluster's URL).
     where: str
 
+    @property
+    def instance_id(self) -> str:
+        """A name for this storage, made when it is created and kept for its life (valid once
+        open): the same after every restart, different for every other data dir (a restored
+        savepoint is another one). Connectors name what must outlive a restart after it, such
+        as a Kafka transactional id, which fences a predecessor that is still publishing."""
+        ...
+
     async def open(self, key_groups: int) -> None:
         """Open (creating if new); refuse storage made with another number of key groups."""
         ...
@@ -80,14 +88,21 @@ class StorageEngine(Protocol):
 
     # --- recovery and invocation reads -------------------------------------------------------
 
-    async def pending_counts(self) -> dict[Address, int]:
-        """Stored messages per address (less those consumed by steps not yet durable)."""
+    async def pending_counts(self, *, foreign: bool = False) -> dict[Address, int]:
+        """Stored messages per address (less those consumed by steps not yet durable);
+        ``foreign``: only those no step of this engine wrote since it was opened."""
         ...
 
     async def read_batch(
-        self, target: Address, limit: int, in_memory: Iterable[int] = ()
+        self, target: Address, limit: int, in_memory: Iterable[int] = (), *, foreign: bool = False
     ) -> list[InboxMessage]:
-        """The oldest ``limit`` stored messages of ``target`` not in ``in_memory`` (ids)."""
+        """The oldest ``limit`` stored messages of ``target`` not in ``in_memory`` (ids).
+
+        ``foreign``: only messages no step committed or submitted to this engine wrote since
+        it was opened: those recovered from before, and re-driven ones. The runtime holds the
+        messages of its own steps in memory, and delivers each of them there once; reading one
+        of those as well, in the instant between its commit and its delivery, would run it
+        twice."""
         ...
 
     async def read_state(self, address: Address) -> dict[str, StateValue]:
@@ -114,6 +129,16 @@ class StorageEngine(Protocol):
 
     async def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
         """Remove and return the oldest record of ``topic``, durably; None when empty."""
+        ...
+
+    async def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
+        """The records of ``egress`` (every topic) with a ``seq`` above ``after_seq``, oldest
+        first, at most ``limit``: what a publishing egress sends next. Sequence numbers only
+        grow, and are never reused, even once every record is deleted."""
+        ...
+
+    async def delete_egress(self, egress: str, up_to_seq: int) -> int:
+        """Delete the records of ``egress`` up to ``up_to_seq`` (published), durably; how many."""
         ...
 
     async def dead_letters(self, limit: int = -1) -> list[DeadLetter]:

@@ -10,8 +10,9 @@ gives a step's messages are their final seqs.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from types import TracebackType
 from typing import final
 
 from pystatefun.errors import DataDirError, NoSuchDeadLetterError
@@ -27,7 +28,8 @@ from pystatefun.store.contents import (
     StateContent,
 )
 from pystatefun.store.engine import EngineStatistics
-from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS, KeyGroups
+from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS
+from pystatefun.store.memory_loader import MemoryLoader
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.store.steps import CancelTimer, NewMessage, NewTimer, Step, StepOutcome
 from pystatefun.types import Address
@@ -57,6 +59,8 @@ class MemoryEngine:
         self._dead_letters: dict[int, DeadLetter] = {}
         self._ids = 0  # timers, egress records and dead letters
         self._commits = 0
+        self._instance_id = uuid.uuid4().hex
+        self._own: set[int] = set()  # seqs of messages steps wrote since the engine opened
 
     async def open(self, key_groups: int) -> None:
         if self._key_groups is not None and self._key_groups != key_groups:
@@ -64,9 +68,14 @@ class MemoryEngine:
                 f"the memory store was opened with {self._key_groups} key groups, not {key_groups}"
             )
         self._key_groups = key_groups
+        self._own.clear()  # what steps wrote before is recovered now: foreign
 
     async def close(self) -> None:
         """Nothing to release: the contents stay, and the engine may be opened again."""
+
+    @property
+    def instance_id(self) -> str:
+        return self._instance_id
 
     def statistics(self) -> EngineStatistics:
         return EngineStatistics(self._commits, self._commits)
@@ -132,6 +141,7 @@ class MemoryEngine:
             if not values:
                 del self._state[step.state_address]
         seqs = self._append(step.messages, now_ms)
+        self._own.update(seqs)
         for op in step.timer_ops:
             self._timer(op)
         for egress in step.egress:
@@ -161,6 +171,7 @@ class MemoryEngine:
 
     def _consume(self, seq: int) -> None:
         queued = self._inbox.pop(seq, None)
+        self._own.discard(seq)
         if queued is None:
             return
         target = queued[0].target
@@ -189,13 +200,16 @@ class MemoryEngine:
 
     # --- reads -------------------------------------------------------------------------------
 
-    async def pending_counts(self) -> dict[Address, int]:
-        return {target: len(seqs) for target, seqs in self._by_target.items()}
+    async def pending_counts(self, *, foreign: bool = False) -> dict[Address, int]:
+        own = self._own if foreign else set()
+        counts = {target: sum(1 for s in seqs if s not in own)
+                  for target, seqs in self._by_target.items()}  # fmt: skip
+        return {target: count for target, count in counts.items() if count}
 
     async def read_batch(
-        self, target: Address, limit: int, in_memory: Iterable[int] = ()
+        self, target: Address, limit: int, in_memory: Iterable[int] = (), *, foreign: bool = False
     ) -> list[InboxMessage]:
-        skip = set(in_memory)
+        skip = set(in_memory) | (self._own if foreign else set())
         seqs = (s for s in self._by_target.get(target, {}) if s not in skip)
         return [self._inbox[s][0] for _, s in zip(range(limit), seqs, strict=False)]
 
@@ -233,6 +247,16 @@ class MemoryEngine:
                 del self._egress[record_id]
                 return record
         return None
+
+    async def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
+        found = (r for seq, r in self._egress.items() if seq > after_seq and r.egress == egress)
+        return list(itertools.islice(found, limit))
+
+    async def delete_egress(self, egress: str, up_to_seq: int) -> int:
+        done = [seq for seq, r in self._egress.items() if seq <= up_to_seq and r.egress == egress]
+        for seq in done:
+            del self._egress[seq]
+        return len(done)
 
     async def dead_letters(self, limit: int = -1) -> list[DeadLetter]:
         letters = list(self._dead_letters.values())
@@ -346,42 +370,3 @@ class MemoryEngine:
 
 def _expired(value: StateValue, now_ms: int) -> bool:
     return value.expires_at_ms is not None and value.expires_at_ms <= now_ms
-
-
-@final
-class MemoryLoader:
-    """A ``BulkLoader`` into a ``MemoryEngine``: records are kept until ``commit``."""
-
-    def __init__(self, engine: MemoryEngine) -> None:
-        self._engine = engine
-        self._pending: list[Content] = []
-        self.key_groups = KeyGroups(engine.key_groups)
-        self.loaded = 0
-
-    def states(self, values: list[StateContent]) -> None:
-        self._pending.extend(values)
-        self.loaded += len(values)
-
-    def add(self, content: Content) -> None:
-        self._pending.append(content)
-        self.loaded += 1
-
-    def commit(self) -> None:
-        pending, self._pending = self._pending, []
-        self._engine.load(pending)
-
-    def close(self) -> None:
-        self._pending = []
-
-    def __enter__(self) -> MemoryLoader:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if error is None:
-            self.commit()
-        self.close()

@@ -19,7 +19,7 @@ from typing import TypeVar, final
 
 from pystatefun.errors import DataDirError
 from pystatefun.store._failures import translated
-from pystatefun.store._tables import COUNTED_TABLES, Tables
+from pystatefun.store._tables import COUNTED_TABLES, INSTANCE_ID, Tables
 from pystatefun.store.contents import Contents
 from pystatefun.store.datadir import DataDir, DataDirLock, Durability
 from pystatefun.store.engine import EngineStatistics
@@ -64,6 +64,7 @@ class SqliteEngine:
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._committer: asyncio.Task[None] | None = None
+        self._instance_id: str | None = None
         self._commits = 0  # transactions, for statistics
         self._steps_committed = 0
 
@@ -82,6 +83,7 @@ class SqliteEngine:
             self._lock.release()
             self._lock = None
             raise
+        self._instance_id = await self._run(self.tables.meta, INSTANCE_ID)
         self._committer = asyncio.create_task(self._commit_loop(), name="pystatefun-committer")
 
     async def close(self) -> None:
@@ -206,20 +208,21 @@ class SqliteEngine:
     # --- reads and small transactions ---------------------------------------------------------
 
     async def read_batch(
-        self, target: Address, limit: int, in_memory: Iterable[int] = ()
+        self, target: Address, limit: int, in_memory: Iterable[int] = (), *, foreign: bool = False
     ) -> list[InboxMessage]:
         """The oldest ``limit`` stored messages of ``target`` that are neither in memory
         (``in_memory``: their ids) nor consumed by a step that is not durable yet."""
         exclude = self._undurable_consumed()
         exclude.update(in_memory)
-        return await self._run(self.tables.read_batch, target, limit, exclude)
+        return await self._run(self.tables.read_batch, target, limit, exclude, foreign=foreign)
 
     async def read_state(self, address: Address) -> dict[str, StateValue]:
         return await self._run(self.tables.read_state, address)
 
-    async def pending_counts(self) -> dict[Address, int]:
+    async def pending_counts(self, *, foreign: bool = False) -> dict[Address, int]:
         """Stored messages per address, less those consumed by steps not durable yet."""
-        return await self._run(self.tables.pending_counts, self._undurable_consumed())
+        consumed = self._undurable_consumed()
+        return await self._run(self.tables.pending_counts, consumed, foreign=foreign)
 
     async def due_timers(self, now_ms: int, limit: int) -> list[TimerRecord]:
         return await self._run(self.tables.due_timers, now_ms, limit)
@@ -233,6 +236,17 @@ class SqliteEngine:
 
     async def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
         return await self._run(self.tables.pop_egress, egress, topic)
+
+    async def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
+        return await self._run(self.tables.egress_after, egress, after_seq, limit)
+
+    async def delete_egress(self, egress: str, up_to_seq: int) -> int:
+        return await self._run(self.tables.delete_egress, egress, up_to_seq)
+
+    @property
+    def instance_id(self) -> str:
+        assert self._instance_id is not None, "the store is not open"
+        return self._instance_id
 
     async def positions(self, source: str) -> dict[str, str]:
         return await self._run(self.tables.positions, source)

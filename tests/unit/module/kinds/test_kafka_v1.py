@@ -173,11 +173,18 @@ def test_ids_are_unique_per_role(write: Write, load_error: LoadError) -> None:
     assert len(load_module(both).egresses) == 1  # an ingress and an egress may share an id
 
 
-def test_run_says_the_kind_cannot_run_yet_and_creates_nothing(write: Write, tmp_path: Path) -> None:
+def test_run_refuses_a_kind_no_connector_serves_and_creates_nothing(
+    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import MappingProxyType
+
     from click.testing import CliRunner
 
     from pystatefun.cli import cli
+    from pystatefun.io import registry
 
+    # As for a kind that is read and checked before its connector lands.
+    monkeypatch.setattr(registry, "EGRESS_KINDS", MappingProxyType({}))
     path = write(EGRESS)
     result = CliRunner().invoke(cli, ["run", str(path), "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 1
@@ -188,8 +195,9 @@ def test_run_says_the_kind_cannot_run_yet_and_creates_nothing(write: Write, tmp_
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize(("text", "role"), [(INGRESS, "ingress"), (EGRESS, "egress")])
 def test_without_the_kafka_client_run_says_which_extra_to_install(
-    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, role: str
 ) -> None:
     import sys
 
@@ -198,13 +206,13 @@ def test_without_the_kafka_client_run_says_which_extra_to_install(
     from pystatefun.cli import cli
 
     monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # as if not installed
-    for module in ("pystatefun.io.kafka_ingress", "pystatefun.io.kafka_reader"):
-        monkeypatch.delitem(sys.modules, module, raising=False)
-    path = write(INGRESS)
+    for name in ("ingress", "reader", "egress", "publisher"):
+        monkeypatch.delitem(sys.modules, f"pystatefun.io.kafka_{name}", raising=False)
+    path = write(text)
     result = CliRunner().invoke(cli, ["run", str(path), "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 1
     assert (
-        f"Error: {path}:1: kind: the io.statefun.kafka.v1/ingress connector needs the Python "
+        f"Error: {path}:1: kind: the io.statefun.kafka.v1/{role} connector needs the Python "
         "package confluent_kafka, which is not installed: pip install 'pystatefun[kafka]'"
         in result.output
     )

@@ -1,0 +1,176 @@
+"""The Kafka egress (``io.statefun.kafka.v1/egress``): records functions send, published to Kafka.
+
+Functions send the SDKs' Kafka egress record (``kafka_egress_message``: topic, key, value) to
+the egress id. ``route`` checks each one while the step is made (its type, its topic, its size
+against the producer's ``message.max.bytes``), so a record that can never be published fails
+its batch, which is dead-lettered with its address, instead of stopping the egress later.
+
+Committed records wait in the data dir's egress table. One task per egress publishes them in
+``seq`` order, in batches of up to ``_BATCH_MAX``, with the egress's delivery semantic
+(``pystatefun.io.kafka_publisher``), and deletes a batch once it counts as published: nothing is
+deleted before, so nothing is lost, and what a crash interrupts is published after the restart
+(exactly once, for ``exactly-once``). The task wakes when a step commits records for the egress
+(``committed``), and every ``_IDLE_S`` besides. A failure (brokers down, a topic missing) is
+logged, at most every ``_ERROR_LOG_S``, with what waits, and retried with a backoff; after a
+fatal client error (fenced by another runtime on a copy of the data dir, say) the client is
+made again, which for ``exactly-once`` also reads back where publishing got to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import final
+
+from confluent_kafka import KafkaException
+from google.protobuf.message import DecodeError
+
+from pystatefun.errors import TerminalError
+from pystatefun.io.api import ConnectorContext, RuntimeHandle
+from pystatefun.io.kafka_publisher import KafkaPublisher, PublishError, make_publisher
+from pystatefun.module import KafkaEgress
+from pystatefun.protocol import KafkaProducerRecord, TypedValue
+from pystatefun.protocol.egress import KAFKA_PRODUCER_RECORD_TYPENAME
+from pystatefun.store import EgressOut, Payload
+
+__all__ = ["KafkaEgressConnector", "build_egress"]
+
+_log = logging.getLogger("pystatefun.io.kafka")
+_BATCH_MAX = 1000
+_IDLE_S = 1.0
+_BACKOFF_FIRST_S = 0.1
+_BACKOFF_MAX_S = 30.0
+_ERROR_LOG_S = 10.0
+_MESSAGE_MAX_BYTES = 1_000_000  # librdkafka's default message.max.bytes
+
+
+def build_egress(spec: object, context: ConnectorContext) -> KafkaEgressConnector:
+    """The connector of an ``io.statefun.kafka.v1/egress``."""
+    assert isinstance(spec, KafkaEgress)
+    return KafkaEgressConnector(spec)
+
+
+@final
+class KafkaEgressConnector:
+    """The ``Egress`` of one Kafka egress spec (see the module docs)."""
+
+    ports: tuple[int, ...] = ()
+    url: str | None = None
+
+    def __init__(self, spec: KafkaEgress) -> None:
+        self.egress_id = spec.id
+        self._spec = spec
+        self._max_bytes = int(dict(spec.properties).get("message.max.bytes", _MESSAGE_MAX_BYTES))
+        self._runtime: RuntimeHandle | None = None
+        self._publisher: KafkaPublisher | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_error_log = 0.0
+
+    def route(self, value: TypedValue, where: str) -> EgressOut:
+        """The record to commit for ``value``; ``TerminalError`` if it can never be published."""
+        egress = f"Kafka egress {self.egress_id}"
+        if value.typename != KAFKA_PRODUCER_RECORD_TYPENAME:
+            raise TerminalError(
+                f"{where} sent a {value.typename!r} to {egress}, which takes only "
+                f"{KAFKA_PRODUCER_RECORD_TYPENAME!r} (the SDKs' kafka_egress_message)"
+            )
+        record = KafkaProducerRecord()
+        try:
+            record.ParseFromString(value.value)
+        except DecodeError as exc:
+            raise TerminalError(
+                f"{where} sent an undecodable Kafka record to {egress}: {exc}"
+            ) from None
+        if not record.topic:
+            raise TerminalError(f"{where} sent a Kafka record without a topic to {egress}")
+        size = len(record.value_bytes) + len(record.key.encode())
+        if size > self._max_bytes:
+            raise TerminalError(
+                f"{where} sent a {size}-byte record for topic {record.topic} to {egress}, over "
+                f"the producer's message.max.bytes ({self._max_bytes}); raise it in the "
+                "egress's properties (and the topic's max.message.bytes), or send less"
+            )
+        return EgressOut(self.egress_id, record.topic, Payload(value.typename, value.value))
+
+    async def start(self, runtime: RuntimeHandle) -> None:
+        """Make the client and start publishing; ``ModuleError`` at the egress's document if
+        the Kafka client refuses its settings. Brokers that cannot be reached are retried."""
+        self._runtime = runtime
+        self._publisher = self._make_publisher()
+        self._task = asyncio.create_task(self._publish(), name=f"kafka-egress-{self.egress_id}")
+        _log.info("kafka egress %s: publishing to %s, %s", self.egress_id,
+                  self._spec.bootstrap_servers, self._spec.delivery_semantic)  # fmt: skip
+
+    def committed(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Finish the batch being published; the rest waits in the data dir."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        if self._publisher is not None:
+            await asyncio.to_thread(self._publisher.close, wait=True)
+            self._publisher = None  # librdkafka's client goes with its last reference
+
+    def _make_publisher(self) -> KafkaPublisher:
+        assert self._runtime is not None
+        try:
+            return make_publisher(self._spec, self._runtime.instance_id)
+        except KafkaException as error:
+            raise self._spec.location.error(
+                f"kafka egress {self.egress_id}: the Kafka client refuses these settings: "
+                f"{error.args[0].str()}; see the properties of librdkafka's CONFIGURATION.md",
+                field="spec.properties",
+            ) from None
+
+    async def _publish(self) -> None:
+        runtime = self._runtime
+        assert runtime is not None
+        published: int | None = None  # the seq published up to, once the client is set up
+        backoff_s = _BACKOFF_FIRST_S
+        while not self._stopping:
+            publisher = self._publisher
+            assert publisher is not None
+            try:
+                if published is None:
+                    published = await asyncio.to_thread(publisher.setup)
+                    # What was published before a crash, and not deleted yet, is not sent again.
+                    await runtime.egress_published(self.egress_id, up_to_seq=published)
+                records = await runtime.egress_records(
+                    self.egress_id, after_seq=published, limit=_BATCH_MAX
+                )
+                if not records:
+                    await self._idle(_IDLE_S)
+                    continue
+                await asyncio.to_thread(publisher.publish, records)
+                published = records[-1].seq
+                await runtime.egress_published(self.egress_id, up_to_seq=published)
+                backoff_s = _BACKOFF_FIRST_S
+            except PublishError as error:
+                self._report(error)
+                if error.fatal:
+                    await asyncio.to_thread(publisher.close, wait=False)
+                    self._publisher = self._make_publisher()
+                    published = None
+                await self._idle(backoff_s)
+                backoff_s = min(backoff_s * 2, _BACKOFF_MAX_S)
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait ``seconds``, or until records are committed or the egress stops."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    def _report(self, error: PublishError) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log >= _ERROR_LOG_S:
+            self._last_error_log = now
+            _log.error("kafka egress %s (%s): publishing failed: %s; the records wait in the "
+                       "data dir, and publishing is retried", self.egress_id,
+                       self._spec.bootstrap_servers, error)  # fmt: skip
