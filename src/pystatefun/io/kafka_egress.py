@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import final
 
 from confluent_kafka import KafkaException
@@ -30,6 +29,7 @@ from google.protobuf.message import DecodeError
 from pystatefun.errors import TerminalError
 from pystatefun.io.api import ConnectorContext, RuntimeHandle
 from pystatefun.io.kafka_publisher import KafkaPublisher, PublishError, make_publisher
+from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KafkaEgress
 from pystatefun.protocol import KafkaProducerRecord, TypedValue
 from pystatefun.protocol.egress import KAFKA_PRODUCER_RECORD_TYPENAME
@@ -68,7 +68,7 @@ class KafkaEgressConnector:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._last_error_log = 0.0
+        self._errors = ThrottledLog(_log, _ERROR_LOG_S)
 
     def route(self, value: TypedValue, where: str) -> EgressOut:
         """The record to commit for ``value``; ``TerminalError`` if it can never be published."""
@@ -168,9 +168,6 @@ class KafkaEgressConnector:
         self._wake.clear()
 
     def _report(self, error: PublishError) -> None:
-        now = time.monotonic()
-        if now - self._last_error_log >= _ERROR_LOG_S:
-            self._last_error_log = now
-            _log.error("kafka egress %s (%s): publishing failed: %s; the records wait in the "
-                       "data dir, and publishing is retried", self.egress_id,
-                       self._spec.bootstrap_servers, error)  # fmt: skip
+        self._errors.error("kafka egress %s (%s): publishing failed: %s; the records wait in "
+                           "the data dir, and publishing is retried", self.egress_id,
+                           self._spec.bootstrap_servers, error)  # fmt: skip

@@ -35,6 +35,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KafkaIngress
 
 __all__ = ["BACKLOG_MAX", "KafkaReader", "KafkaRecord", "partition_key"]
@@ -128,7 +129,7 @@ class KafkaReader:
         self._paused = False
         self._discovery_s = _discovery_s(spec)
         self._thread: threading.Thread | None = None
-        self._last_error_log = 0.0
+        self._errors = ThrottledLog(_log, _ERROR_LOG_S)
 
     def start(self) -> None:
         """Make the consumer and start its thread; ``ModuleError`` at the ingress's document
@@ -173,11 +174,8 @@ class KafkaReader:
     # --- the thread ---------------------------------------------------------------------------
 
     def _on_error(self, error: KafkaError) -> None:
-        now = time.monotonic()
-        if now - self._last_error_log >= _ERROR_LOG_S:
-            self._last_error_log = now
-            _log.error("kafka ingress %s (%s): %s; retrying", self._spec.id,
-                       self._spec.bootstrap_servers, error.str())  # fmt: skip
+        self._errors.error("kafka ingress %s (%s): %s; retrying", self._spec.id,
+                           self._spec.bootstrap_servers, error.str())  # fmt: skip
 
     def _poll(self, consumer: Consumer) -> None:
         next_lookup = 0.0

@@ -201,7 +201,7 @@ class MemoryEngine:
     # --- reads -------------------------------------------------------------------------------
 
     async def pending_counts(self, *, foreign: bool = False) -> dict[Address, int]:
-        own = self._own if foreign else set()
+        own = self._own if foreign else frozenset()
         counts = {target: sum(1 for s in seqs if s not in own)
                   for target, seqs in self._by_target.items()}  # fmt: skip
         return {target: count for target, count in counts.items() if count}
@@ -209,8 +209,9 @@ class MemoryEngine:
     async def read_batch(
         self, target: Address, limit: int, in_memory: Iterable[int] = (), *, foreign: bool = False
     ) -> list[InboxMessage]:
-        skip = set(in_memory) | (self._own if foreign else set())
-        seqs = (s for s in self._by_target.get(target, {}) if s not in skip)
+        skip = set(in_memory)
+        own = self._own if foreign else frozenset()
+        seqs = (s for s in self._by_target.get(target, {}) if s not in skip and s not in own)
         return [self._inbox[s][0] for _, s in zip(range(limit), seqs, strict=False)]
 
     async def read_state(self, address: Address) -> dict[str, StateValue]:
