@@ -67,9 +67,18 @@ def _ensure_venv(*extras: str) -> None:
 
 
 def example() -> int:
-    """The main job: run the example application end to end and print what it did."""
-    _ensure_venv()
-    return _run(PYTHON, ROOT / "examples" / "greeter" / "demo.py", check=False)
+    """The main job: run the example application end to end and print what it did.
+
+    ``python3 dev.py example kafka-greeter`` runs ``examples/kafka-greeter/demo.py`` instead:
+    with a local Kafka broker, so it also needs Java and Maven (and the ``kafka`` extra).
+    """
+    name = sys.argv[2] if len(sys.argv) > 2 else "greeter"
+    demo = ROOT / "examples" / name / "demo.py"
+    if not demo.exists():
+        runnable = sorted(p.parent.name for p in (ROOT / "examples").glob("*/demo.py"))
+        _fail(f"no example {name!r} with a demo.py; runnable: {', '.join(runnable)}")
+    _ensure_venv("kafka") if name == "kafka-greeter" else _ensure_venv()
+    return _run(PYTHON, demo, check=False)
 
 
 def test() -> int:
@@ -111,7 +120,7 @@ def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         _fail(
             f"usage: python3 dev.py {{{'|'.join(commands)}}} "
-            "[pytest args for test | options for bench]"
+            "[example name | pytest args for test | options for bench]"
         )
     return commands[sys.argv[1]]()
 

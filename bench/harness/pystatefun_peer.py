@@ -8,8 +8,7 @@ Two processes, on 127.0.0.1 only:
   - ``sdk="ours"``: ``pystatefun serve bench_functions.py:FUNCTIONS`` (``pystatefun.sdk``);
   - ``sdk="official"``: ``bench/functions/serve_official.py``, the official ``statefun`` 3.3.0
     SDK behind aiohttp + ``handle_async`` as upstream's examples serve it, in the official SDK's
-    virtualenv (``.venv-statefun-3.3.0/``, built by ``tests/support/official_sdk.py``; aiohttp is
-    installed into it here when missing).
+    virtualenv (``.venv-statefun-3.3.0/``, built by ``tools/official_sdk.py``, with aiohttp).
 
 Requests go to the playground ingress: ``POST /bench/<type>/<id>`` with ``Content-Type:
 application/vnd.<typename>``; one-way requests are answered 202 once durable, and those with
@@ -18,6 +17,7 @@ application/vnd.<typename>``; one-way requests are answered 202 once durable, an
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import queue
@@ -25,7 +25,6 @@ import shlex
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,7 +41,6 @@ BENCH = ROOT / "bench"
 PYSTATEFUN = ROOT / ".venv" / "bin" / "pystatefun"
 FUNCTIONS = BENCH / "functions" / "bench_functions.py"
 SERVE_OFFICIAL = BENCH / "functions" / "serve_official.py"
-AIOHTTP_SPEC = "aiohttp>=3.10,<4"
 
 _INT = {"Content-Type": "application/vnd.io.statefun.types/int"}
 _REPLY = {"Pystatefun-Request-Reply": "true"}
@@ -57,30 +55,13 @@ def _free_port() -> int:
 
 def _official_python() -> Path:
     """The official SDK's interpreter (its virtualenv built on first use), with aiohttp."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    try:
-        from support.official_sdk import official_python  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(ROOT / "tests"))
-    python = Path(official_python())
-    probe = subprocess.run([python, "-c", "import aiohttp"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        print(
-            f"[pystatefun] installing {AIOHTTP_SPEC} into {python.parent.parent}", file=sys.stderr
-        )
-        subprocess.run(
-            [
-                python,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                AIOHTTP_SPEC,
-            ],
-            check=True,
-        )
-    return python
+    tool_path = ROOT / "tools" / "official_sdk.py"
+    spec = importlib.util.spec_from_file_location("official_sdk", tool_path)
+    assert spec is not None
+    assert spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return Path(tool.official_python(with_aiohttp=True))
 
 
 def _reader(stream: IO[str], lines: queue.Queue[str]) -> None:

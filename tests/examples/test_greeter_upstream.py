@@ -38,8 +38,6 @@ pytestmark = pytest.mark.timeout(300)
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "greeter" / "upstream"
 OFFICIAL_IMPORT = "from statefun import"
 OUR_IMPORT = "from pystatefun.sdk import"
-# Upstream's functions run behind aiohttp, which the official SDK does not depend on.
-AIOHTTP_SPEC = "aiohttp>=3.10,<4"
 READY_TIMEOUT_S = 60.0
 # aiohttp's run_app prints this once its socket listens.
 RUNNING_ON = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
@@ -58,26 +56,6 @@ ALICE = ["Welcome Alice"]
 @dataclass
 class FunctionServer:
     endpoint: str  # what the module's urlPathTemplate names
-
-
-def official_python_with_aiohttp() -> Path:
-    """The official SDK's interpreter, with aiohttp installed next to it when it is missing."""
-    python = official_python()
-    probe = subprocess.run([python, "-c", "import aiohttp"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        subprocess.run(
-            [
-                python,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                AIOHTTP_SPEC,
-            ],
-            check=True,
-        )
-    return python
 
 
 def free_port() -> int:
@@ -214,7 +192,7 @@ def assert_upstreams_greetings(greetings: list[str]) -> None:
 
 @pytest.mark.interop
 def test_upstreams_greeter_runs_unchanged_on_the_official_sdk(tmp_path: Path) -> None:
-    python = official_python_with_aiohttp()
+    python = official_python(with_aiohttp=True)
     server_log = tmp_path / "functions.log"
     with serve_script(python, EXAMPLE / "functions.py", server_log) as server:
         assert_upstreams_greetings(greetings_from(server, tmp_path))

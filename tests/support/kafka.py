@@ -8,34 +8,18 @@ fresh topic per test, so tests never see each other's records.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-ROOT = Path(__file__).resolve().parents[2]
+from support.repo_tools import repo_tool
 
-
-def _broker_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "pystatefun_kafka_broker", ROOT / "tools" / "kafka" / "broker.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-broker_tool = _broker_module()
+broker_tool = repo_tool("kafka/broker.py")
 KafkaBroker = broker_tool.KafkaBroker
 _topics = itertools.count()
 
