@@ -47,10 +47,6 @@ class Mailbox:
     def waiting(self) -> int:
         return len(self.queue) + self.unloaded
 
-    def stored(self) -> int:
-        """Messages of this mailbox that have an inbox row."""
-        return self.unloaded + sum(1 for m in self.queue if m.seq is not None)
-
 
 @final
 class Mailboxes:

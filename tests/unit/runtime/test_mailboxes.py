@@ -33,7 +33,7 @@ def test_messages_leave_in_the_order_they_came_and_each_new_one_is_announced() -
     assert list(box.queue) == [m1, m2, m3]
     boxes.consumed(A, Batch([m1, m2]))
     assert list(box.queue) == [m3]
-    assert (box.waiting(), box.stored()) == (1, 1)
+    assert (box.waiting(), box.unloaded) == (1, 0)
 
 
 def test_unloaded_rows_are_older_than_the_queue_and_leave_first() -> None:
@@ -43,7 +43,7 @@ def test_unloaded_rows_are_older_than_the_queue_and_leave_first() -> None:
     boxes.add_unloaded(A, 2)  # two stored rows (seqs 1 and 2) nobody has read yet
     box = boxes.get(A)
     assert box is not None
-    assert (box.waiting(), box.stored()) == (3, 3)
+    assert (box.waiting(), box.unloaded) == (3, 2)
     # A batch read as the dispatcher reads it: the rows from the store, then the queue's head.
     boxes.consumed(A, Batch([message(1), message(2), in_memory]))
     assert (box.unloaded, list(box.queue)) == (0, [])
@@ -53,12 +53,12 @@ def test_unloaded_rows_are_older_than_the_queue_and_leave_first() -> None:
     assert (box.unloaded, [m.seq for m in box.queue]) == (1, [11])
 
 
-def test_a_message_held_only_in_memory_is_waiting_but_not_stored() -> None:
+def test_a_message_held_only_in_memory_is_waiting_without_a_row() -> None:
     boxes = Mailboxes(lambda _: None)
     boxes.deliver(message(None))  # a request-reply message without an idempotency key
     box = boxes.get(A)
     assert box is not None
-    assert (box.waiting(), box.stored()) == (1, 0)
+    assert (box.waiting(), box.unloaded, [m.seq for m in box.queue]) == (1, 0, [None])
 
 
 def test_try_admit_refuses_at_the_limit_and_the_batch_in_flight_does_not_count() -> None:
