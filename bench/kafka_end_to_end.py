@@ -639,11 +639,15 @@ def environment() -> dict[str, str]:
         "statefun": f"Apache Flink StateFun {STATEFUN_VERSION} on Flink {FLINK_VERSION}",
         "function SDK": "apache-flink-statefun (Python SDK) 3.3.0 on aiohttp, for both peers",
         "kafka": f"Apache Kafka {KAFKA_VERSION} broker (tools/kafka), confluent-kafka client",
+        "load average at the end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
 
-def render(results: list[PeerResult], settings: Settings, stamp: str, took_s: float) -> str:
+def render(
+    results: list[PeerResult], settings: Settings, stamp: str, took_s: float, load_at_start: str
+) -> str:
     lines = [f"# Kafka end to end, exactly-once: {stamp}", ""]
+    lines += [f"- **load average at the start**: {load_at_start} (1, 5, 15 min)"]
     lines += [f"- **{k}**: {v}" for k, v in environment().items()]
     lines += [
         f"- **settings**: {settings.partitions} partitions per topic, {settings.keys:,} keys; "
@@ -737,6 +741,7 @@ def main() -> int:
 
         jars()
     started = time.monotonic()
+    load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     scratch = Path(tempfile.mkdtemp(prefix="pystatefun-kafka-bench-"))
     broker = KafkaBroker(scratch / "broker")
     results: list[PeerResult] = []
@@ -755,7 +760,7 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    report = render(results, settings, stamp, time.monotonic() - started)
+    report = render(results, settings, stamp, time.monotonic() - started, load_at_start)
     print("\n".join(tables(results, settings)))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"kafka-{stamp}.md").write_text(report)
