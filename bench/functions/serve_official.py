@@ -1,6 +1,9 @@
 """Serve ``bench_functions.build(statefun)`` with the official StateFun SDK, as upstream does.
 
-    .venv-statefun-3.3.0/bin/python bench/functions/serve_official.py [--port 0]
+    .venv-statefun-3.3.0/bin/python bench/functions/serve_official.py [--port 0] [--functions F]
+
+``--functions`` names another file of this folder with a ``build(sf)`` (default
+``bench_functions.py``; ``bench/kafka_end_to_end.py`` serves ``kafka_counter.py``).
 
 The way upstream's Python examples serve functions in production (flink-statefun-playground,
 ``python/greeter``): an aiohttp application whose handler passes each request's body to
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import signal
 import sys
 from pathlib import Path
@@ -20,15 +24,15 @@ from pathlib import Path
 import statefun
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_functions import build
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
 PATH = "/statefun"
 
 
-async def serve(port: int) -> None:
-    handler = statefun.RequestReplyHandler(build(statefun))
+async def serve(port: int, functions: str) -> None:
+    module = importlib.import_module(Path(functions).stem)
+    handler = statefun.RequestReplyHandler(module.build(statefun))
 
     async def handle(request: web.Request) -> web.Response:
         body = await request.read()
@@ -56,8 +60,9 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--functions", default="bench_functions.py", help="a file of this folder")
     args = parser.parse_args()
-    asyncio.run(serve(args.port))
+    asyncio.run(serve(args.port, args.functions))
 
 
 if __name__ == "__main__":
