@@ -49,7 +49,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,7 +62,7 @@ from pathlib import Path
 from types import FrameType
 
 from harness.flink_statefun import FLINK_VERSION, STATEFUN_VERSION, FlinkStatefun
-from harness.processes import end
+from harness.processes import end, free_port, official_python
 from harness.procstats import sample
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +71,6 @@ PYSTATEFUN = ROOT / ".venv" / "bin" / "pystatefun"
 SERVE_OFFICIAL = BENCH / "functions" / "serve_official.py"
 FUNCTIONS = "kafka_counter.py"
 PEERS = ("pystatefun", "statefun")
-AIOHTTP_SPEC = "aiohttp>=3.10,<4"
 
 sys.path.insert(0, str(ROOT / "tools" / "kafka"))
 from broker import KAFKA_VERSION, KafkaBroker  # type: ignore[import-not-found]  # noqa: E402
@@ -229,37 +227,6 @@ def create_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
 # --- the peers --------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _official_python() -> Path:
-    """The official SDK's interpreter (its virtualenv built on first use), with aiohttp."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    try:
-        from support.official_sdk import official_python  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(ROOT / "tests"))
-    python = Path(official_python())
-    probe = subprocess.run([python, "-c", "import aiohttp"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        subprocess.run(
-            [
-                python,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                AIOHTTP_SPEC,
-            ],
-            check=True,
-        )
-    return python
-
-
 @dataclass
 class Shape:
     """One load shape's figures on one peer."""
@@ -333,7 +300,7 @@ class Run:
     def start(self, official: Path) -> None:
         self.scratch.mkdir(parents=True)
         create_topics(self.bootstrap, [self.in_topic, self.out_topic], self.settings.partitions)
-        port = _free_port()
+        port = free_port()
         with (self.scratch / "function.log").open("w") as log:
             self.function = subprocess.Popen(
                 [str(official), str(SERVE_OFFICIAL), "--port", str(port), "--functions", FUNCTIONS],
@@ -735,7 +702,7 @@ def main() -> int:
     peers: list[str] = args.peers
     settings = _settings(args)
     signal.signal(signal.SIGTERM, _terminate)
-    official = _official_python()
+    official = official_python()
     if "statefun" in peers:
         from harness.flink_statefun import jars
 

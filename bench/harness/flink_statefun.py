@@ -5,8 +5,8 @@ StateFun's fat jar (``statefun-flink-distribution``: the core, the remote module
 ``module.yaml``, the Kafka I/O bundle with Flink's Kafka connector and client shaded in) and the
 Flink 1.16.2 jars it is built against (``flink-clients``, ``flink-streaming-java``,
 ``flink-statebackend-rocksdb`` and what they bring). ``jars()`` copies them once into
-``bench/.cache/statefun-3.3.0/libs`` (git-ignored) with ``mvn dependency:copy-dependencies``; a
-stamp written last marks the copy complete, and a lock keeps two processes from copying at once.
+``bench/.cache/statefun-3.3.0/libs`` (git-ignored) with ``mvn dependency:copy-dependencies``
+(``tools/maven_jars.py``).
 
 ``StatefulFunctionsJob`` runs the way ``flink run`` runs a job, on Flink's ``local`` executor: the
 CLI (``org.apache.flink.client.cli.CliFrontend run -t local``) reads ``flink-conf.yaml`` from
@@ -17,7 +17,7 @@ the class path, as StateFun's images put it (a directory holding it, first on ``
 
 from __future__ import annotations
 
-import fcntl
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -30,7 +30,6 @@ POM = ROOT / "bench" / "statefun_peer" / "pom.xml"
 STATEFUN_VERSION = "3.3.0"
 FLINK_VERSION = "1.16.2"
 CACHE = ROOT / "bench" / ".cache" / f"statefun-{STATEFUN_VERSION}"
-_STAMP = CACHE / ".ready"
 _JOB = "org.apache.flink.statefun.flink.core.StatefulFunctionsJob"
 _CLI = "org.apache.flink.client.cli.CliFrontend"
 # Flink 1.16 predates Java 17 support: its closure cleaner and Kryo reflect into java.base. The
@@ -60,36 +59,13 @@ def _tool(name: str) -> str:
 
 def jars() -> Path:
     """The directory of StateFun's and Flink's jars, resolved from Maven Central on first use."""
-    libs = CACHE / "libs"
-    if _STAMP.exists():
-        return libs
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if _STAMP.exists():
-            return libs
-        shutil.rmtree(libs, ignore_errors=True)
-        completed = subprocess.run(
-            [
-                _tool("mvn"),
-                "-q",
-                "-B",
-                "-f",
-                str(POM),
-                "dependency:copy-dependencies",
-                f"-DoutputDirectory={libs}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if completed.returncode != 0:
-            raise RuntimeError(
-                f"resolving StateFun's jars failed (mvn exited {completed.returncode}):\n"
-                f"{completed.stdout[-3000:]}{completed.stderr[-3000:]}"
-            )
-        _STAMP.write_text(f"statefun {STATEFUN_VERSION}, flink {FLINK_VERSION}\n")
+    spec = importlib.util.spec_from_file_location("maven_jars", ROOT / "tools" / "maven_jars.py")
+    assert spec is not None
+    assert spec.loader is not None
+    maven = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maven)
+    stamp = f"statefun {STATEFUN_VERSION}, flink {FLINK_VERSION}"
+    libs: Path = maven.jars(POM, CACHE, stamp=stamp, what="StateFun's and Flink's jars")
     return libs
 
 

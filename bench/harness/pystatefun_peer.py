@@ -17,13 +17,11 @@ application/vnd.<typename>``; one-way requests are answered 202 once durable, an
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import queue
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -32,7 +30,7 @@ from pathlib import Path
 from typing import IO
 
 from .peer import Request
-from .processes import end
+from .processes import end, free_port, official_python
 
 __all__ = ["PystatefunPeer"]
 
@@ -45,23 +43,6 @@ SERVE_OFFICIAL = BENCH / "functions" / "serve_official.py"
 _INT = {"Content-Type": "application/vnd.io.statefun.types/int"}
 _REPLY = {"Pystatefun-Request-Reply": "true"}
 _PRELOAD_BATCH = 100_000
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _official_python() -> Path:
-    """The official SDK's interpreter (its virtualenv built on first use), with aiohttp."""
-    tool_path = ROOT / "tools" / "official_sdk.py"
-    spec = importlib.util.spec_from_file_location("official_sdk", tool_path)
-    assert spec is not None
-    assert spec.loader is not None
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return Path(tool.official_python(with_aiohttp=True))
 
 
 def _reader(stream: IO[str], lines: queue.Queue[str]) -> None:
@@ -130,7 +111,7 @@ class PystatefunPeer:
         self.scratch = Path(tempfile.mkdtemp(prefix=f"bench-{self.name}-"))
         try:
             url = self._start_service()
-            port = _free_port()
+            port = free_port()
             self.ingress = f"http://127.0.0.1:{port}"
             (self.scratch / "module.yaml").write_text(
                 "kind: io.statefun.endpoints.v2/http\n"
@@ -257,7 +238,7 @@ class PystatefunPeer:
                 "WARNING",
             ]
         else:
-            argv = [_official_python(), SERVE_OFFICIAL, "--port", "0"]
+            argv = [official_python(), SERVE_OFFICIAL, "--port", "0"]
         self._service, lines = _spawn(argv, log)
         return _wait_for(lines, "http://", 60.0, log)[-1]
 

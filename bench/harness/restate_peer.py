@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from pathlib import Path
 from typing import IO
 
 from .peer import Request
-from .processes import end
+from .processes import end, free_port
 
 __all__ = ["RESTATE_VERSION", "SDK_VERSION", "RestatePeer", "ensure_installed"]
 
@@ -144,12 +143,6 @@ def ensure_installed() -> None:
         raise RuntimeError(f"{VENV} still lacks restate-sdk {SDK_VERSION}, hypercorn or uvloop")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _http(method: str, url: str, body: bytes | None = None, timeout: float = 2.0) -> bytes:
     """One request; raises urllib.error.URLError/HTTPError or OSError on failure."""
     # Restate's ingress rejects a content-type on a call to a handler without input.
@@ -202,7 +195,7 @@ class RestatePeer:
     def start(self) -> None:
         ensure_installed()
         self.scratch = Path(tempfile.mkdtemp(prefix="bench-restate-"))
-        ingress, admin, fabric, service = (_free_port() for _ in range(4))
+        ingress, admin, fabric, service = (free_port() for _ in range(4))
         self.ingress = f"http://127.0.0.1:{ingress}"
         self.admin = f"http://127.0.0.1:{admin}"
         self.node = f"http://127.0.0.1:{fabric}"

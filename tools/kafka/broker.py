@@ -6,8 +6,8 @@ prints ``bootstrap 127.0.0.1:<port>`` once the broker serves, then runs until Ct
 SIGTERM), and stops the broker. Tests use ``KafkaBroker`` directly (``tests/support/kafka.py``).
 
 The broker's jars come from Maven Central: ``tools/kafka/pom.xml`` names them, and ``jars()``
-copies them once into ``.cache/kafka-<version>/libs`` (git-ignored) with ``mvn``; a stamp written
-last marks the copy complete, and a lock keeps two processes from copying at once. A broker runs
+copies them once into ``.cache/kafka-<version>/libs`` (git-ignored) with ``mvn``
+(``tools/maven_jars.py``). A broker runs
 in a scratch directory of its own: ``kafka-storage format`` (``kafka.tools.StorageTool``), then
 ``kafka.Kafka``, started in its own process group and stopped by its PID.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
-import fcntl
+import importlib.util
 import os
 import shutil
 import signal
@@ -35,9 +35,9 @@ __all__ = ["KAFKA_VERSION", "KafkaBroker", "jars"]
 
 ROOT = Path(__file__).resolve().parents[2]
 POM = Path(__file__).resolve().parent / "pom.xml"
+_TOOLS = Path(__file__).resolve().parents[1]
 KAFKA_VERSION = "4.1.1"  # 4.4.0 loses a commit marker across a kill -9 (see pom.xml)
 CACHE = ROOT / ".cache" / f"kafka-{KAFKA_VERSION}"
-_STAMP = CACHE / ".ready"
 _READY_LINE = "Kafka Server started"
 _START_TIMEOUT_S = 90.0
 _LOG_LINES = 400
@@ -52,36 +52,12 @@ def _tool(name: str) -> str:
 
 def jars() -> Path:
     """The directory of the broker's jars, resolved from Maven Central on first use."""
-    libs = CACHE / "libs"
-    if _STAMP.exists():
-        return libs
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with (CACHE / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if _STAMP.exists():  # another process copied them while we waited
-            return libs
-        shutil.rmtree(libs, ignore_errors=True)
-        completed = subprocess.run(
-            [
-                _tool("mvn"),
-                "-q",
-                "-B",
-                "-f",
-                str(POM),
-                "dependency:copy-dependencies",
-                f"-DoutputDirectory={libs}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if completed.returncode != 0:
-            raise RuntimeError(
-                f"resolving the Kafka broker's jars failed (mvn exited {completed.returncode}):\n"
-                f"{completed.stdout[-3000:]}{completed.stderr[-3000:]}"
-            )
-        _STAMP.write_text(KAFKA_VERSION + "\n")
+    spec = importlib.util.spec_from_file_location("maven_jars", _TOOLS / "maven_jars.py")
+    assert spec is not None
+    assert spec.loader is not None
+    maven = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maven)
+    libs: Path = maven.jars(POM, CACHE, stamp=KAFKA_VERSION, what="the Kafka broker's jars")
     return libs
 
 
