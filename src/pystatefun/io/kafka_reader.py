@@ -43,7 +43,7 @@ __all__ = ["BACKLOG_MAX", "KafkaReader", "KafkaRecord", "partition_key"]
 _log = logging.getLogger("pystatefun.io.kafka")
 #: Records handed over and not yet appended above which fetching pauses.
 BACKLOG_MAX = 20_000
-_POLL_S = 0.1
+_POLL_S = 0.1  # also how long a poll gathers records into one batch (fewer, larger steps)
 _BATCH_MAX = 500
 _ERROR_LOG_S = 10.0
 _DATE_LOOKUP_TIMEOUT_S = 10.0
@@ -193,7 +193,7 @@ class KafkaReader:
                 if not self._assigned:
                     self._stop.wait(_POLL_S)
                     continue
-                records = _next_records(consumer)
+                records = consumer.consume(_BATCH_MAX, _POLL_S)
                 if records:
                     self._hand_over(records)
         finally:
@@ -321,16 +321,3 @@ class KafkaReader:
         if latest:
             with contextlib.suppress(KafkaException):  # best effort: the next commit carries it
                 consumer.commit(offsets=list(latest.values()), asynchronous=True)
-
-
-def _next_records(consumer: Consumer) -> list[Message]:
-    """What the client has fetched, up to ``_BATCH_MAX``, as soon as there is any: waiting up
-    to ``_POLL_S`` for the first record only (``consume(n, timeout)`` would wait the whole
-    timeout for ``n`` records, adding up to ``_POLL_S`` to every record's latency)."""
-    records: list[Message] = consumer.consume(_BATCH_MAX, 0)
-    if records:
-        return records
-    first = consumer.poll(_POLL_S)
-    if first is None:
-        return []
-    return [first, *consumer.consume(_BATCH_MAX - 1, 0)]
