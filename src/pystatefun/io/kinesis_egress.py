@@ -12,9 +12,10 @@ Committed records wait in the data dir's egress table. One task per egress sends
 and deletes them once Kinesis took every one: nothing is deleted before, so nothing is lost,
 and what a crash interrupts is sent again after the restart. Records Kinesis did not take
 (throttled, a stream that does not exist, Kinesis unreachable) are sent again, alone, after a
-backoff; the failure is logged at most every ``_ERROR_LOG_S``. The task wakes when a step
-commits records for the egress (``committed``), and every ``_IDLE_S`` besides. Kinesis keeps the
-order of one partition key's records only as far as they are not sent again.
+backoff (0.1 s doubling up to ``_BACKOFF_MAX_S``); the failure is logged at most every
+``_ERROR_LOG_S``. The task wakes when a step commits records for the egress (``committed``), and
+every ``_IDLE_S`` besides. Kinesis keeps the order of one partition key's records only as far as
+they are not sent again.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = ["RECORD_MAX_BYTES", "KinesisEgressConnector", "build_egress"]
 
 _log = logging.getLogger("pystatefun.io.kinesis")
 _IDLE_S = 1.0
+_BACKOFF_MAX_S = 5.0
 _ERROR_LOG_S = 10.0
 #: The most a Kinesis record may hold: its data and partition key together.
 RECORD_MAX_BYTES = 1024 * 1024
@@ -76,7 +78,7 @@ def _refusal(record: KinesisEgressRecord) -> str | None:
     if size > RECORD_MAX_BYTES:
         return (
             f"a {size}-byte record for stream {record.stream}, over Kinesis's limit of "
-            f"{RECORD_MAX_BYTES} bytes (data and partition key); send less"
+            f"{RECORD_MAX_BYTES} bytes (data and partition key together)"
         )
     return None
 
@@ -166,7 +168,7 @@ class KinesisEgressConnector:
         """Send ``records`` until Kinesis took them all (True), or the egress stops."""
         publisher = self._publisher
         assert publisher is not None
-        backoff = Backoff()
+        backoff = Backoff(max_s=_BACKOFF_MAX_S)
         left = records
         while left:
             result = await asyncio.to_thread(publisher.put, left)
