@@ -24,16 +24,15 @@ import logging
 from typing import final
 
 from confluent_kafka import KafkaException
-from google.protobuf.message import DecodeError
 
 from pystatefun.errors import TerminalError
 from pystatefun.io.api import ConnectorContext, RuntimeHandle
 from pystatefun.io.backoff import Backoff
+from pystatefun.io.egress_records import read_egress_record
 from pystatefun.io.kafka_publisher import KafkaPublisher, PublishError, make_publisher
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KafkaEgress
 from pystatefun.protocol import KafkaProducerRecord, TypedValue
-from pystatefun.protocol.egress import KAFKA_PRODUCER_RECORD_TYPENAME
 from pystatefun.store import EgressOut, Payload
 
 __all__ = ["KafkaEgressConnector", "build_egress"]
@@ -72,18 +71,8 @@ class KafkaEgressConnector:
     def route(self, value: TypedValue, where: str) -> EgressOut:
         """The record to commit for ``value``; ``TerminalError`` if it can never be published."""
         egress = f"Kafka egress {self.egress_id}"
-        if value.typename != KAFKA_PRODUCER_RECORD_TYPENAME:
-            raise TerminalError(
-                f"{where} sent a {value.typename!r} to {egress}, which takes only "
-                f"{KAFKA_PRODUCER_RECORD_TYPENAME!r} (the SDKs' kafka_egress_message)"
-            )
-        record = KafkaProducerRecord()
-        try:
-            record.ParseFromString(value.value)
-        except DecodeError as exc:
-            raise TerminalError(
-                f"{where} sent an undecodable Kafka record to {egress}: {exc}"
-            ) from None
+        record = read_egress_record(value, KafkaProducerRecord(), where=where, system="Kafka",
+                                    egress_id=self.egress_id)  # fmt: skip
         if not record.topic:
             raise TerminalError(f"{where} sent a Kafka record without a topic to {egress}")
         size = len(record.value_bytes) + len(record.key.encode())

@@ -26,17 +26,16 @@ import logging
 from typing import final
 
 from botocore.exceptions import BotoCoreError
-from google.protobuf.message import DecodeError
 
 from pystatefun.errors import TerminalError
 from pystatefun.io.api import ConnectorContext, RuntimeHandle
 from pystatefun.io.backoff import Backoff
+from pystatefun.io.egress_records import read_egress_record
 from pystatefun.io.kinesis_client import make_client
 from pystatefun.io.kinesis_publisher import KinesisPublisher
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KinesisEgress
 from pystatefun.protocol import KinesisEgressRecord, TypedValue
-from pystatefun.protocol.egress import KINESIS_EGRESS_RECORD_TYPENAME
 from pystatefun.store import EgressOut, EgressRecord, Payload
 
 __all__ = ["RECORD_MAX_BYTES", "KinesisEgressConnector", "build_egress"]
@@ -104,18 +103,8 @@ class KinesisEgressConnector:
         """The record to commit for ``value``; ``TerminalError`` if Kinesis could never take
         it."""
         egress = f"Kinesis egress {self.egress_id}"
-        if value.typename != KINESIS_EGRESS_RECORD_TYPENAME:
-            raise TerminalError(
-                f"{where} sent a {value.typename!r} to {egress}, which takes only "
-                f"{KINESIS_EGRESS_RECORD_TYPENAME!r} (the SDKs' kinesis_egress_message)"
-            )
-        record = KinesisEgressRecord()
-        try:
-            record.ParseFromString(value.value)
-        except DecodeError as exc:
-            raise TerminalError(
-                f"{where} sent an undecodable Kinesis record to {egress}: {exc}"
-            ) from None
+        record = read_egress_record(value, KinesisEgressRecord(), where=where, system="Kinesis",
+                                    egress_id=self.egress_id)  # fmt: skip
         refused = _refusal(record)
         if refused is not None:
             raise TerminalError(f"{where} sent {refused} to {egress}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, StringConstraints
@@ -27,6 +27,7 @@ from pystatefun.module._validation import SPEC_CONFIG, Problems
 __all__ = [
     "CLIENT_SETTINGS",
     "JAVA_ONLY_SETTINGS",
+    "AwsSpec",
     "Credentials",
     "Region",
     "credentials",
@@ -84,14 +85,39 @@ class Credentials(BaseModel):
     profile_path: _TEXT | None = Field(None, alias="profilePath")
 
 
+class AwsSpec(BaseModel):
+    """The fields of ``spec:`` that both Kinesis kinds have."""
+
+    model_config = SPEC_CONFIG
+
+    id: _TEXT
+    aws_region: Region | None = Field(None, alias="awsRegion")
+    aws_credentials: Credentials | None = Field(None, alias="awsCredentials")
+    client_config_properties: list[dict[str, Any]] | dict[str, Any] | None = Field(
+        None, alias="clientConfigProperties"
+    )
+
+
+def _known_type(
+    document: SourceDocument,
+    path: FieldPath,
+    given: str,
+    known: tuple[str, ...],
+    problems: Problems,
+) -> bool:
+    """``given`` (the ``type`` at ``path``) is one of ``known``; else a problem there."""
+    if given in known:
+        return True
+    problems.add(document.problem((*path, "type"), f"{given!r} is not one of {', '.join(known)}"))
+    return False
+
+
 def region(document: SourceDocument, raw: Region | None, problems: Problems) -> AwsRegion:
     """The region ``raw`` declares (``default`` if absent)."""
     if raw is None:
         return AwsRegion()
     path: FieldPath = ("spec", "awsRegion")
-    if raw.type not in AwsRegion.TYPES:
-        known = ", ".join(AwsRegion.TYPES)
-        problems.add(document.problem((*path, "type"), f"{raw.type!r} is not one of {known}"))
+    if not _known_type(document, path, raw.type, AwsRegion.TYPES, problems):
         return AwsRegion()
     if raw.type != "default" and raw.id is None:
         problems.add(document.problem(path, f"type {raw.type} needs `id`, the region's id "
@@ -117,9 +143,7 @@ def credentials(
     if raw is None:
         return AwsCredentials()
     path: FieldPath = ("spec", "awsCredentials")
-    if raw.type not in AwsCredentials.TYPES:
-        known = ", ".join(AwsCredentials.TYPES)
-        problems.add(document.problem((*path, "type"), f"{raw.type!r} is not one of {known}"))
+    if not _known_type(document, path, raw.type, AwsCredentials.TYPES, problems):
         return AwsCredentials()
     if raw.type == "basic":
         for name, value in (("accessKeyId", raw.access_key_id),

@@ -18,18 +18,15 @@ numbers each shard's records 1, 2, ...: the stored positions add up to the recor
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import random
-import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from support.data_dir_watch import kill_at, read_number, state_counts
 from support.kinesis import REGION, MotoServer, put, read_all, stream
-from support.runtime_process import PYSTATEFUN, RuntimeProcess, start_runtime
+from support.runtime_process import RuntimeProcess, start_runtime
 
 SEEDS = [int(s) for s in os.environ.get("PYSTATEFUN_KINESIS_CRASH_SEEDS", "7,8").split(",")]
 CHUNKS = 3
@@ -89,11 +86,11 @@ def test_kill_9_at_random_instants_loses_nothing_and_reads_nothing_twice(
         put(kinesis_server, source, [(k, v.encode()) for k, v in rows])
         produced += rows
         runtime = start_runtime(module, data_dir)
-        _kill_part_way(runtime, data_dir, len(produced) - rng.randrange(PER_CHUNK // 2))
+        kill_at(runtime, data_dir, len(produced) - rng.randrange(PER_CHUNK // 2), KILL_WAIT_S)
     runtime = start_runtime(module, data_dir)
     try:
         _settle(runtime, data_dir, len(produced), seed)
-        counts = _counts(data_dir)
+        counts = state_counts(data_dir, "kinesis/counter")
     finally:
         runtime.terminate()
     lines = [r["Data"].decode() for r in read_all(kinesis_server, out)]
@@ -112,29 +109,6 @@ def test_kill_9_at_random_instants_loses_nothing_and_reads_nothing_twice(
     assert seen == expected, f"order {where}"
 
 
-def _kill_part_way(runtime: RuntimeProcess, data_dir: Path, records: int) -> None:
-    """SIGKILL once the stored positions add up to ``records`` read (watched from the data
-    dir, read-only: the process offers no event to wait on); killed anyway after
-    ``KILL_WAIT_S``."""
-    deadline = time.monotonic() + KILL_WAIT_S
-    while time.monotonic() < deadline:
-        if _read(data_dir, "SELECT SUM(CAST(position AS INTEGER)) FROM positions") >= records:
-            break
-        time.sleep(0.002)
-    runtime.kill()
-
-
-def _read(data_dir: Path, query: str) -> int:
-    """One number from the data dir, read-only (-1 if it cannot be read just now)."""
-    database = f"file:{data_dir / 'pystatefun.sqlite3'}?mode=ro"
-    with (
-        contextlib.suppress(sqlite3.OperationalError),  # not created yet, or busy
-        contextlib.closing(sqlite3.connect(database, uri=True)) as db,
-    ):
-        return int(db.execute(query).fetchone()[0] or 0)
-    return -1
-
-
 def _settle(runtime: RuntimeProcess, data_dir: Path, count: int, seed: int) -> None:
     """Wait until every record was read, every message run and every egress record sent:
     then the output stream holds all there will ever be."""
@@ -143,18 +117,8 @@ def _settle(runtime: RuntimeProcess, data_dir: Path, count: int, seed: int) -> N
         f"SELECT (SELECT SUM(CAST(position AS INTEGER)) FROM positions) = {count} "
         "AND NOT EXISTS (SELECT 1 FROM inbox) AND NOT EXISTS (SELECT 1 FROM egress)"
     )
-    while _read(data_dir, query) != 1:
+    while read_number(data_dir, query) != 1:
         assert time.monotonic() < deadline, (
             f"not settled (seed={seed}); log:\n{runtime.log_text()[-4000:]}"
         )
         time.sleep(0.05)  # the process offers no event to wait on
-
-
-def _counts(data_dir: Path) -> dict[str, int]:
-    """Each address's ``count`` state, read with ``pystatefun sql`` (the runtime is running)."""
-    done = subprocess.run(
-        [PYSTATEFUN, "sql", 'SELECT id, value FROM "kinesis/counter.count"', "--format", "json",
-         "--data-dir", str(data_dir)],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    return {row["id"]: int(row["value"]) for row in json.loads(done.stdout)}

@@ -4,9 +4,7 @@ partition key, once, across restarts and a shard split, in shard order; a record
 delivered is dead-lettered naming its stream, shard and sequence number, and its shard goes on;
 a full mailbox holds the shard back.
 
-The functions are embedded (a file written per test) and report each message to the playground
-egress as ``<id>:<value>:<count>``, where ``count`` is the address's state: a record delivered
-twice shows as a repeated value with a higher count, a lost one as a gap.
+The functions are ``support.log_reports``'s, embedded (a file written per test).
 """
 
 from __future__ import annotations
@@ -15,11 +13,11 @@ import datetime
 import importlib
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.inprocess import records, running, wait_for
 from support.kinesis import REGION, MotoServer, client, free_port, put, stream
+from support.log_reports import by_id, expected, functions_file, no_more
 
 from pystatefun.io import kinesis_ingress
 from pystatefun.protocol.typed_values import INT
@@ -27,42 +25,6 @@ from pystatefun.runtime import Runtime
 from pystatefun.store import DataDir
 
 INGRESS = "com.example/orders"
-FUNCTIONS = """\
-import threading
-
-from pystatefun.sdk import IntType, StatefulFunctions, ValueSpec, egress_message_builder
-from pystatefun.sdk import make_json_type
-
-RECORD = make_json_type("io.statefun.playground/EgressRecord")
-functions = StatefulFunctions()
-release = threading.Event()
-release.set()
-
-
-def report(context, name, message):
-    context.storage.count = (context.storage.count or 0) + 1
-    text = f"{context.address.id}:{message.raw_value().decode()}:{context.storage.count}"
-    record = {"topic": name, "payload": text}
-    context.send_egress(egress_message_builder("io.statefun.playground/egress", record, RECORD))
-
-
-@functions.bind("kinesis/counter", specs=[ValueSpec("count", IntType)])
-def counter(context, message):
-    assert release.wait(30), "never released"
-    report(context, "out", message)
-
-
-@functions.bind("kinesis/ints")
-def ints(context, message):
-    text = f"{context.address.id}:{message.as_int()}:1"
-    record = {"topic": "out", "payload": text}
-    context.send_egress(egress_message_builder("io.statefun.playground/egress", record, RECORD))
-
-
-@functions.bind("kinesis/audit", specs=[ValueSpec("count", IntType)])
-def audit(context, message):
-    report(context, "audit", message)
-"""
 
 
 def _module(
@@ -76,7 +38,7 @@ def _module(
     value_type: str = "com.example/text",
     max_batch: int = 1000,
 ) -> Path:
-    (tmp_path / f"{name}.py").write_text(FUNCTIONS)
+    (tmp_path / f"{name}.py").write_text(functions_file("kinesis"))
     listed = "".join(
         f"    - stream: {s}\n      valueType: {value_type}\n      targets: {targets}\n"
         for s in streams
@@ -97,25 +59,6 @@ def _module(
 
 def _rows(count: int, keys: int, start: int = 0) -> list[tuple[str, bytes]]:
     return [(f"k{n % keys}", f"v{n}".encode()) for n in range(start, start + count)]
-
-
-def _by_id(reported: list[str]) -> dict[str, list[tuple[str, int]]]:
-    seen: dict[str, list[tuple[str, int]]] = {}
-    for line in reported:
-        address_id, value, count = line.rsplit(":", 2)
-        seen.setdefault(address_id, []).append((value, int(count)))
-    return seen
-
-
-def _expected(rows: list[tuple[str, bytes]], first_count: int = 1) -> dict[str, Any]:
-    """Per key: its values in the order put, counted from ``first_count``."""
-    values: dict[str, list[str]] = {}
-    for key, value in rows:
-        values.setdefault(key, []).append(value.decode())
-    return {
-        key: [(value, first_count + n) for n, value in enumerate(mine)]
-        for key, mine in values.items()
-    }
 
 
 def _ends(server: MotoServer, name: str) -> dict[str, str]:
@@ -139,13 +82,7 @@ async def _no_more(runtime: Runtime, server: MotoServer, names: list[str]) -> No
     ends: dict[str, str] = {}
     for name in names:
         ends.update(_ends(server, name))
-
-    async def caught_up() -> bool:
-        return await runtime.handle.positions(INGRESS) == ends
-
-    await wait_for(caught_up)
-    await wait_for(lambda: runtime.statistics()["pending_messages"] == 0)
-    assert await records(runtime, "out", 0) == []
+    await no_more(runtime, INGRESS, ends)
 
 
 async def test_records_reach_every_target_once_addressed_by_partition_key(
@@ -163,8 +100,8 @@ async def test_records_reach_every_target_once_addressed_by_partition_key(
         audited = await records(runtime, "audit", 200)
         await _no_more(runtime, kinesis_server, [name])
         assert await records(runtime, "audit", 0) == []
-    assert _by_id(counted) == _expected(rows)
-    assert _by_id(audited) == _expected(rows)
+    assert by_id(counted) == expected(rows)
+    assert by_id(audited) == expected(rows)
 
 
 async def test_a_restart_resumes_after_the_stored_sequence_numbers(
@@ -183,8 +120,8 @@ async def test_a_restart_resumes_after_the_stored_sequence_numbers(
     async with running(module, data_dir) as runtime:
         after = await records(runtime, "out", 60)
         await _no_more(runtime, kinesis_server, [name])
-    assert _by_id(before) == _expected(first)
-    assert _by_id(after) == _expected(second, first_count=21)  # 20 each before
+    assert by_id(before) == expected(first)
+    assert by_id(after) == expected(second, first_count=21)  # 20 each before
 
 
 async def test_a_value_that_is_not_its_value_type_is_dead_lettered_and_the_shard_goes_on(
@@ -247,7 +184,7 @@ async def test_a_full_mailbox_holds_the_shard_back_and_nothing_is_lost(
             await _no_more(runtime, kinesis_server, [name])
     finally:
         functions.release.set()
-    assert _by_id(reported) == _expected(rows)
+    assert by_id(reported) == expected(rows)
 
 
 async def test_a_split_shard_is_read_to_its_end_before_its_children(
@@ -269,7 +206,7 @@ async def test_a_split_shard_is_read_to_its_end_before_its_children(
         async with running(module, tmp_path / "data") as runtime:
             reported = await records(runtime, "out", 300)
             await _no_more(runtime, kinesis_server, [name])
-    assert _by_id(reported) == _expected(first + second)
+    assert by_id(reported) == expected(first + second)
     logged = [r.message for r in caplog.records]
     ended = logged.index(f"kinesis ingress {INGRESS}: shard {name}/{parent['ShardId']} is read "
                          "to its end")  # fmt: skip
@@ -311,7 +248,7 @@ async def test_the_children_of_a_split_while_reading_are_found_and_read_from_the
 
             await wait_for(lambda: len(children()) == 2)
             await _no_more(runtime, kinesis_server, [name])
-    assert _by_id(reported) == _expected(second, first_count=6)
+    assert by_id(reported) == expected(second, first_count=6)
     assert f"shard {name}/{parent['ShardId']} is read to its end" in caplog.text
     assert "from AT_TIMESTAMP" in caplog.text
 

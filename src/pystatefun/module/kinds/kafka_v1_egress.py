@@ -27,11 +27,11 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from pystatefun.module._client_properties import client_properties
-from pystatefun.module._components import KafkaEgress, PlaygroundEgress
+from pystatefun.module._components import KafkaEgress
 from pystatefun.module._fields import DurationMs, PositiveInt
 from pystatefun.module._source import FieldPath, SourceDocument
+from pystatefun.module._typenames import check_egress_id
 from pystatefun.module._validation import SPEC_CONFIG, Problems, validate
-from pystatefun.types import split_typename
 
 __all__ = ["KIND", "Spec", "parse"]
 
@@ -69,12 +69,7 @@ def parse(document: SourceDocument) -> KafkaEgress:
     properties = {
         k: v for k, (v, _) in client_properties(document, spec.properties, problems).items()
     }
-    if spec.id == PlaygroundEgress.ID:
-        problems.add(document.problem(("spec", "id"), f"{spec.id!r} is the playground egress's "
-                                      "id; name this egress otherwise"))  # fmt: skip
-    elif split_typename(spec.id) is None:
-        problems.add(document.problem(("spec", "id"), f"{spec.id!r} is not a typename like "
-                                      "'com.example/greets'"))  # fmt: skip
+    check_egress_id(document, spec.id, problems)
     bootstrap = spec.address or properties.pop("bootstrap.servers", None)
     if bootstrap is None:
         problems.add(document.problem(("spec",), "no `address` (nor bootstrap.servers in "

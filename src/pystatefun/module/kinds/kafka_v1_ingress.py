@@ -37,8 +37,8 @@ from pystatefun.module._client_properties import client_properties
 from pystatefun.module._components import KafkaIngress, KafkaTopic
 from pystatefun.module._source import FieldPath, SourceDocument
 from pystatefun.module._startup_dates import startup_date_ms
+from pystatefun.module._typenames import check_routing, check_typename
 from pystatefun.module._validation import SPEC_CONFIG, Problems, validate
-from pystatefun.types import split_typename
 
 __all__ = ["KIND", "Spec", "parse"]
 
@@ -75,12 +75,6 @@ class Spec(BaseModel):
     startup_position: _StartupPosition | None = Field(None, alias="startupPosition")
     auto_offset_reset_position: _TEXT = Field("latest", alias="autoOffsetResetPosition")
     properties: list[dict[str, Any]] | dict[str, Any] | None = None
-
-
-def _check_typename(document: SourceDocument, path: FieldPath, value: str, what: str) -> str:
-    if split_typename(value) is None:
-        raise document.error(path, f"{value!r} is not a {what} like 'com.example/name'")
-    return value
 
 
 def _startup(
@@ -134,16 +128,11 @@ def parse(document: SourceDocument) -> KafkaIngress:
     properties = {
         k: v for k, (v, _) in client_properties(document, spec.properties, problems).items()
     }
-    problems.attempt(partial(_check_typename, document, ("spec", "id"), spec.id, "typename"))
+    check_typename(document, ("spec", "id"), spec.id, "typename", problems)
     topics = []
     for index, topic in enumerate(spec.topics):
         path: FieldPath = ("spec", "topics", index)
-        value_type = (*path, "valueType")
-        problems.attempt(partial(_check_typename, document, value_type, topic.value_type,
-                                 "typename"))  # fmt: skip
-        for number, target in enumerate(topic.targets):
-            problems.attempt(partial(_check_typename, document, (*path, "targets", number),
-                                     target, "function type"))  # fmt: skip
+        check_routing(document, path, topic.value_type, topic.targets, problems)
         topics.append(KafkaTopic(topic=topic.topic, value_type=topic.value_type,
                                  targets=tuple(topic.targets)))  # fmt: skip
     bootstrap = spec.address or properties.pop("bootstrap.servers", None)

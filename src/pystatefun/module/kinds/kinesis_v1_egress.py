@@ -22,23 +22,21 @@ value and, optionally, an explicit hash key.
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from pystatefun.module._aws_fields import (
-    Credentials,
-    Region,
+    AwsSpec,
     credentials,
     kinesis_client_properties,
     region,
 )
-from pystatefun.module._components import PlaygroundEgress
 from pystatefun.module._fields import PositiveInt
 from pystatefun.module._kinesis_components import KinesisEgress
 from pystatefun.module._source import FieldPath, SourceDocument
+from pystatefun.module._typenames import check_egress_id
 from pystatefun.module._validation import SPEC_CONFIG, Problems, validate
-from pystatefun.types import split_typename
 
 __all__ = ["KIND", "Spec", "parse"]
 
@@ -47,18 +45,12 @@ _SPEC: FieldPath = ("spec",)
 _TEXT = Annotated[str, StringConstraints(strict=True, min_length=1)]
 
 
-class Spec(BaseModel):
+class Spec(AwsSpec):
     """``spec:`` of an ``io.statefun.kinesis.v1/egress`` document."""
 
     model_config = SPEC_CONFIG
 
-    id: _TEXT
-    aws_region: Region | None = Field(None, alias="awsRegion")
-    aws_credentials: Credentials | None = Field(None, alias="awsCredentials")
     max_outstanding_records: PositiveInt = Field(1000, alias="maxOutstandingRecords")
-    client_config_properties: list[dict[str, Any]] | dict[str, Any] | None = Field(
-        None, alias="clientConfigProperties"
-    )
 
 
 def parse(document: SourceDocument) -> KinesisEgress:
@@ -67,12 +59,7 @@ def parse(document: SourceDocument) -> KinesisEgress:
     spec = problems.attempt(partial(validate, document, Spec, document.value.get("spec"), _SPEC))
     if spec is None:
         raise problems.error()
-    if spec.id == PlaygroundEgress.ID:
-        problems.add(document.problem(("spec", "id"), f"{spec.id!r} is the playground egress's "
-                                      "id; name this egress otherwise"))  # fmt: skip
-    elif split_typename(spec.id) is None:
-        problems.add(document.problem(("spec", "id"), f"{spec.id!r} is not a typename like "
-                                      "'com.example/out'"))  # fmt: skip
+    check_egress_id(document, spec.id, problems)
     aws_region = region(document, spec.aws_region, problems)
     aws_credentials = credentials(document, spec.aws_credentials, problems)
     properties = kinesis_client_properties(document, spec.client_config_properties, problems)

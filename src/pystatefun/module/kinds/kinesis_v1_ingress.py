@@ -31,13 +31,12 @@ target address's id.
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
 from pystatefun.module._aws_fields import (
-    Credentials,
-    Region,
+    AwsSpec,
     credentials,
     kinesis_client_properties,
     region,
@@ -45,8 +44,8 @@ from pystatefun.module._aws_fields import (
 from pystatefun.module._kinesis_components import KinesisIngress, KinesisStream
 from pystatefun.module._source import FieldPath, SourceDocument
 from pystatefun.module._startup_dates import startup_date_ms
+from pystatefun.module._typenames import check_routing, check_typename
 from pystatefun.module._validation import SPEC_CONFIG, Problems, validate
-from pystatefun.types import split_typename
 
 __all__ = ["KIND", "Spec", "parse"]
 
@@ -70,24 +69,13 @@ class _StartupPosition(BaseModel):
     date: _TEXT | None = None
 
 
-class Spec(BaseModel):
+class Spec(AwsSpec):
     """``spec:`` of an ``io.statefun.kinesis.v1/ingress`` document."""
 
     model_config = SPEC_CONFIG
 
-    id: _TEXT
-    aws_region: Region | None = Field(None, alias="awsRegion")
-    aws_credentials: Credentials | None = Field(None, alias="awsCredentials")
     startup_position: _StartupPosition | None = Field(None, alias="startupPosition")
     streams: Annotated[list[_Stream], Field(min_length=1)]
-    client_config_properties: list[dict[str, Any]] | dict[str, Any] | None = Field(
-        None, alias="clientConfigProperties"
-    )
-
-
-def _typename(document: SourceDocument, path: FieldPath, value: str, what: str) -> None:
-    if split_typename(value) is None:
-        raise document.error(path, f"{value!r} is not a {what} like 'com.example/name'")
 
 
 def _streams(document: SourceDocument, spec: Spec, problems: Problems) -> list[KinesisStream]:
@@ -95,11 +83,7 @@ def _streams(document: SourceDocument, spec: Spec, problems: Problems) -> list[K
     first: dict[str, int] = {}
     for index, stream in enumerate(spec.streams):
         path: FieldPath = ("spec", "streams", index)
-        problems.attempt(partial(_typename, document, (*path, "valueType"), stream.value_type,
-                                 "typename"))  # fmt: skip
-        for number, target in enumerate(stream.targets):
-            problems.attempt(partial(_typename, document, (*path, "targets", number), target,
-                                     "function type"))  # fmt: skip
+        check_routing(document, path, stream.value_type, stream.targets, problems)
         if stream.stream in first:
             problems.add(document.problem((*path, "stream"), f"stream {stream.stream!r} is "
                                           f"listed already (streams[{first[stream.stream]}]); "
@@ -131,7 +115,7 @@ def parse(document: SourceDocument) -> KinesisIngress:
     spec = problems.attempt(partial(validate, document, Spec, document.value.get("spec"), _SPEC))
     if spec is None:
         raise problems.error()
-    problems.attempt(partial(_typename, document, ("spec", "id"), spec.id, "typename"))
+    check_typename(document, ("spec", "id"), spec.id, "typename", problems)
     aws_region = region(document, spec.aws_region, problems)
     aws_credentials = credentials(document, spec.aws_credentials, problems)
     streams = _streams(document, spec, problems)

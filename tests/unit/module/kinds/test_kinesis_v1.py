@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.modules import assert_problems, run_refused
 
 from pystatefun.errors import ModuleError
 from pystatefun.module import (
@@ -208,12 +209,7 @@ def test_a_module_dumps_and_loads_the_same(write: Write, tmp_path: Path) -> None
 def test_mistakes_are_named_at_their_line_and_field(
     write: Write, load_error: LoadError, text: str, problems: list[tuple[int, str, str]]
 ) -> None:
-    error = load_error(write(text))
-    found = [(p.line, p.field, p.reason) for p in error.problems]
-    assert len(found) == len(problems), found
-    for (line, field, reason), (want_line, want_field, says) in zip(found, problems, strict=True):
-        assert (line, field) == (want_line, want_field), found
-        assert reason.startswith(says) or says in reason, reason
+    assert_problems(load_error(write(text)), problems)
 
 
 def test_every_mistake_of_a_document_is_reported_at_once(
@@ -248,18 +244,12 @@ def test_without_boto3_run_says_which_extra_to_install(
 ) -> None:
     import sys
 
-    from click.testing import CliRunner
-
-    from pystatefun.cli import cli
-
     monkeypatch.setitem(sys.modules, "boto3", None)  # as if not installed
     for name in [m for m in sys.modules if m.startswith("pystatefun.io.kinesis")]:
         monkeypatch.delitem(sys.modules, name)
     path = write(text)
-    result = CliRunner().invoke(cli, ["run", str(path), "--data-dir", str(tmp_path / "data")])
-    assert result.exit_code == 1
+    output = run_refused(path, tmp_path / "data")
     assert (
         f"Error: {path}:1: kind: the io.statefun.kinesis.v1/{role} connector needs the Python "
-        "package boto3, which is not installed: pip install 'pystatefun[kinesis]'" in result.output
+        "package boto3, which is not installed: pip install 'pystatefun[kinesis]'" in output
     )
-    assert not (tmp_path / "data").exists()
