@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pystatefun.errors import ModuleError
+
 
 def write_module(
     path: Path,
@@ -26,3 +28,26 @@ def write_module(
     )
     path.write_text("---\n".join(documents))
     return path
+
+
+def assert_problems(error: ModuleError, expected: list[tuple[int, str, str]]) -> None:
+    """``error`` has exactly the problems ``expected``, in order: (line, field, a prefix or a
+    part of the reason) each."""
+    found = [(p.line, p.field, p.reason) for p in error.problems]
+    assert len(found) == len(expected), found
+    for (line, field, reason), (want_line, want_field, says) in zip(found, expected, strict=True):
+        assert (line, field) == (want_line, want_field), found
+        assert reason.startswith(says) or says in reason, reason
+
+
+def run_refused(module: Path, data_dir: Path) -> str:
+    """What ``pystatefun run`` says when it refuses ``module``: it exits 1 and creates no data
+    dir."""
+    from click.testing import CliRunner
+
+    from pystatefun.cli import cli
+
+    result = CliRunner().invoke(cli, ["run", str(module), "--data-dir", str(data_dir)])
+    assert result.exit_code == 1, result.output
+    assert not data_dir.exists()
+    return result.output

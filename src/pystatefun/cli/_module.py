@@ -14,7 +14,7 @@ from pystatefun.cli._errors import page_of
 from pystatefun.errors import ModuleError
 
 if TYPE_CHECKING:  # pydantic and PyYAML load only when a command runs: keeps --help fast
-    from pystatefun.module import EgressSpec, Endpoint, IngressSpec, Module, Transport
+    from pystatefun.module import AwsRegion, EgressSpec, Endpoint, IngressSpec, Module, Transport
 
 __all__ = ["describe", "module"]
 
@@ -67,7 +67,13 @@ def _describe_endpoint(endpoint: Endpoint) -> str:
 
 
 def _describe_connector(spec: IngressSpec | EgressSpec) -> str:
-    from pystatefun.module import KafkaIngress, PlaygroundEgress, PlaygroundIngress  # noqa: PLC0415
+    from pystatefun.module import (  # noqa: PLC0415
+        KafkaIngress,
+        KinesisEgress,
+        KinesisIngress,
+        PlaygroundEgress,
+        PlaygroundIngress,
+    )
 
     if isinstance(spec, PlaygroundIngress):
         return f"playground ingress on port {spec.port}"
@@ -79,7 +85,21 @@ def _describe_connector(spec: IngressSpec | EgressSpec) -> str:
             f"kafka ingress {spec.id} from {spec.bootstrap_servers}, group "
             f"{spec.consumer_group_id}, starting at {spec.startup_position}: {topics}"
         )
+    if isinstance(spec, KinesisIngress):
+        streams = "; ".join(f"{s.stream} -> {', '.join(s.targets)}" for s in spec.streams)
+        return (
+            f"kinesis ingress {spec.id} in {_aws_region(spec.region)}, starting at "
+            f"{spec.startup_position}: {streams}"
+        )
+    if isinstance(spec, KinesisEgress):
+        return f"kinesis egress {spec.id} to {_aws_region(spec.region)}"
     return f"kafka egress {spec.id} to {spec.bootstrap_servers} ({spec.delivery_semantic})"
+
+
+def _aws_region(region: AwsRegion) -> str:
+    if region.type == "custom-endpoint":
+        return f"{region.id} at {region.endpoint}"
+    return region.id or "the default region"
 
 
 def describe(module: Module, name: str) -> list[str]:

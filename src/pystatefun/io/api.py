@@ -1,6 +1,6 @@
 """The connector seam: what an ingress or egress is, and what the runtime offers them.
 
-Every connector (the playground's HTTP ingress and egress today; Kafka and Kinesis next)
+Every connector (the playground's HTTP ingress and egress, Kafka's and Kinesis's)
 implements ``Ingress`` or ``Egress`` and is registered by its module ``kind`` in
 ``pystatefun.io.registry``; the runtime builds connectors through the registry and names none of
 them. Connectors depend on this module, never on the runtime, so one can be written and tested

@@ -24,15 +24,15 @@ import logging
 from typing import final
 
 from confluent_kafka import KafkaException
-from google.protobuf.message import DecodeError
 
 from pystatefun.errors import TerminalError
 from pystatefun.io.api import ConnectorContext, RuntimeHandle
+from pystatefun.io.backoff import Backoff
+from pystatefun.io.egress_records import read_egress_record
 from pystatefun.io.kafka_publisher import KafkaPublisher, PublishError, make_publisher
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KafkaEgress
 from pystatefun.protocol import KafkaProducerRecord, TypedValue
-from pystatefun.protocol.egress import KAFKA_PRODUCER_RECORD_TYPENAME
 from pystatefun.store import EgressOut, Payload
 
 __all__ = ["KafkaEgressConnector", "build_egress"]
@@ -40,8 +40,6 @@ __all__ = ["KafkaEgressConnector", "build_egress"]
 _log = logging.getLogger("pystatefun.io.kafka")
 _BATCH_MAX = 1000
 _IDLE_S = 1.0
-_BACKOFF_FIRST_S = 0.1
-_BACKOFF_MAX_S = 30.0
 _ERROR_LOG_S = 10.0
 _MESSAGE_MAX_BYTES = 1_000_000  # librdkafka's default message.max.bytes
 
@@ -73,18 +71,8 @@ class KafkaEgressConnector:
     def route(self, value: TypedValue, where: str) -> EgressOut:
         """The record to commit for ``value``; ``TerminalError`` if it can never be published."""
         egress = f"Kafka egress {self.egress_id}"
-        if value.typename != KAFKA_PRODUCER_RECORD_TYPENAME:
-            raise TerminalError(
-                f"{where} sent a {value.typename!r} to {egress}, which takes only "
-                f"{KAFKA_PRODUCER_RECORD_TYPENAME!r} (the SDKs' kafka_egress_message)"
-            )
-        record = KafkaProducerRecord()
-        try:
-            record.ParseFromString(value.value)
-        except DecodeError as exc:
-            raise TerminalError(
-                f"{where} sent an undecodable Kafka record to {egress}: {exc}"
-            ) from None
+        record = read_egress_record(value, KafkaProducerRecord(), where=where, system="Kafka",
+                                    egress_id=self.egress_id)  # fmt: skip
         if not record.topic:
             raise TerminalError(f"{where} sent a Kafka record without a topic to {egress}")
         size = len(record.value_bytes) + len(record.key.encode())
@@ -133,7 +121,7 @@ class KafkaEgressConnector:
         runtime = self._runtime
         assert runtime is not None
         published: int | None = None  # the seq published up to, once the client is set up
-        backoff_s = _BACKOFF_FIRST_S
+        backoff = Backoff()
         while not self._stopping:
             publisher = self._publisher
             assert publisher is not None
@@ -151,15 +139,14 @@ class KafkaEgressConnector:
                 await asyncio.to_thread(publisher.publish, records)
                 published = records[-1].seq
                 await runtime.egress_published(self.egress_id, up_to_seq=published)
-                backoff_s = _BACKOFF_FIRST_S
+                backoff.reset()
             except PublishError as error:
                 self._report(error)
                 if error.fatal:
                     await asyncio.to_thread(publisher.close, wait=False)
                     self._publisher = self._make_publisher()
                     published = None
-                await self._idle(backoff_s)
-                backoff_s = min(backoff_s * 2, _BACKOFF_MAX_S)
+                await self._idle(backoff.next_s())
 
     async def _idle(self, seconds: float) -> None:
         """Wait ``seconds``, or until records are committed or the egress stops."""

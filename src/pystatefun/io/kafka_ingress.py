@@ -25,12 +25,11 @@ import logging
 import threading
 from typing import final
 
-from pystatefun.io.api import ConnectorContext, IngestOutcome, IngressMessage, RuntimeHandle
-from pystatefun.io.kafka_reader import KafkaReader, KafkaRecord
+from pystatefun.io.api import ConnectorContext, RuntimeHandle
+from pystatefun.io.kafka_reader import KafkaReader, KafkaRecord, partition_key
+from pystatefun.io.routing import Route, Routed, append_routed, value_refusal
 from pystatefun.module import KafkaIngress
-from pystatefun.protocol.typed_values import primitive_error
 from pystatefun.store import Position
-from pystatefun.types import Address
 
 __all__ = ["KafkaIngressConnector", "build_ingress"]
 
@@ -44,35 +43,25 @@ def build_ingress(spec: object, context: ConnectorContext) -> KafkaIngressConnec
     return KafkaIngressConnector(spec, max_bytes=context.ingress_max_bytes)
 
 
-def _undeliverable(
-    ingress: str, record: KafkaRecord, value_type: str, max_bytes: int
-) -> tuple[str, str] | None:
-    """Why ``record`` cannot be delivered, with the id to dead-letter it for; None if it can."""
+def _routed(ingress: str, record: KafkaRecord, value_type: str, max_bytes: int) -> Routed:
+    """``record`` to route, or to dead-letter saying why it cannot be delivered."""
     where = f"kafka ingress {ingress}: the record at topic {record.topic}, partition "
     where += f"{record.partition}, offset {record.offset}"
+    position = Position(ingress, partition_key(record.topic, record.partition),
+                        str(record.offset + 1))  # fmt: skip
     if record.key is None:
-        return "", (
+        return Routed("", record.value, position, (
             f"{where} has no key, so it has no address to go to; produce records with a key "
             "(the target address's id, UTF-8)"
-        )
+        ))  # fmt: skip
     try:
         address_id = record.key.decode("utf-8")
     except UnicodeDecodeError:
         shown = record.key.decode("utf-8", "backslashreplace")
-        return shown, f"{where} has a key that is not UTF-8 ({shown!r}); address ids are text"
-    if len(record.value) > max_bytes:
-        return address_id, (
-            f"{where} is {len(record.value)} bytes, over the ingress limit of {max_bytes} "
-            "(--ingress-max-bytes)"
-        )
-    wrong = primitive_error(value_type, record.value)
-    if wrong is not None:
-        return address_id, (
-            f"{where}: its value {wrong}, so it is not a {value_type} (the topic's valueType); "
-            "the value is passed on as it is, so a primitive type needs the SDK's serialized "
-            "wrapper, and plain text or JSON needs a type of its own (com.example/Name, say)"
-        )
-    return None
+        refused = f"{where} has a key that is not UTF-8 ({shown!r}); address ids are text"
+        return Routed(shown, record.value, position, refused)
+    wrong = value_refusal(where, record.value, value_type, max_bytes, "topic")
+    return Routed(address_id, record.value, position, wrong)
 
 
 @final
@@ -166,30 +155,7 @@ class KafkaIngressConnector:
 
     async def _append(self, runtime: RuntimeHandle, key: str, batch: list[KafkaRecord]) -> bool:
         """Append ``batch`` of partition ``key``; False if the runtime stopped meanwhile."""
-        messages: list[IngressMessage] = []
-        for record in batch:
-            position = Position(self._spec.id, key, str(record.offset + 1))
-            topic = self._targets[record.topic]
-            refused = _undeliverable(self._spec.id, record, topic.value_type, self._max_bytes)
-            if refused is not None:
-                if not await self._flush(runtime, messages):
-                    return False
-                messages = []
-                address_id, error = refused
-                target = Address.of(topic.targets[0], address_id)
-                kept = IngressMessage(target, topic.value_type, record.value)
-                await runtime.reject(target, error, kept, position=position)
-                _log.error("%s; dead-lettered, and the partition goes on", error)
-                continue
-            assert record.key is not None
-            address_id = record.key.decode("utf-8")
-            for index, target_type in enumerate(topic.targets):
-                last = index == len(topic.targets) - 1
-                target = Address.of(target_type, address_id)
-                mark = position if last else None
-                messages.append(IngressMessage(target, topic.value_type, record.value, mark))
-        return await self._flush(runtime, messages)
-
-    async def _flush(self, runtime: RuntimeHandle, messages: list[IngressMessage]) -> bool:
-        """Append ``messages``; False if the runtime stopped first."""
-        return not messages or await runtime.append(messages) is not IngestOutcome.STOPPING
+        topic = self._targets[batch[0].topic]
+        route = Route(topic.targets, topic.value_type)
+        routed = [_routed(self._spec.id, r, topic.value_type, self._max_bytes) for r in batch]
+        return await append_routed(runtime, route, routed, _log, "the partition")

@@ -25,6 +25,7 @@ INGRESS_KINDS: Mapping[str, str] = MappingProxyType(
     {
         "io.statefun.playground.v1/ingress": "pystatefun.io.playground",
         "io.statefun.kafka.v1/ingress": "pystatefun.io.kafka_ingress",
+        "io.statefun.kinesis.v1/ingress": "pystatefun.io.kinesis_ingress",
     }
 )
 #: Egress kind -> the module that builds its connector.
@@ -32,11 +33,14 @@ EGRESS_KINDS: Mapping[str, str] = MappingProxyType(
     {
         "io.statefun.playground.v1/egress": "pystatefun.io.playground",
         "io.statefun.kafka.v1/egress": "pystatefun.io.kafka_egress",
+        "io.statefun.kinesis.v1/egress": "pystatefun.io.kinesis_egress",
     }
 )
 
 #: Client libraries connectors import, and the extra of ``pystatefun`` that installs each.
-_EXTRAS: Mapping[str, str] = MappingProxyType({"confluent_kafka": "kafka"})
+_EXTRAS: Mapping[str, str] = MappingProxyType(
+    {"confluent_kafka": "kafka", "boto3": "kinesis", "botocore": "kinesis"}
+)
 
 _IngressBuilder = Callable[[IngressSpec, ConnectorContext], Ingress]
 _EgressBuilder = Callable[[EgressSpec, ConnectorContext], Egress]

@@ -7,6 +7,8 @@ The format is StateFun 3.1+'s stream of ``kind``/``spec`` documents (``docs/modu
 formats are converted by ``pystatefun.module.upgrade`` (``pystatefun module upgrade FILE``).
 """
 
+from pystatefun.module._components import AwsCredentials as AwsCredentials
+from pystatefun.module._components import AwsRegion as AwsRegion
 from pystatefun.module._components import ColocatedEndpoint as ColocatedEndpoint
 from pystatefun.module._components import EgressSpec as EgressSpec
 from pystatefun.module._components import EmbeddedEndpoint as EmbeddedEndpoint
@@ -16,6 +18,9 @@ from pystatefun.module._components import IngressSpec as IngressSpec
 from pystatefun.module._components import KafkaEgress as KafkaEgress
 from pystatefun.module._components import KafkaIngress as KafkaIngress
 from pystatefun.module._components import KafkaTopic as KafkaTopic
+from pystatefun.module._components import KinesisEgress as KinesisEgress
+from pystatefun.module._components import KinesisIngress as KinesisIngress
+from pystatefun.module._components import KinesisStream as KinesisStream
 from pystatefun.module._components import Location as Location
 from pystatefun.module._components import Module as Module
 from pystatefun.module._components import PlaygroundEgress as PlaygroundEgress
@@ -25,6 +30,8 @@ from pystatefun.module._dump import dump_module as dump_module
 from pystatefun.module._loader import load_module as load_module
 
 __all__ = [
+    "AwsCredentials",
+    "AwsRegion",
     "ColocatedEndpoint",
     "EgressSpec",
     "EmbeddedEndpoint",
@@ -34,6 +41,9 @@ __all__ = [
     "KafkaEgress",
     "KafkaIngress",
     "KafkaTopic",
+    "KinesisEgress",
+    "KinesisIngress",
+    "KinesisStream",
     "Location",
     "Module",
     "PlaygroundEgress",

@@ -12,13 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, final
 
-from pystatefun.errors import ModuleError
+from pystatefun.module._kinesis_components import (
+    AwsCredentials,
+    AwsRegion,
+    KinesisEgress,
+    KinesisIngress,
+    KinesisStream,
+)
+from pystatefun.module._location import Location
 from pystatefun.types import split_typename
 
 __all__ = [
     "EGRESS_TYPES",
     "ENDPOINT_TYPES",
     "INGRESS_TYPES",
+    "AwsCredentials",
+    "AwsRegion",
     "ColocatedEndpoint",
     "EgressSpec",
     "EmbeddedEndpoint",
@@ -28,6 +37,9 @@ __all__ = [
     "KafkaEgress",
     "KafkaIngress",
     "KafkaTopic",
+    "KinesisEgress",
+    "KinesisIngress",
+    "KinesisStream",
     "Location",
     "Module",
     "PlaygroundEgress",
@@ -36,24 +48,6 @@ __all__ = [
 ]
 
 _PLACEHOLDER = "{function.name}"
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Location:
-    """Where a component or field is written: ``line`` and ``column`` are 1-based."""
-
-    file: Path
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
-
-    def error(self, reason: str, *, field: str) -> ModuleError:
-        """A ``ModuleError`` here, at ``field`` (for what is found wrong after loading, such
-        as a connector refusing its settings)."""
-        return ModuleError(reason, file=self.file, line=self.line, field=field)
 
 
 @final
@@ -291,10 +285,10 @@ class KafkaEgress:
 
 #: Every kind of ingress and egress a module can declare; each has ``KIND``, its module kind,
 #: by which ``pystatefun.io.registry`` finds its connector.
-IngressSpec = PlaygroundIngress | KafkaIngress
-EgressSpec = PlaygroundEgress | KafkaEgress
-INGRESS_TYPES = (PlaygroundIngress, KafkaIngress)
-EGRESS_TYPES = (PlaygroundEgress, KafkaEgress)
+IngressSpec = PlaygroundIngress | KafkaIngress | KinesisIngress
+EgressSpec = PlaygroundEgress | KafkaEgress | KinesisEgress
+INGRESS_TYPES = (PlaygroundIngress, KafkaIngress, KinesisIngress)
+EGRESS_TYPES = (PlaygroundEgress, KafkaEgress, KinesisEgress)
 
 
 @final

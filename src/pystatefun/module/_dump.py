@@ -7,12 +7,13 @@ shows what a module means once defaults are applied.
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 import yaml
 
 from pystatefun.module._components import (
+    AwsCredentials,
+    AwsRegion,
     ColocatedEndpoint,
     EgressSpec,
     EmbeddedEndpoint,
@@ -21,12 +22,15 @@ from pystatefun.module._components import (
     IngressSpec,
     KafkaEgress,
     KafkaIngress,
+    KinesisEgress,
+    KinesisIngress,
     Module,
     PlaygroundEgress,
     PlaygroundIngress,
     Transport,
 )
 from pystatefun.module._durations import format_duration
+from pystatefun.module._startup_dates import format_startup_date
 from pystatefun.module.kinds import (
     colocated_v1,
     embedded_v1,
@@ -130,13 +134,13 @@ def _http_endpoint(endpoint: HttpEndpoint) -> dict[str, Any]:
 def _ingress(ingress: IngressSpec) -> dict[str, Any]:
     if isinstance(ingress, PlaygroundIngress):
         return {"kind": playground_v1_ingress.KIND, "spec": {"port": ingress.port}}
+    if isinstance(ingress, KinesisIngress):
+        return _kinesis_ingress(ingress)
     startup: dict[str, Any] = {"type": ingress.startup_position}
     if ingress.specific_offsets:
         startup["offsets"] = [{f"{t}/{p}": o} for t, p, o in ingress.specific_offsets]
     if ingress.startup_date_ms is not None:
-        moment = datetime.datetime.fromtimestamp(ingress.startup_date_ms / 1000, datetime.UTC)
-        millis = ingress.startup_date_ms % 1000
-        startup["date"] = moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{millis:03d} +0000"
+        startup["date"] = format_startup_date(ingress.startup_date_ms)
     spec = {
         "id": ingress.id,
         "address": ingress.bootstrap_servers,
@@ -156,6 +160,14 @@ def _egress(egress: EgressSpec) -> dict[str, Any]:
     if isinstance(egress, PlaygroundEgress):
         playground = {"port": egress.port, "topics": list(egress.topics)}
         return {"kind": playground_v1_egress.KIND, "spec": playground}
+    if isinstance(egress, KinesisEgress):
+        spec = {
+            "id": egress.id,
+            **_aws(egress.region, egress.credentials),
+            "maxOutstandingRecords": egress.max_outstanding_records,
+            "clientConfigProperties": [{k: v} for k, v in egress.client_properties],
+        }
+        return {"kind": KinesisEgress.KIND, "spec": spec}
     semantic = {
         "type": egress.delivery_semantic,
         "transactionTimeout": f"{egress.transaction_timeout_ms} ms",
@@ -167,3 +179,36 @@ def _egress(egress: EgressSpec) -> dict[str, Any]:
         "properties": [{key: value} for key, value in egress.properties],
     }
     return {"kind": KafkaEgress.KIND, "spec": spec}
+
+
+def _aws(region: AwsRegion, credentials: AwsCredentials) -> dict[str, Any]:
+    """``awsRegion`` and ``awsCredentials``, without the fields their type does not use."""
+    given = {
+        "id": region.id,
+        "endpoint": region.endpoint,
+        "accessKeyId": credentials.access_key_id,
+        "secretAccessKey": credentials.secret_access_key,
+        "profileName": credentials.profile_name,
+        "profilePath": credentials.profile_path,
+    }
+    regions = {"type": region.type, **{k: given[k] for k in ("id", "endpoint") if given[k]}}
+    names = ("accessKeyId", "secretAccessKey", "profileName", "profilePath")
+    kept = {k: given[k] for k in names if given[k]}
+    return {"awsRegion": regions, "awsCredentials": {"type": credentials.type, **kept}}
+
+
+def _kinesis_ingress(ingress: KinesisIngress) -> dict[str, Any]:
+    startup: dict[str, Any] = {"type": ingress.startup_position}
+    if ingress.startup_date_ms is not None:
+        startup["date"] = format_startup_date(ingress.startup_date_ms)
+    spec = {
+        "id": ingress.id,
+        **_aws(ingress.region, ingress.credentials),
+        "startupPosition": startup,
+        "streams": [
+            {"stream": s.stream, "valueType": s.value_type, "targets": list(s.targets)}
+            for s in ingress.streams
+        ],
+        "clientConfigProperties": [{k: v} for k, v in ingress.client_properties],
+    }
+    return {"kind": KinesisIngress.KIND, "spec": spec}

@@ -28,6 +28,8 @@ from pystatefun.module._components import (
     INGRESS_TYPES,
     KafkaEgress,
     KafkaIngress,
+    KinesisEgress,
+    KinesisIngress,
     Module,
     PlaygroundEgress,
 )
@@ -153,8 +155,8 @@ def _check_unique(
         if isinstance(component, ENDPOINT_TYPES):
             key: object = component.functions
             path: tuple[str, ...] = ("spec", "functions")
-        elif isinstance(component, KafkaIngress | KafkaEgress):
-            role = "ingress" if isinstance(component, KafkaIngress) else "egress"
+        elif isinstance(component, KafkaIngress | KafkaEgress | KinesisIngress | KinesisEgress):
+            role = "ingress" if isinstance(component, KafkaIngress | KinesisIngress) else "egress"
             key, path = (role, component.id), ("spec", "id")
         else:
             key, path = type(component), ("kind",)

@@ -150,13 +150,11 @@ def _from_v30(document: SourceDocument, notes: list[str]) -> _Output:
         output.append(([], {"kind": endpoints_v1_http.KIND, "spec": endpoint}))
     for section, role in (("ingresses", "ingress"), ("egresses", "egress")):
         for index, _ in enumerate(_items(document, (*spec, section))):
-            output.append(_io_v30(document, (*spec, section, index, role), notes))
+            output.append(_io_v30(document, (*spec, section, index, role)))
     return output
 
 
-def _io_v30(
-    document: SourceDocument, path: FieldPath, notes: list[str]
-) -> tuple[list[str], dict[str, Any]]:
+def _io_v30(document: SourceDocument, path: FieldPath) -> tuple[list[str], dict[str, Any]]:
     meta = _mapping(document, (*path, "meta"))
     kind = _LEGACY_IO.get(str(meta.get("type")))
     if kind is None:
@@ -168,7 +166,6 @@ def _io_v30(
     io_id = meta.get("id")
     if not isinstance(io_id, str):
         raise document.error((*path, "meta", "id"), "a 3.0 ingress or egress needs its `id`")
-    notes.append(f"{kind} {io_id}: converted, but pystatefun does not run Kafka or Kinesis yet")
     return [], {"kind": kind, "spec": {"id": io_id, **_mapping(document, (*path, "spec"))}}
 
 

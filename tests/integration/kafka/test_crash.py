@@ -17,12 +17,8 @@ a higher count, a lost one as a gap. Rerun a failing seed with
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import random
-import sqlite3
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -30,8 +26,9 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from support.data_dir_watch import kill_at, read_number, state_counts
 from support.kafka import consume, consume_all, topic
-from support.runtime_process import PYSTATEFUN, RuntimeProcess, start_runtime
+from support.runtime_process import RuntimeProcess, start_runtime
 
 SEEDS = [int(s) for s in os.environ.get("PYSTATEFUN_KAFKA_CRASH_SEEDS", "5,6").split(",")]
 CHUNKS = 4
@@ -112,12 +109,13 @@ def test_kill_9_at_random_instants_loses_and_repeats_nothing_in_state_or_kafka(
         assert producer.flush(30) == 0
         produced += rows
         runtime = start_runtime(module, data_dir)
-        _kill_part_way(runtime, data_dir, len(produced) - rng.randrange(PER_CHUNK // 2))
+        kill_at(runtime, data_dir, len(produced) - rng.randrange(PER_CHUNK // 2), KILL_WAIT_S)
     runtime = start_runtime(module, data_dir)
     try:
         _settle(runtime, data_dir, kafka_broker, outputs, len(produced), seed)
         counts = {
-            typename: _counts(data_dir, typename) for typename in ("kafka/counter", "kafka/total")
+            typename: state_counts(data_dir, typename)
+            for typename in ("kafka/counter", "kafka/total")
         }
     finally:
         runtime.terminate()
@@ -165,29 +163,6 @@ def _check(
     assert len(lines_a) == len(lines_b) == len(produced), where
 
 
-def _kill_part_way(runtime: RuntimeProcess, data_dir: Path, offsets: int) -> None:
-    """SIGKILL once the stored positions add up to ``offsets`` records read (watched from the
-    data dir, read-only: the process offers no event to wait on); killed anyway after
-    ``KILL_WAIT_S``."""
-    deadline = time.monotonic() + KILL_WAIT_S
-    while time.monotonic() < deadline:
-        if _read(data_dir, "SELECT SUM(CAST(position AS INTEGER)) FROM positions") >= offsets:
-            break
-        time.sleep(0.002)
-    runtime.kill()
-
-
-def _read(data_dir: Path, query: str) -> int:
-    """One number from the data dir, read-only (-1 if it cannot be read just now)."""
-    database = f"file:{data_dir / 'pystatefun.sqlite3'}?mode=ro"
-    with (
-        contextlib.suppress(sqlite3.OperationalError),  # not created yet, or busy
-        contextlib.closing(sqlite3.connect(database, uri=True)) as db,
-    ):
-        return int(db.execute(query).fetchone()[0] or 0)
-    return -1
-
-
 def _settle(
     runtime: RuntimeProcess,
     data_dir: Path,
@@ -209,16 +184,6 @@ def _settle(
         "SELECT (SELECT SUM(CAST(position AS INTEGER)) FROM positions) = ? "
         "AND NOT EXISTS (SELECT 1 FROM inbox) AND NOT EXISTS (SELECT 1 FROM egress)"
     )
-    while _read(data_dir, query.replace("?", str(count))) != 1:
+    while read_number(data_dir, query.replace("?", str(count))) != 1:
         assert time.monotonic() < deadline, f"not settled (seed={seed})"
         time.sleep(0.05)  # the process offers no event to wait on
-
-
-def _counts(data_dir: Path, typename: str) -> dict[str, int]:
-    """Each address's ``count`` state, read with ``pystatefun sql`` (the runtime is running)."""
-    done = subprocess.run(
-        [PYSTATEFUN, "sql", f'SELECT id, value FROM "{typename}.count"', "--format", "json",
-         "--data-dir", str(data_dir)],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    return {row["id"]: int(row["value"]) for row in json.loads(done.stdout)}

@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from support.inprocess import records, running, wait_for
 from support.kafka import topic
+from support.log_reports import by_id, expected, functions_file, no_more
 
 from pystatefun.errors import ModuleError
 from pystatefun.module import load_module
@@ -29,42 +30,6 @@ from pystatefun.runtime import Runtime, RuntimeOptions
 from pystatefun.store import DataDir
 
 INGRESS = "com.example/orders"
-FUNCTIONS = """\
-import threading
-
-from pystatefun.sdk import IntType, StatefulFunctions, ValueSpec, egress_message_builder
-from pystatefun.sdk import make_json_type
-
-RECORD = make_json_type("io.statefun.playground/EgressRecord")
-functions = StatefulFunctions()
-release = threading.Event()
-release.set()
-
-
-def report(context, name, message):
-    context.storage.count = (context.storage.count or 0) + 1
-    text = f"{context.address.id}:{message.raw_value().decode()}:{context.storage.count}"
-    record = {"topic": name, "payload": text}
-    context.send_egress(egress_message_builder("io.statefun.playground/egress", record, RECORD))
-
-
-@functions.bind("kafka/counter", specs=[ValueSpec("count", IntType)])
-def counter(context, message):
-    assert release.wait(30), "never released"
-    report(context, "out", message)
-
-
-@functions.bind("kafka/ints")
-def ints(context, message):
-    text = f"{context.address.id}:{message.as_int()}:1"
-    record = {"topic": "out", "payload": text}
-    context.send_egress(egress_message_builder("io.statefun.playground/egress", record, RECORD))
-
-
-@functions.bind("kafka/audit", specs=[ValueSpec("count", IntType)])
-def audit(context, message):
-    report(context, "audit", message)
-"""
 
 
 def _module(
@@ -80,7 +45,7 @@ def _module(
     extra_spec: str = "",
     max_batch: int = 1000,
 ) -> Path:
-    (tmp_path / f"{name}.py").write_text(FUNCTIONS)
+    (tmp_path / f"{name}.py").write_text(functions_file("kafka"))
     listed = "".join(
         f"    - topic: {t}\n      valueType: {value_type}\n      targets: {targets}\n"
         for t in topics
@@ -104,26 +69,6 @@ def _produce(broker: Any, name: str, rows: list[tuple[bytes | None, bytes]]) -> 
     assert producer.flush(30) == 0
 
 
-def _by_id(reported: list[str]) -> dict[str, list[tuple[str, int]]]:
-    seen: dict[str, list[tuple[str, int]]] = {}
-    for line in reported:
-        address_id, value, count = line.rsplit(":", 2)
-        seen.setdefault(address_id, []).append((value, int(count)))
-    return seen
-
-
-def _expected(rows: list[tuple[bytes | None, bytes]], first_count: int = 1) -> dict[str, Any]:
-    """Per key: its values in production order, counted from ``first_count``."""
-    values: dict[str, list[str]] = {}
-    for key, value in rows:
-        assert key is not None
-        values.setdefault(key.decode(), []).append(value.decode())
-    return {
-        key: [(value, first_count + n) for n, value in enumerate(mine)]
-        for key, mine in values.items()
-    }
-
-
 def _rows(count: int, keys: int, start: int = 0) -> list[tuple[bytes | None, bytes]]:
     return [(f"k{n % keys}".encode(), f"v{n}".encode()) for n in range(start, start + count)]
 
@@ -138,13 +83,7 @@ async def _no_more(runtime: Runtime, broker: Any, topics: dict[str, int]) -> Non
         for p, end in _end_offsets(broker, name, partitions).items()
         if end
     }
-
-    async def caught_up() -> bool:
-        return await runtime.handle.positions(INGRESS) == ends
-
-    await wait_for(caught_up)
-    await wait_for(lambda: runtime.statistics()["pending_messages"] == 0)
-    assert await records(runtime, "out", 0) == []
+    await no_more(runtime, INGRESS, ends)
 
 
 async def test_records_reach_every_target_once_in_partition_order(
@@ -162,8 +101,8 @@ async def test_records_reach_every_target_once_in_partition_order(
         audited = await records(runtime, "audit", 300)
         await _no_more(runtime, kafka_broker, {name: 3})
         assert await records(runtime, "audit", 0) == []
-    assert _by_id(counted) == _expected(rows)
-    assert _by_id(audited) == _expected(rows)
+    assert by_id(counted) == expected(rows)
+    assert by_id(audited) == expected(rows)
     assert sum(_end_offsets(kafka_broker, name, 3).values()) == 300
 
 
@@ -194,8 +133,8 @@ async def test_a_restart_resumes_from_the_stored_positions_not_the_startup_posit
     async with running(module, data_dir) as runtime:
         after = await records(runtime, "out", 80)
         await _no_more(runtime, kafka_broker, {name: 2})
-    assert _by_id(before) == _expected(first)
-    assert _by_id(after) == _expected(second, first_count=25)  # 24 each before
+    assert by_id(before) == expected(first)
+    assert by_id(after) == expected(second, first_count=25)  # 24 each before
 
 
 async def test_undeliverable_records_are_dead_lettered_and_their_partition_goes_on(
@@ -293,7 +232,7 @@ async def test_a_full_mailbox_holds_the_partition_back_and_nothing_is_lost(
             await _no_more(runtime, kafka_broker, {name: 1})
     finally:
         functions.release.set()
-    assert _by_id(reported) == _expected(rows)
+    assert by_id(reported) == expected(rows)
 
 
 async def test_the_group_offsets_follow_the_committed_steps_for_lag_tools(
@@ -317,7 +256,7 @@ async def test_the_group_offsets_follow_the_committed_steps_for_lag_tools(
     async with running(module, tmp_path / "two") as runtime:
         reported = await records(runtime, "out", 30)
         await _no_more(runtime, kafka_broker, {name: 2})
-    assert _by_id(reported) == _expected(second)
+    assert by_id(reported) == expected(second)
 
 
 def _committed(broker: Any, group: str, name: str, partitions: int) -> dict[int, int]:
@@ -363,7 +302,7 @@ async def test_another_member_of_the_group_takes_no_partition_away(
         finally:
             await asyncio.to_thread(other.close)
     assert sorted(assigned) == [0, 1]  # the group gave it everything: the ingress is no member
-    assert _by_id(reported) == _expected(first + second)
+    assert by_id(reported) == expected(first + second)
 
 
 async def test_partitions_and_topics_that_appear_later_are_read_from_their_start(

@@ -297,6 +297,7 @@ def test_pystatefun_run_prints_every_problem(write: Write, tmp_path: Path) -> No
         "io.statefun.endpoints.v1/http, io.statefun.playground.v1/ingress, "
         "io.statefun.playground.v1/egress, io.pystatefun.endpoints.v1/embedded, "
         "io.pystatefun.endpoints.v1/colocated, io.statefun.kafka.v1/ingress, "
-        "io.statefun.kafka.v1/egress (see docs/module-yaml/README.md)",
+        "io.statefun.kafka.v1/egress, io.statefun.kinesis.v1/ingress, "
+        "io.statefun.kinesis.v1/egress (see docs/module-yaml/README.md)",
     ]
     assert not (tmp_path / "data").exists()

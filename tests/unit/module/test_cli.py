@@ -72,7 +72,7 @@ def test_validate_reports_an_error_on_stderr_and_exits_1(write: Write) -> None:
 def test_validate_reports_every_problem_and_exits_1(write: Write) -> None:
     path = write(
         MODULE.replace("example/special", "example/spe*cial").replace("port: 8090", "port: -2")
-        + "---\nkind: io.statefun.kinesis.v1/ingress\nspec: {}\n"
+        + "---\nkind: io.statefun.kinesis.v1/ingress\nspec: {id: a/b, streams: []}\n"
     )
     result = run("validate", path)
     assert (result.returncode, result.stdout) == (1, "")
@@ -81,9 +81,7 @@ def test_validate_reports_every_problem_and_exits_1(write: Write) -> None:
         f"{path}:8: spec.functions: 'example/spe*cial' mixes '*' into a name; use "
         "'example/*' for the whole namespace, or name one type exactly",
         f"{path}:14: spec.port: -2 is out of range; it must be at least 0",
-        f"{path}:21: kind: io.statefun.kinesis.v1/ingress is a StateFun kind that pystatefun does "
-        "not support yet; for local development use io.statefun.playground.v1/ingress and "
-        "io.statefun.playground.v1/egress (see docs/compatibility.md)",
+        f"{path}:22: spec.streams: [] is empty; give at least one",
         PAGE,
     ]
 
@@ -143,10 +141,7 @@ def test_upgrade_writes_yaml_on_stdout_and_notes_on_stderr(write: Write) -> None
     result = run("upgrade", legacy)
     assert result.returncode == 0
     assert result.stdout.startswith("# Converted from the StateFun 3.0 module format")
-    assert result.stderr == (
-        "note: io.statefun.kafka.v1/egress ex/out: converted, but pystatefun does not run "
-        "Kafka or Kinesis yet\n"
-    )
+    assert result.stderr == ""  # nothing is left to do by hand
     assert "kind: io.statefun.kafka.v1/egress" in result.stdout
     endpoint_only = result.stdout.split("---\n")[0]
     converted = write(endpoint_only, "converted.yaml")

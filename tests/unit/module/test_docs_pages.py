@@ -48,7 +48,7 @@ def _yaml_blocks(page: Path) -> list[str]:
 
 def test_every_parser_is_a_kind_module() -> None:
     assert {m.KIND for m in KIND_MODULES} >= set(kinds.PARSERS)
-    assert len(KIND_MODULES) == 10
+    assert len(KIND_MODULES) == 12
 
 
 @pytest.mark.parametrize("module", KIND_MODULES, ids=lambda m: m.KIND)

@@ -166,12 +166,13 @@ def test_document_shape_errors(
     assert error.reason.startswith(says)
 
 
-@pytest.mark.parametrize(
-    "kind", ["io.statefun.kinesis.v1/ingress", "io.statefun.kinesis.v1/egress"]
-)
-def test_kinesis_is_recognised_but_not_supported_yet(
-    write: Write, load_error: LoadError, kind: str
+def test_a_kind_recognised_but_not_supported_yet_says_so(
+    write: Write, load_error: LoadError, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pystatefun.module import _loader
+
+    kind = "io.statefun.example.v1/ingress"  # none is today: Kinesis, the last, now runs
+    monkeypatch.setattr(_loader, "NOT_YET_SUPPORTED", frozenset({kind}))
     path = write(f"kind: io.statefun.playground.v1/ingress\nspec: {{port: 1}}\n---\nkind: {kind}\n")
     error = load_error(path)
     assert (error.file, error.line, error.field) == (path, 4, "kind")

@@ -48,6 +48,8 @@ def test_the_names_the_runtime_imports() -> None:
     from pystatefun import module
 
     assert module.__all__ == [
+        "AwsCredentials",
+        "AwsRegion",
         "ColocatedEndpoint",
         "EgressSpec",
         "EmbeddedEndpoint",
@@ -57,6 +59,9 @@ def test_the_names_the_runtime_imports() -> None:
         "KafkaEgress",
         "KafkaIngress",
         "KafkaTopic",
+        "KinesisEgress",
+        "KinesisIngress",
+        "KinesisStream",
         "Location",
         "Module",
         "PlaygroundEgress",

@@ -19,6 +19,8 @@ from pystatefun.module.kinds import (
     endpoints_v2_http,
     kafka_v1_egress,
     kafka_v1_ingress,
+    kinesis_v1_egress,
+    kinesis_v1_ingress,
     playground_v1_egress,
     playground_v1_ingress,
 )
@@ -38,13 +40,10 @@ PARSERS: Mapping[str, Parser] = MappingProxyType(
         colocated_v1.KIND: colocated_v1.parse,
         kafka_v1_ingress.KIND: kafka_v1_ingress.parse,
         kafka_v1_egress.KIND: kafka_v1_egress.parse,
+        kinesis_v1_ingress.KIND: kinesis_v1_ingress.parse,
+        kinesis_v1_egress.KIND: kinesis_v1_egress.parse,
     }
 )
 # StateFun kinds that pystatefun recognises but cannot run yet: a module that uses them gets an
 # error saying so, not "unknown kind", which would suggest a typo.
-NOT_YET_SUPPORTED = frozenset(
-    {
-        "io.statefun.kinesis.v1/ingress",
-        "io.statefun.kinesis.v1/egress",
-    }
-)
+NOT_YET_SUPPORTED: frozenset[str] = frozenset()

@@ -26,12 +26,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from pystatefun.module._components import KafkaEgress, PlaygroundEgress
+from pystatefun.module._client_properties import client_properties
+from pystatefun.module._components import KafkaEgress
 from pystatefun.module._fields import DurationMs, PositiveInt
 from pystatefun.module._source import FieldPath, SourceDocument
+from pystatefun.module._typenames import check_egress_id
 from pystatefun.module._validation import SPEC_CONFIG, Problems, validate
-from pystatefun.module.kinds.kafka_v1_ingress import client_properties
-from pystatefun.types import split_typename
 
 __all__ = ["KIND", "Spec", "parse"]
 
@@ -66,13 +66,10 @@ def parse(document: SourceDocument) -> KafkaEgress:
     spec = problems.attempt(partial(validate, document, Spec, document.value.get("spec"), _SPEC))
     if spec is None:
         raise problems.error()
-    properties = client_properties(document, spec.properties, problems)
-    if spec.id == PlaygroundEgress.ID:
-        problems.add(document.problem(("spec", "id"), f"{spec.id!r} is the playground egress's "
-                                      "id; name this egress otherwise"))  # fmt: skip
-    elif split_typename(spec.id) is None:
-        problems.add(document.problem(("spec", "id"), f"{spec.id!r} is not a typename like "
-                                      "'com.example/greets'"))  # fmt: skip
+    properties = {
+        k: v for k, (v, _) in client_properties(document, spec.properties, problems).items()
+    }
+    check_egress_id(document, spec.id, problems)
     bootstrap = spec.address or properties.pop("bootstrap.servers", None)
     if bootstrap is None:
         problems.add(document.problem(("spec",), "no `address` (nor bootstrap.servers in "

@@ -28,26 +28,23 @@ message (``TypedValue(valueType, value)``); its key, as UTF-8, the target addres
 
 from __future__ import annotations
 
-import datetime
-import re
 from functools import partial
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from pystatefun.module._client_properties import client_properties
 from pystatefun.module._components import KafkaIngress, KafkaTopic
 from pystatefun.module._source import FieldPath, SourceDocument
+from pystatefun.module._startup_dates import startup_date_ms
+from pystatefun.module._typenames import check_routing, check_typename
 from pystatefun.module._validation import SPEC_CONFIG, Problems, validate
-from pystatefun.types import split_typename
 
-__all__ = ["KIND", "Spec", "client_properties", "parse"]
+__all__ = ["KIND", "Spec", "parse"]
 
 KIND = KafkaIngress.KIND
 _SPEC: FieldPath = ("spec",)
 _TEXT = Annotated[str, StringConstraints(strict=True, min_length=1)]
-_DATE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,3}))? ?(Z|[+-]\d{2}:?\d{2})$"
-)
 
 
 class _Topic(BaseModel):
@@ -80,30 +77,6 @@ class Spec(BaseModel):
     properties: list[dict[str, Any]] | dict[str, Any] | None = None
 
 
-def client_properties(document: SourceDocument, raw: object, problems: Problems) -> dict[str, str]:
-    """``properties`` as StateFun writes them (a list of single-entry maps; a plain mapping is
-    taken too), as the strings a Kafka client takes."""
-    entries = [raw] if isinstance(raw, dict) else raw if isinstance(raw, list) else []
-    found: dict[str, str] = {}
-    for index, entry in enumerate(entries):
-        path = ("spec", "properties") if isinstance(raw, dict) else ("spec", "properties", index)
-        if not isinstance(entry, dict) or (isinstance(raw, list) and len(entry) != 1):
-            problems.add(document.problem(path, "each property is one `name: value` entry"))
-            continue
-        for key, value in entry.items():
-            if isinstance(value, dict | list) or value is None:
-                problems.add(document.problem(path, f"property {key!r} needs a plain value"))
-                continue
-            found[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
-    return found
-
-
-def _check_typename(document: SourceDocument, path: FieldPath, value: str, what: str) -> str:
-    if split_typename(value) is None:
-        raise document.error(path, f"{value!r} is not a {what} like 'com.example/name'")
-    return value
-
-
 def _startup(
     document: SourceDocument, spec: Spec, problems: Problems
 ) -> tuple[str, tuple[tuple[str, int, int], ...], int | None]:
@@ -120,7 +93,7 @@ def _startup(
         offsets = problems.attempt(partial(_offsets, document, position.offsets, path)) or ()
         return position.type, offsets, None
     if position.type == "date":
-        date = problems.attempt(partial(_date_ms, document, position.date, (*path, "date")))
+        date = problems.attempt(partial(startup_date_ms, document, position.date, (*path, "date")))
         return position.type, (), date
     return position.type, (), None
 
@@ -145,17 +118,6 @@ def _offsets(
     return tuple(offsets)
 
 
-def _date_ms(document: SourceDocument, raw: str | None, path: FieldPath) -> int:
-    match = _DATE.match(raw or "")
-    if match is None:
-        example = "'2020-02-01 04:15:00.000 +0000' (yyyy-MM-dd HH:mm:ss.SSS Z)"
-        raise document.error(path, f"{raw!r} is not a date like {example}")
-    day, time, millis, zone = match.groups()
-    zone = "+0000" if zone == "Z" else zone.replace(":", "")
-    moment = datetime.datetime.strptime(f"{day} {time} {zone}", "%Y-%m-%d %H:%M:%S %z")
-    return int(moment.timestamp() * 1000) + int((millis or "0").ljust(3, "0"))
-
-
 def parse(document: SourceDocument) -> KafkaIngress:
     """The ingress that ``document`` (a whole ``kind``/``spec`` document) declares."""
     problems = Problems()
@@ -163,17 +125,14 @@ def parse(document: SourceDocument) -> KafkaIngress:
     spec = problems.attempt(partial(validate, document, Spec, raw, _SPEC))
     if spec is None:
         raise problems.error()
-    properties = client_properties(document, spec.properties, problems)
-    problems.attempt(partial(_check_typename, document, ("spec", "id"), spec.id, "typename"))
+    properties = {
+        k: v for k, (v, _) in client_properties(document, spec.properties, problems).items()
+    }
+    check_typename(document, ("spec", "id"), spec.id, "typename", problems)
     topics = []
     for index, topic in enumerate(spec.topics):
         path: FieldPath = ("spec", "topics", index)
-        value_type = (*path, "valueType")
-        problems.attempt(partial(_check_typename, document, value_type, topic.value_type,
-                                 "typename"))  # fmt: skip
-        for number, target in enumerate(topic.targets):
-            problems.attempt(partial(_check_typename, document, (*path, "targets", number),
-                                     target, "function type"))  # fmt: skip
+        check_routing(document, path, topic.value_type, topic.targets, problems)
         topics.append(KafkaTopic(topic=topic.topic, value_type=topic.value_type,
                                  targets=tuple(topic.targets)))  # fmt: skip
     bootstrap = spec.address or properties.pop("bootstrap.servers", None)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.modules import assert_problems, run_refused
 
 from pystatefun.errors import ModuleError
 from pystatefun.module import KafkaEgress, KafkaIngress, KafkaTopic, dump_module, load_module
@@ -157,12 +158,7 @@ def test_a_module_dumps_and_loads_the_same(write: Write, tmp_path: Path) -> None
 def test_mistakes_are_named_at_their_line_and_field(
     write: Write, load_error: LoadError, text: str, problems: list[tuple[int, str, str]]
 ) -> None:
-    error = load_error(write(text))
-    found = [(p.line, p.field, p.reason) for p in error.problems]
-    assert len(found) == len(problems), found
-    for (line, field, reason), (want_line, want_field, says) in zip(found, problems, strict=True):
-        assert (line, field) == (want_line, want_field), found
-        assert reason.startswith(says) or says in reason, reason
+    assert_problems(load_error(write(text)), problems)
 
 
 def test_ids_are_unique_per_role(write: Write, load_error: LoadError) -> None:
@@ -178,21 +174,16 @@ def test_run_refuses_a_kind_no_connector_serves_and_creates_nothing(
 ) -> None:
     from types import MappingProxyType
 
-    from click.testing import CliRunner
-
-    from pystatefun.cli import cli
     from pystatefun.io import registry
 
     # As for a kind that is read and checked before its connector lands.
     monkeypatch.setattr(registry, "EGRESS_KINDS", MappingProxyType({}))
     path = write(EGRESS)
-    result = CliRunner().invoke(cli, ["run", str(path), "--data-dir", str(tmp_path / "data")])
-    assert result.exit_code == 1
+    output = run_refused(path, tmp_path / "data")
     assert (
         f"Error: {path}:1: kind: pystatefun reads and checks io.statefun.kafka.v1/egress, but "
-        "cannot run it yet" in result.output
+        "cannot run it yet" in output
     )
-    assert not (tmp_path / "data").exists()
 
 
 @pytest.mark.parametrize(("text", "role"), [(INGRESS, "ingress"), (EGRESS, "egress")])
@@ -201,19 +192,12 @@ def test_without_the_kafka_client_run_says_which_extra_to_install(
 ) -> None:
     import sys
 
-    from click.testing import CliRunner
-
-    from pystatefun.cli import cli
-
     monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # as if not installed
     for name in ("ingress", "reader", "egress", "publisher"):
         monkeypatch.delitem(sys.modules, f"pystatefun.io.kafka_{name}", raising=False)
     path = write(text)
-    result = CliRunner().invoke(cli, ["run", str(path), "--data-dir", str(tmp_path / "data")])
-    assert result.exit_code == 1
+    output = run_refused(path, tmp_path / "data")
     assert (
         f"Error: {path}:1: kind: the io.statefun.kafka.v1/{role} connector needs the Python "
-        "package confluent_kafka, which is not installed: pip install 'pystatefun[kafka]'"
-        in result.output
+        "package confluent_kafka, which is not installed: pip install 'pystatefun[kafka]'" in output
     )
-    assert not (tmp_path / "data").exists()
