@@ -112,7 +112,7 @@ async def test_a_restart_resumes_after_the_stored_sequence_numbers(
     name = stream(kinesis_server, shards=2)
     first, second = _rows(100, keys=5), _rows(60, keys=5, start=100)
     put(kinesis_server, name, first)
-    module = _module(tmp_path, "restart_fns", [name], endpoint=kinesis_server.endpoint)
+    module = _module(tmp_path, "kinesis_restart_fns", [name], endpoint=kinesis_server.endpoint)
     data_dir = tmp_path / "data"
     async with running(module, data_dir) as runtime:
         before = await records(runtime, "out", 100)
@@ -167,10 +167,11 @@ async def test_a_full_mailbox_holds_the_shard_back_and_nothing_is_lost(
     rows = _rows(40, keys=1)
     put(kinesis_server, name, rows)
     monkeypatch.syspath_prepend(str(tmp_path))
-    module = _module(tmp_path, "full_fns", [name], endpoint=kinesis_server.endpoint, max_batch=2)
-    threaded = "full_fns:functions\n  execution: threads"
-    module.write_text(module.read_text().replace("full_fns.py:functions", threaded))
-    functions = importlib.import_module("full_fns")
+    endpoint = kinesis_server.endpoint
+    module = _module(tmp_path, "kinesis_full_fns", [name], endpoint=endpoint, max_batch=2)
+    threaded = "kinesis_full_fns:functions\n  execution: threads"
+    module.write_text(module.read_text().replace("kinesis_full_fns.py:functions", threaded))
+    functions = importlib.import_module("kinesis_full_fns")
     functions.release.clear()
     try:
         async with running(module, tmp_path / "data") as runtime:
@@ -277,7 +278,7 @@ async def test_kinesis_that_cannot_be_reached_is_reported_and_retried(
     it is there."""
     monkeypatch.setattr(kinesis_ingress, "_RETRY_S", 0.2)
     server = MotoServer(tmp_path, free_port())
-    module = _module(tmp_path, "down_fns", ["later"], endpoint=server.endpoint)
+    module = _module(tmp_path, "kinesis_down_fns", ["later"], endpoint=server.endpoint)
     with caplog.at_level(logging.ERROR, logger="pystatefun.io.kinesis"):
         async with running(module, tmp_path / "data") as runtime:
             await wait_for(lambda: "listing the shards of later failed" in caplog.text)
