@@ -18,8 +18,10 @@
     │                                    the peer speaks another protocol or version
     ├── DataDirError                     the runtime cannot use its data dir or a port (in use
     │   │                                by another process, made with other key groups)
-    │   └── DataDirDamagedError          the data dir's files are damaged (truncated, overwritten):
-    │                                    restore the last savepoint into a new data dir
+    │   ├── DataDirDamagedError          the data dir's files are damaged (truncated, overwritten):
+    │   │                                restore the last savepoint into a new data dir
+    │   └── ClusterStorageError          cluster mode cannot use its NATS JetStream cluster
+    │                                    (unreachable, partitions taken over): see the message
     ├── NoSuchDeadLetterError (LookupError)
     │                                    a dead letter id that does not exist: list them first
     ├── InvocationError                  a batch failed (never raised to users: the runtime
@@ -48,6 +50,7 @@ from pathlib import Path
 from typing import ClassVar, Self, final
 
 __all__ = [
+    "ClusterStorageError",
     "ConfigurationError",
     "DataDirDamagedError",
     "DataDirError",
@@ -248,6 +251,14 @@ class DataDirDamagedError(DataDirError):
 
     def __reduce__(self) -> tuple[object, tuple[str]]:
         return partial(DataDirDamagedError, path=self.path), (self.message,)
+
+
+class ClusterStorageError(DataDirError):
+    """A worker cannot use its cluster's storage: the NATS servers are unreachable, a write
+    went unacknowledged for too long, or another worker took over its partitions (whose
+    steps this one can no longer commit). Restarting the worker recovers from the stream."""
+
+    code = "PSF-CL0002"
 
 
 class NoSuchDeadLetterError(PystatefunError, LookupError):

@@ -11,10 +11,12 @@ bulk load (``BulkLoader``) is all or nothing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from support.nats import nats_url as nats_url
 
 from pystatefun.errors import DataDirError, NoSuchDeadLetterError
 from pystatefun.runtime.registry import LONGEST_MS
@@ -42,6 +44,8 @@ from pystatefun.store.contents import (
     PositionContent,
     StateContent,
 )
+from pystatefun.store.jetstream import JetStreamEngine, JetStreamLoader
+from pystatefun.store.jetstream._layout import digest
 from pystatefun.store.records import TimerRecord
 from pystatefun.types import Address
 
@@ -72,6 +76,7 @@ class Engines:
         self.loader = loader
         self.engine: StorageEngine | None = None
         self.kind = ""  # its key in ENGINES
+        self.sibling: Callable[[Path, Clock], Engines] | None = None  # other storage, same kind
 
     async def open(self, key_groups: int = KEY_GROUPS) -> StorageEngine:
         self.engine = self.make()
@@ -97,7 +102,26 @@ def _memory(tmp_path: Path, clock: Clock) -> Engines:
     return Engines(lambda: engine, lambda fresh: engine.loader(fresh=fresh))
 
 
-ENGINES = {"sqlite": _sqlite, "memory": _memory}
+def _jetstream(tmp_path: Path, clock: Clock, nats_url: str = "") -> Engines:
+    """A cluster on the session's real NATS server, named after the test's directory (so
+    ``other`` storage of the same kind is another cluster)."""
+    name = f"c{digest(str(tmp_path))[:20]}"
+    return Engines(
+        lambda: JetStreamEngine(
+            [nats_url], cluster=name, worker="w1", clock_ms=clock, partitions=4
+        ),
+        lambda fresh: JetStreamLoader(
+            [nats_url],
+            cluster=name,
+            fresh=fresh,
+            clock_ms=clock,
+            key_groups=KEY_GROUPS,
+            partitions=4,
+        ),
+    )
+
+
+ENGINES = {"sqlite": _sqlite, "memory": _memory, "jetstream": _jetstream}
 
 
 @pytest.fixture
@@ -109,7 +133,11 @@ def clock() -> Clock:
 async def engines(
     request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
 ) -> AsyncIterator[Engines]:
-    opened = ENGINES[request.param](tmp_path, clock)
+    make = ENGINES[request.param]
+    if request.param == "jetstream":
+        make = functools.partial(_jetstream, nats_url=request.getfixturevalue("nats_url"))
+    opened = make(tmp_path, clock)
+    opened.sibling = make
     opened.kind = request.param
     yield opened
     if opened.engine is not None:
@@ -287,7 +315,8 @@ async def test_the_instance_id_is_kept_across_reopens_and_is_its_own(
     assert first
     engine = await engines.reopen()
     assert engine.instance_id == first
-    other = ENGINES[engines.kind](tmp_path / "other", clock)  # other storage, same kind
+    assert engines.sibling is not None
+    other = engines.sibling(tmp_path / "other", clock)  # other storage, same kind
     try:
         assert (await other.open()).instance_id != first
     finally:

@@ -28,7 +28,6 @@ none, and its footer counts no ``position``.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import json
@@ -38,7 +37,8 @@ from types import TracebackType
 from typing import Any, final
 
 from pystatefun.errors import ConfigurationError
-from pystatefun.store import Payload, StateValue, TimerRecord
+from pystatefun.store import TimerRecord
+from pystatefun.store.content_json import content_from_json, content_to_json
 from pystatefun.store.contents import (
     Content,
     DeadLetterContent,
@@ -48,7 +48,6 @@ from pystatefun.store.contents import (
     PositionContent,
     StateContent,
 )
-from pystatefun.types import Address
 
 __all__ = ["FORMAT", "VERSION", "SavepointError", "SavepointWriter", "kind_of", "read_savepoint"]
 
@@ -80,87 +79,6 @@ class SavepointError(ConfigurationError):
     code = "PSF-SP0001"
 
 
-def _b64(value: bytes | None) -> str | None:
-    return None if value is None else base64.b64encode(value).decode("ascii")
-
-
-def _unb64(text: str | None) -> bytes | None:
-    return None if text is None else base64.b64decode(text)
-
-
-def _addr(address: Address | None) -> list[str] | None:
-    return None if address is None else list(address)
-
-
-def _unaddr(fields: list[str] | None) -> Address | None:
-    return None if fields is None else Address(*fields)
-
-
-# Records whose fields are all plain JSON values, written as they are.
-_FLAT: dict[type, str] = {DedupKey: "dedup", PositionContent: "position"}
-_FLAT_KINDS = {kind: cls for cls, kind in _FLAT.items()}
-
-
-def _record(content: Content) -> dict[str, Any]:
-    if isinstance(content, DedupKey | PositionContent):
-        return {"t": _FLAT[type(content)], **content._asdict()}
-    if isinstance(content, StateContent):
-        v = content.value
-        return {"t": "state", "address": list(content.address), "name": v.name,
-                "typename": v.payload.typename, "value": _b64(v.payload.value),
-                "expire_mode": v.expire_mode, "expire_after_ms": v.expire_after_ms,
-                "expires_at_ms": v.expires_at_ms}  # fmt: skip
-    if isinstance(content, MessageContent):
-        return {"t": "message", "target": list(content.target), "caller": _addr(content.caller),
-                "typename": content.payload.typename, "value": _b64(content.payload.value),
-                "enqueued_at_ms": content.enqueued_at_ms}  # fmt: skip
-    if isinstance(content, TimerRecord):
-        payload = content.payload
-        return {"t": "timer", "fire_at_ms": content.fire_at_ms, "sender": list(content.sender),
-                "token": content.token, "target": list(content.target),
-                "typename": payload.typename, "value": _b64(payload.value)}  # fmt: skip
-    if isinstance(content, DeadLetterContent):
-        messages = [{"caller": _addr(c), "typename": p.typename, "value": _b64(p.value)}
-                    for c, p in content.messages]  # fmt: skip
-        return {"t": "dead_letter", "target": list(content.target), "error": content.error,
-                "failed_at_ms": content.failed_at_ms, "attempts": content.attempts,
-                "messages": messages}  # fmt: skip
-    return {"t": "egress", "egress": content.egress, "topic": content.topic,
-            "typename": content.payload.typename, "value": _b64(content.payload.value),
-            "created_at_ms": content.created_at_ms}  # fmt: skip
-
-
-def _content(record: dict[str, Any]) -> Content:
-    kind = record["t"]
-    flat = _FLAT_KINDS.get(kind)
-    if flat is not None:
-        fields: tuple[str, ...] = flat._fields  # type: ignore[attr-defined]
-        content: Content = flat(**{name: record[name] for name in fields})
-        return content
-    if kind == "state":
-        payload = Payload(record["typename"], _unb64(record["value"]))
-        value = StateValue(record["name"], payload, record["expire_mode"],
-                           record["expire_after_ms"], record["expires_at_ms"])  # fmt: skip
-        return StateContent(Address(*record["address"]), value)
-    if kind == "message":
-        payload = Payload(record["typename"], _unb64(record["value"]))
-        return MessageContent(Address(*record["target"]), _unaddr(record["caller"]), payload,
-                              record["enqueued_at_ms"])  # fmt: skip
-    if kind == "timer":
-        payload = Payload(record["typename"], _unb64(record["value"]))
-        return TimerRecord(0, record["fire_at_ms"], Address(*record["sender"]), record["token"],
-                           Address(*record["target"]), payload)  # fmt: skip
-    if kind == "dead_letter":
-        messages = tuple((_unaddr(m["caller"]), Payload(m["typename"], _unb64(m["value"])))
-                         for m in record["messages"])  # fmt: skip
-        return DeadLetterContent(Address(*record["target"]), record["error"],
-                                 record["failed_at_ms"], record["attempts"], messages)  # fmt: skip
-    if kind == "egress":
-        payload = Payload(record["typename"], _unb64(record["value"]))
-        return EgressContent(record["egress"], record["topic"], payload, record["created_at_ms"])
-    raise KeyError(kind)
-
-
 @final
 class SavepointWriter:
     """Writes a savepoint file: the header now, records as they come, the footer on success.
@@ -183,7 +101,7 @@ class SavepointWriter:
         self._file.write(line)
 
     def write(self, content: Content) -> None:
-        record = _record(content)
+        record = content_to_json(content)
         self.counts[record["t"]] += 1
         self._line(record)
 
@@ -247,7 +165,7 @@ def _records(
                 return
             digest.update(line)
             counts[record["t"]] += 1
-            yield _content(record)
+            yield content_from_json(record)
     except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
         raise SavepointError(
             f"{path}, line {number}: damaged ({type(exc).__name__}: {exc})"

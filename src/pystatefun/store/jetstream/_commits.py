@@ -1,0 +1,288 @@
+"""Publishing steps: claiming partitions, group commit, and what a lost acknowledgement means.
+
+One task publishes; everything queued while a batch is in flight goes into the next one, in
+queue order, up to the batch limit. A batch the server refused because a marker moved means
+another worker claimed that partition: nothing of it was stored, and this worker stops
+committing (a later step may depend on the refused one). A batch that got no acknowledgement
+is looked up by its first marker, which names the batch that last moved it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, final
+
+from nats.errors import ConnectionClosedError, NoServersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from pystatefun.errors import ClusterStorageError
+from pystatefun.store.engine import EngineStatistics
+from pystatefun.store.jetstream._batch import Batch, Record, StepTooLargeError, writes_of
+from pystatefun.store.jetstream._connection import (
+    WRONG_LAST_SEQUENCE,
+    BatchRefusedError,
+    BatchTimeoutError,
+    ensure_stream,
+    last_on,
+    publish_batch,
+    read_live,
+)
+from pystatefun.store.jetstream._layout import ClusterLayout
+from pystatefun.store.jetstream._view import ClusterView
+from pystatefun.store.steps import Step, StepOutcome
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.js import JetStreamContext
+
+__all__ = ["Committer", "Job"]
+
+_log = logging.getLogger("pystatefun.store")
+_UNREACHABLE = (BatchTimeoutError, NatsTimeoutError, ConnectionClosedError, NoServersError, OSError)
+
+
+@final
+@dataclass(slots=True)
+class Job:
+    """Work for one batch: ``build`` adds its records and returns how to finish it once the
+    batch's first sequence is known (or, for a refused step, its outcome at once)."""
+
+    build: Callable[[Batch], Any]
+    step: Step | None
+    future: asyncio.Future[Any] = field(init=False)
+
+
+@final
+class Committer:
+    """The one writer of a worker's partitions."""
+
+    def __init__(
+        self,
+        nc: Client,
+        layout: ClusterLayout,
+        view: ClusterView,
+        *,
+        worker: str,
+        clock_ms: Callable[[], int],
+        provisional: dict[int, str],
+        batch_limit: int,
+        publish_timeout: float,
+        commit_deadline: float,
+    ) -> None:
+        self._nc = nc
+        self._layout = layout
+        self._view = view
+        self._worker = worker
+        self._clock_ms = clock_ms
+        self._provisional = provisional
+        self._limit = batch_limit
+        self._timeout = publish_timeout
+        self._deadline = commit_deadline
+        self.markers: dict[int, int] = {}  # partition -> its marker's sequence
+        self._waiting: list[Job] = []
+        self._applying: list[Job] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._failed: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._batches = 0
+        self._steps = 0
+
+    # --- claiming and reading back -----------------------------------------------------------
+
+    async def start(self, js: JetStreamContext, *, replicas: int, partitions: range) -> None:
+        """Make the stream if new, claim ``partitions``, read them into the view."""
+        layout = self._layout
+        await ensure_stream(js, name=layout.stream, subjects=[f"{layout.prefix}.>"],
+                            replicas=replicas)  # fmt: skip
+        for attempt in range(5):
+            found = await read_live(js, layout.stream, f"{layout.prefix}.pm.*")
+            seen = {layout.parse(r.subject)[1]: r.seq for r in found}
+            claim = [Record(layout.marker(p), None, expect_seq=seen.get(p, 0)) for p in partitions]
+            batch_id = uuid.uuid4().hex
+            try:
+                last = await publish_batch(self._nc, claim, batch_id=batch_id,
+                                           kind_of=dict.fromkeys([r.subject for r in claim], "pm"),
+                                           marker_body=self._marker_body(batch_id),
+                                           timeout=self._timeout)  # fmt: skip
+            except BatchRefusedError as exc:
+                if exc.err_code != WRONG_LAST_SEQUENCE or attempt == 4:
+                    raise ClusterStorageError(
+                        f"cluster {layout.name!r}: claiming partitions was refused ({exc})"
+                    ) from exc
+                continue  # another worker claimed meanwhile: read the markers again
+            break
+        first = last - len(claim) + 1
+        self.markers = {p: first + n for n, p in enumerate(partitions)}
+        for record in await read_live(js, layout.stream, f"{layout.prefix}.>"):
+            if layout.parse(record.subject)[0] != "pm":
+                self._view.apply(record.subject, record.seq, record.content)
+        _log.info("worker %s claimed partitions %d-%d of cluster %r (stream %s, up to seq %d)",
+                  self._worker, partitions.start, partitions.stop - 1, layout.name,
+                  layout.stream, last)  # fmt: skip
+        self._task = asyncio.create_task(self._loop(), name="pystatefun-cluster-committer")
+
+    def _marker_body(self, batch_id: str) -> bytes:
+        return json.dumps({"worker": self._worker, "batch": batch_id}).encode()
+
+    # --- queueing ----------------------------------------------------------------------------
+
+    def queue(self, job: Job) -> asyncio.Future[Any]:
+        if self._failed is not None:
+            raise ClusterStorageError(self._failed)
+        job.future = asyncio.get_running_loop().create_future()
+        self._waiting.append(job)
+        self._wake.set()
+        return job.future
+
+    @property
+    def backlog(self) -> int:
+        return len(self._waiting) + len(self._applying)
+
+    def undurable_consumed(self) -> Iterable[int]:
+        for job in (*self._applying, *self._waiting):
+            if job.step is not None:
+                yield from job.step.consumed
+
+    def statistics(self) -> EngineStatistics:
+        return EngineStatistics(self._batches, self._steps)
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        if self._task is not None:
+            self._closing = True
+            self._wake.set()
+            await self._task
+            self._task = None
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._waiting and self._failed is None:
+                try:
+                    await self._commit_next()
+                except ClusterStorageError as exc:
+                    self._fail(str(exc))
+            if self._closing:
+                return
+
+    def _fail(self, reason: str) -> None:
+        self._failed = reason
+        _log.error("%s", reason)
+        failed = [*self._applying, *self._waiting]
+        self._applying, self._waiting = [], []
+        for job in failed:
+            if not job.future.done():
+                job.future.set_exception(ClusterStorageError(reason))
+
+    async def _commit_next(self) -> None:
+        batch = Batch(self._layout, self._view, markers=self.markers,
+                      provisional=self._provisional, now_ms=self._clock_ms(),
+                      limit=self._limit)  # fmt: skip
+        finishing: list[tuple[Job, Callable[[int], Any]]] = []
+        while self._waiting:
+            job = self._waiting[0]
+            size = 1 if job.step is None else writes_of(job.step)
+            if finishing and not batch.room_for(size, 0) and len(batch) + size >= self._limit:
+                break
+            self._waiting.pop(0)
+            try:
+                if job.step is not None:
+                    batch.check_size(job.step)
+                result = job.build(batch)
+            except StepTooLargeError as exc:
+                job.future.set_result(StepOutcome(committed=False, error=str(exc)))
+                continue
+            if isinstance(result, StepOutcome):
+                job.future.set_result(result)
+            else:
+                finishing.append((job, result))
+        self._applying = [job for job, _ in finishing]
+        first = await self._publish(batch) if batch.records else 0
+        self._applying = []
+        self._batches += 1
+        self._steps += len(finishing)
+        for job, finish in finishing:
+            if not job.future.done():
+                job.future.set_result(finish(first))
+
+    async def _publish(self, batch: Batch) -> int:
+        """Publish ``batch`` until it is stored; the sequence of its first record."""
+        messages = batch.messages()
+        kind_of = {r.subject: self._layout.parse(r.subject)[0] for r in messages}
+        ids: list[str] = []
+        give_up = time.monotonic() + self._deadline
+        delay = 0.05
+        while True:
+            ids.append(batch.id if not ids else uuid.uuid4().hex)
+            try:
+                last = await publish_batch(self._nc, messages, batch_id=ids[-1], kind_of=kind_of,
+                                           marker_body=self._marker_body(ids[-1]),
+                                           timeout=self._timeout)  # fmt: skip
+                break
+            except BatchRefusedError as exc:
+                found = await self._stored_as(batch, ids)
+                if found is not None:
+                    last = found
+                    break
+                raise await self._refused(batch, exc) from exc
+            except _UNREACHABLE as exc:
+                found = await self._stored_as(batch, ids, quiet=True)
+                if found is not None:
+                    last = found
+                    break
+                if time.monotonic() > give_up:
+                    raise ClusterStorageError(
+                        f"cluster {self._layout.name!r}: no commit was acknowledged for "
+                        f"{self._deadline:.0f} s ({type(exc).__name__}: {exc}); this worker "
+                        "commits nothing more. Check the NATS servers, then restart it."
+                    ) from exc
+                _log.warning("a commit got no acknowledgement (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        first = last - len(messages) + 1
+        records = batch.records
+        for n, record in enumerate(records):
+            self._view.apply(record.subject, first + n, record.content)
+        for n, partition in enumerate(sorted(batch.partitions)):
+            self.markers[partition] = first + len(records) + n
+        return first
+
+    async def _stored_as(self, batch: Batch, ids: list[str], *, quiet: bool = False) -> int | None:
+        """The last sequence of ``batch`` if one of its attempts (``ids``) was stored."""
+        partitions = sorted(batch.partitions)
+        js = self._nc.jetstream(timeout=self._timeout)
+        try:
+            marker = await last_on(js, self._layout.stream, self._layout.marker(partitions[0]))
+        except _UNREACHABLE:
+            if quiet:
+                return None
+            raise
+        if marker is None or marker.body is None or marker.body.get("batch") not in ids:
+            return None
+        return marker.seq + len(partitions) - 1
+
+    async def _refused(self, batch: Batch, exc: BatchRefusedError) -> ClusterStorageError:
+        name = self._layout.name
+        if exc.err_code != WRONG_LAST_SEQUENCE:
+            return ClusterStorageError(f"cluster {name!r}: a commit was refused ({exc})")
+        js = self._nc.jetstream(timeout=self._timeout)
+        for partition in sorted(batch.partitions):
+            marker = await last_on(js, self._layout.stream, self._layout.marker(partition))
+            owner = None if marker is None or marker.body is None else marker.body.get("worker")
+            if marker is not None and marker.seq != self.markers.get(partition, 0):
+                return ClusterStorageError(
+                    f"cluster {name!r}: partition {partition} was taken over by worker "
+                    f"{owner!r}; this worker commits nothing more. Restart it to rejoin the "
+                    "cluster."
+                )
+        return ClusterStorageError(f"cluster {name!r}: a commit was refused ({exc})")
