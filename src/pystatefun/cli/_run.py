@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pystatefun.cli._cluster_worker import ClusterWorker
 from pystatefun.cli._errors import CodedError
 from pystatefun.cli._http_options import http_limits_options
 from pystatefun.cli._options import data_dir_option
@@ -25,12 +26,13 @@ __all__ = ["run"]
 _log = logging.getLogger("pystatefun.cli")
 
 
-async def _serve(module: Module, options: RuntimeOptions) -> None:
+async def _serve(module: Module, options: RuntimeOptions, cluster: ClusterWorker | None) -> None:
     import asyncio  # noqa: PLC0415 - keeps start-up fast
 
     from pystatefun.runtime.service import Runtime  # noqa: PLC0415
 
-    runtime = Runtime(module, options)
+    engine = None if cluster is None else cluster.engine(options)
+    runtime = Runtime(module, options, engine=engine)
     await runtime.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -157,6 +159,33 @@ async def _serve(module: Module, options: RuntimeOptions) -> None:
     show_default=True,
     help="Partitions of the address space; fixed when the data dir is created.",
 )
+@click.option(
+    "--cluster",
+    "cluster_urls",
+    metavar="nats://H:P[,nats://H:P...]",
+    help="Run as one worker of a cluster whose state lives in this NATS JetStream cluster "
+    "(docs/deployment/cluster.md); --data-dir is then local scratch only.",
+)
+@click.option(
+    "--cluster-name",
+    default="pystatefun",
+    show_default=True,
+    help="Which cluster of that NATS cluster: every worker with the same module, URL and name "
+    "is part of one database.",
+)
+@click.option(
+    "--worker",
+    "worker_name",
+    help="This worker's name in the cluster (default: host name and process id).",
+)
+@click.option(
+    "--port-offset",
+    type=click.IntRange(0, 60000),
+    default=0,
+    show_default=True,
+    help="Added to every port the module's ingresses and egresses listen on (several workers "
+    "on one host); function endpoints' URLs are left as they are.",
+)
 @http_limits_options
 @click.option(
     "--log-level",
@@ -182,13 +211,18 @@ def run(  # click passes options by keyword
     cache_mib: int,
     state_cache_addresses: int,
     key_groups: int,
+    cluster_urls: str | None,
+    cluster_name: str,
+    worker_name: str | None,
+    port_offset: int,
     http_limits: HttpLimits,
     log_level: str,
 ) -> None:
     """Run MODULE (a StateFun module YAML) embedded in this process.
 
     Prints `ingress URL`, `egress URL` and `ready` on stdout once serving. Stops gracefully on
-    SIGTERM or Ctrl-C: in-flight invocations finish and commit, then it exits 0.
+    SIGTERM or Ctrl-C: in-flight invocations finish and commit, then it exits 0. With
+    --cluster, this process is one worker of a cluster that keeps its state in NATS JetStream.
     """
     from pystatefun.http import run_event_loop  # noqa: PLC0415 - keeps start-up fast
     from pystatefun.module import load_module  # noqa: PLC0415
@@ -219,7 +253,11 @@ def run(  # click passes options by keyword
             state_cache_addresses=state_cache_addresses,
             key_groups=key_groups,
             http_limits=http_limits,
+            port_offset=port_offset,
         )
-        run_event_loop(_serve(module, options))  # on uvloop when it is installed
+        cluster = None
+        if cluster_urls is not None:
+            cluster = ClusterWorker.of(cluster_urls, name=cluster_name, worker=worker_name)
+        run_event_loop(_serve(module, options, cluster))  # on uvloop when it is installed
     except PystatefunError as exc:
         raise CodedError(exc) from exc

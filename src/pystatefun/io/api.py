@@ -155,6 +155,13 @@ class ConnectorContext:
     ingress_max_bytes: int
     #: What one HTTP client may make a network connector hold, and for how long.
     http_limits: HttpLimits = field(default_factory=HttpLimits)
+    #: Added to every port a connector listens on (``--port-offset``: several cluster workers
+    #: of one module on one host); 0 leaves the module's ports as they are.
+    port_offset: int = 0
+
+    def port(self, port: int) -> int:
+        """Where a connector whose module port is ``port`` listens (0: a free port, still)."""
+        return port + self.port_offset if port else 0
 
 
 class Ingress(Protocol):

@@ -86,7 +86,7 @@ def build_ingress(spec: object, context: ConnectorContext) -> PlaygroundIngressS
     assert isinstance(spec, PlaygroundIngress)
     return PlaygroundIngressServer(
         host=context.host,
-        port=spec.port,
+        port=context.port(spec.port),
         max_body_bytes=context.ingress_max_bytes,
         limits=context.http_limits,
     )
@@ -96,7 +96,10 @@ def build_egress(spec: object, context: ConnectorContext) -> PlaygroundEgressSer
     """The connector of an ``io.statefun.playground.v1/egress``."""
     assert isinstance(spec, PlaygroundEgress)
     return PlaygroundEgressServer(
-        host=context.host, port=spec.port, topics=spec.topics, limits=context.http_limits
+        host=context.host,
+        port=context.port(spec.port),
+        topics=spec.topics,
+        limits=context.http_limits,
     )
 
 

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import final
 
-from pystatefun.errors import StoppingError
+from pystatefun.errors import DataDirError, StoppingError
 from pystatefun.io.api import IngestOutcome, IngestResult, IngressMessage
 from pystatefun.runtime.dispatcher import Dispatcher
 from pystatefun.runtime.options import RuntimeOptions
@@ -55,8 +55,10 @@ class Ingestion:
         replies: ReplyWaiters,
         options: RuntimeOptions,
         stopping: Callable[[], bool],
+        on_fatal: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self._store = engine
+        self._on_fatal = on_fatal
         self._dispatcher = dispatcher
         self._replies = replies
         self._options = options
@@ -79,11 +81,17 @@ class Ingestion:
         payload = Payload(typename, value)
         held: InboxMessage | None = None  # a request-reply message kept in memory only
         try:
-            if caller is not None and idempotency_key is None and position is None:
-                held = InboxMessage(None, target, caller, payload)
-                self._dispatcher.mailboxes.release(target, held)
-            elif await self._append(target, payload, caller, idempotency_key, position):
-                return IngestResult(IngestOutcome.DUPLICATE)
+            try:
+                if caller is not None and idempotency_key is None and position is None:
+                    held = InboxMessage(None, target, caller, payload)
+                    self._dispatcher.mailboxes.release(target, held)
+                elif await self._append(target, payload, caller, idempotency_key, position):
+                    return IngestResult(IngestOutcome.DUPLICATE)
+            except DataDirError as exc:
+                # The store takes no more steps (a cluster worker whose partitions were taken
+                # over, a disk that failed): the runtime stops; the client retries later.
+                self._on_fatal(f"an ingress step could not be committed: {exc}")
+                return IngestResult(IngestOutcome.STOPPING)
             if answer is None:
                 return IngestResult(IngestOutcome.ACCEPTED)
             # A timer rather than asyncio.wait_for: no extra task on the hot path.

@@ -65,6 +65,9 @@ class RuntimeOptions:
     ingress_max_bytes: int = 32 * 1024 * 1024
     #: Address the playground ingress and egress listen on.
     host: str = "127.0.0.1"
+    #: Added to every port the module's ingresses and egresses listen on (cluster workers of
+    #: one module on one host).
+    port_offset: int = 0
     #: What one client of the playground ingress or egress may send, and how slowly: head size,
     #: header count, head and body timeouts, open connections (``pystatefun.http.HttpLimits``).
     http_limits: HttpLimits = field(default_factory=HttpLimits)

@@ -80,6 +80,7 @@ class Runtime:
             host=self.options.host,
             ingress_max_bytes=self.options.ingress_max_bytes,
             http_limits=self.options.http_limits,
+            port_offset=self.options.port_offset,
         )
         self._ingresses: list[Ingress] = [build_ingress(s, context) for s in module.ingresses]
         self._egresses: list[Egress] = [build_egress(s, context) for s in module.egresses]
@@ -105,6 +106,7 @@ class Runtime:
             replies=self._replies,
             options=self.options,
             stopping=lambda: self._stopping,
+            on_fatal=self._fail,
         )
         self._stop = asyncio.Event()
         #: Set when the runtime cannot go on (the store failed to commit); ``failure`` says why.

@@ -171,7 +171,7 @@ class Committer:
                 try:
                     await self._commit_next()
                 except ClusterStorageError as exc:
-                    self._fail(str(exc))
+                    self._fail(exc.message)
             if self._closing:
                 return
 

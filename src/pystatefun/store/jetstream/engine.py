@@ -78,6 +78,7 @@ class JetStreamEngine:
         self._provisional: dict[int, str] = {}  # provisional id -> subject, until consumed
         self._stored: dict[int, int] = {}  # provisional id -> seq, once committed
         self._own: set[int] = set()
+        self._closed_statistics = EngineStatistics(0, 0)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -129,6 +130,7 @@ class JetStreamEngine:
         """Commit what is queued, then disconnect."""
         if self._committer is not None:
             await self._committer.stop()
+            self._closed_statistics = self._committer.statistics()
             self._committer = None
         if self._nc is not None:
             nc, self._nc = self._nc, None
@@ -151,7 +153,7 @@ class JetStreamEngine:
 
     def statistics(self) -> EngineStatistics:
         committer = self._committer
-        return EngineStatistics(0, 0) if committer is None else committer.statistics()
+        return self._closed_statistics if committer is None else committer.statistics()
 
     # --- steps -------------------------------------------------------------------------------
 

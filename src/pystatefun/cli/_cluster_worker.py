@@ -1,0 +1,70 @@
+"""``pystatefun run --cluster``: which NATS cluster, which cluster in it, and this worker's name.
+
+The options are checked when the command starts (a URL that cannot be one is a usage error,
+before anything connects); the engine is made once the runtime's options are known.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, final
+from urllib.parse import urlsplit
+
+import click
+
+if TYPE_CHECKING:
+    from pystatefun.runtime.options import RuntimeOptions
+    from pystatefun.store.jetstream import JetStreamEngine
+
+__all__ = ["ClusterWorker", "cluster_urls"]
+
+_SCHEMES = ("nats", "tls")
+
+
+def cluster_urls(text: str) -> list[str]:
+    """The NATS URLs of ``--cluster`` (comma-separated), each checked."""
+    urls = [part.strip() for part in text.split(",") if part.strip()]
+    if not urls:
+        raise click.BadParameter("give at least one URL, like nats://127.0.0.1:4222")
+    for url in urls:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme not in _SCHEMES or not parts.hostname or port is None:
+            raise click.BadParameter(
+                f"{url!r} is not a NATS server URL; write nats://HOST:PORT (tls://HOST:PORT "
+                "for TLS), several separated by commas"
+            )
+    return urls
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ClusterWorker:
+    """One worker of the cluster ``name`` at ``servers``."""
+
+    servers: tuple[str, ...]
+    name: str
+    worker: str
+
+    @staticmethod
+    def of(urls: str, *, name: str, worker: str | None) -> ClusterWorker:
+        from pystatefun.store.jetstream._layout import check_cluster_name  # noqa: PLC0415
+
+        try:
+            check_cluster_name(name)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--cluster-name'") from exc
+        servers = tuple(cluster_urls(urls))
+        return ClusterWorker(servers, name, worker or f"{socket.gethostname()}-{os.getpid()}")
+
+    def engine(self, options: RuntimeOptions) -> JetStreamEngine:
+        from pystatefun.store.jetstream import JetStreamEngine  # noqa: PLC0415 - cluster extra
+
+        return JetStreamEngine(
+            self.servers, cluster=self.name, worker=self.worker, clock_ms=options.clock_ms
+        )
