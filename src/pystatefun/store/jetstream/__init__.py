@@ -5,7 +5,8 @@
 batch. docs/deployment/cluster.md is the user's side of it.
 """
 
+from pystatefun.store.jetstream._blocking import cluster_contents
 from pystatefun.store.jetstream.engine import DEFAULT_PARTITIONS, JetStreamEngine
 from pystatefun.store.jetstream.loader import JetStreamLoader
 
-__all__ = ["DEFAULT_PARTITIONS", "JetStreamEngine", "JetStreamLoader"]
+__all__ = ["DEFAULT_PARTITIONS", "JetStreamEngine", "JetStreamLoader", "cluster_contents"]

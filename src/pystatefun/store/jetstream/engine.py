@@ -24,6 +24,7 @@ from pystatefun.errors import ClusterStorageError, NoSuchDeadLetterError
 from pystatefun.store.contents import Contents
 from pystatefun.store.engine import EngineStatistics
 from pystatefun.store.jetstream._batch import Batch, Record
+from pystatefun.store.jetstream._blocking import connect
 from pystatefun.store.jetstream._commits import Committer, Job
 from pystatefun.store.jetstream._directory import read_directory, write_directory
 from pystatefun.store.jetstream._layout import ClusterLayout, check_cluster_name
@@ -84,17 +85,7 @@ class JetStreamEngine:
 
     async def open(self, key_groups: int) -> None:
         """Connect, make the cluster's streams if new, claim every partition, read them back."""
-        import nats  # noqa: PLC0415 - the cluster extra, needed only here
-
-        try:
-            self._nc = await nats.connect(
-                self.servers, connect_timeout=5, max_reconnect_attempts=-1, allow_reconnect=True
-            )
-        except Exception as exc:
-            raise ClusterStorageError(
-                f"cannot reach the NATS servers {', '.join(self.servers)} ({exc}); start them "
-                "(`pystatefun cluster up` for a local cluster) or fix --cluster"
-            ) from exc
+        self._nc = await connect(self.servers, reconnect=True)
         try:
             await self._open(key_groups)
         except BaseException:

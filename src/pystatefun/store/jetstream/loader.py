@@ -14,12 +14,10 @@ event loop of its own, in a thread.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, final
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, final
 
 from nats.js.errors import NotFoundError
 
@@ -35,6 +33,7 @@ from pystatefun.store.contents import (
 )
 from pystatefun.store.held_loader import HeldLoader
 from pystatefun.store.jetstream._batch import Record
+from pystatefun.store.jetstream._blocking import connect, run_blocking
 from pystatefun.store.jetstream._connection import (
     BatchRefusedError,
     ensure_stream,
@@ -57,14 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["JetStreamLoader", "subject_for"]
 
-_T = TypeVar("_T")
 _BATCH = 500
-
-
-def _run(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-    """Run a coroutine on an event loop of its own (the caller may be inside another one)."""
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pystatefun-load") as pool:
-        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 def subject_for(layout: ClusterLayout, content: Content) -> str:  # noqa: PLR0911 - one per kind
@@ -89,16 +81,6 @@ def subject_for(layout: ClusterLayout, content: Content) -> str:  # noqa: PLR091
     return layout.subject("po", partition, digest(content.source, content.key))
 
 
-async def _connect(servers: Sequence[str]) -> Client:
-    import nats  # noqa: PLC0415 - the cluster extra
-
-    try:
-        return await nats.connect(list(servers), connect_timeout=5, max_reconnect_attempts=2)
-    except Exception as exc:
-        reason = f"cannot reach the NATS servers {', '.join(servers)} ({exc})"
-        raise ClusterStorageError(reason) from exc
-
-
 @final
 class JetStreamLoader(HeldLoader):
     """A ``BulkLoader`` into the cluster ``cluster`` (``fresh``: it must hold nothing yet)."""
@@ -121,14 +103,14 @@ class JetStreamLoader(HeldLoader):
         self._clock_ms = clock_ms
         self._partitions = partitions
         self._replicas = replicas
-        self._directory = _run(self._look)
+        self._directory = run_blocking(self._look)
         if self._directory is not None:
             key_groups = self._directory.key_groups
             self._partitions = self._directory.partitions
         self.key_groups = KeyGroups(key_groups)
 
     async def _look(self) -> Directory | None:
-        nc = await _connect(self._servers)
+        nc = await connect(self._servers)
         try:
             js = nc.jetstream(timeout=10)
             directory = await read_directory(js, self._cluster, replicas=self._replicas)
@@ -145,10 +127,10 @@ class JetStreamLoader(HeldLoader):
             await nc.close()
 
     def load(self, records: list[Content]) -> None:
-        _run(lambda: self._load(records))
+        run_blocking(lambda: self._load(records))
 
     async def _load(self, pending: list[Content]) -> None:
-        nc = await _connect(self._servers)
+        nc = await connect(self._servers)
         old = self._directory
         generation = 1 if old is None else old.generation + 1
         layout = ClusterLayout(self._cluster, self.key_groups.count, self._partitions, generation)
