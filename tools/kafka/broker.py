@@ -187,8 +187,13 @@ class KafkaBroker:
 
 
 def _cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding (22 chars)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding (22 chars).
+
+    Never one that starts with "-" (one in 64 would): the storage tool's argument parser takes
+    it for an option and refuses to format, as Kafka's own ``random-uuid`` knows."""
+    while (made := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))[0] == "-":
+        pass
+    return made
 
 
 def main() -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 from urllib.parse import urlsplit
@@ -16,7 +17,7 @@ import click
 
 if TYPE_CHECKING:
     from pystatefun.runtime.options import RuntimeOptions
-    from pystatefun.store.jetstream import JetStreamEngine
+    from pystatefun.store.jetstream import JetStreamEngine, JetStreamLoader
 
 __all__ = ["ClusterWorker", "cluster_urls"]
 
@@ -61,6 +62,18 @@ class ClusterWorker:
             raise click.BadParameter(str(exc), param_hint="'--cluster-name'") from exc
         servers = tuple(cluster_urls(urls))
         return ClusterWorker(servers, name, worker or f"{socket.gethostname()}-{os.getpid()}")
+
+    def loader(self, key_groups: int) -> JetStreamLoader:
+        """A loader into this cluster, which must hold nothing yet (a savepoint restore)."""
+        from pystatefun.store.jetstream import JetStreamLoader  # noqa: PLC0415 - cluster extra
+
+        return JetStreamLoader(
+            self.servers,
+            cluster=self.name,
+            fresh=True,
+            clock_ms=lambda: int(time.time() * 1000),
+            key_groups=key_groups,
+        )
 
     def engine(self, options: RuntimeOptions) -> JetStreamEngine:
         from pystatefun.store.jetstream import JetStreamEngine  # noqa: PLC0415 - cluster extra

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-__all__ = ["DEFAULT_DATA_DIR", "data_dir_option"]
+__all__ = ["DEFAULT_DATA_DIR", "cluster_options", "data_dir_option"]
 
 #: Where `pystatefun run` keeps its data when no --data-dir is given.
 DEFAULT_DATA_DIR = Path("pystatefun-data")
@@ -23,3 +23,19 @@ def data_dir_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[.
         show_default=True,
         help=help_text,
     )
+
+
+def cluster_options(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--cluster URLS`` (explained by ``help_text``; passed as ``cluster_urls``) and
+    ``--cluster-name NAME``: which cluster, checked by ``ClusterWorker.of``."""
+    urls = click.option(
+        "--cluster", "cluster_urls", metavar="nats://H:P[,nats://H:P...]", help=help_text
+    )
+    name = click.option(
+        "--cluster-name",
+        default="pystatefun",
+        show_default=True,
+        help="Which cluster of that NATS cluster: every worker with the same module, URL and "
+        "name is part of one database.",
+    )
+    return lambda command: urls(name(command))

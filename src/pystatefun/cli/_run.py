@@ -13,7 +13,7 @@ import click
 from pystatefun.cli._cluster_worker import ClusterWorker
 from pystatefun.cli._errors import CodedError
 from pystatefun.cli._http_options import http_limits_options
-from pystatefun.cli._options import data_dir_option
+from pystatefun.cli._options import cluster_options, data_dir_option
 from pystatefun.errors import PystatefunError
 
 if TYPE_CHECKING:  # the runtime, asyncio and pydantic load when the command runs, not for --help
@@ -159,19 +159,9 @@ async def _serve(module: Module, options: RuntimeOptions, cluster: ClusterWorker
     show_default=True,
     help="Partitions of the address space; fixed when the data dir is created.",
 )
-@click.option(
-    "--cluster",
-    "cluster_urls",
-    metavar="nats://H:P[,nats://H:P...]",
-    help="Run as one worker of a cluster whose state lives in this NATS JetStream cluster "
-    "(docs/deployment/cluster.md); --data-dir is then local scratch only.",
-)
-@click.option(
-    "--cluster-name",
-    default="pystatefun",
-    show_default=True,
-    help="Which cluster of that NATS cluster: every worker with the same module, URL and name "
-    "is part of one database.",
+@cluster_options(
+    "Run as one worker of a cluster whose state lives in this NATS JetStream cluster "
+    "(docs/deployment/cluster.md); --data-dir is then local scratch only."
 )
 @click.option(
     "--worker",

@@ -1,4 +1,5 @@
-"""``pystatefun savepoint create | restore | info``: a data dir's contents in one file."""
+"""``pystatefun savepoint create | restore | info``: a data dir's (or a cluster's) contents in
+one file."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import datetime
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pystatefun import savepoint as savepoints
-from pystatefun.cli._options import data_dir_option
+from pystatefun.cli._options import cluster_options, data_dir_option
+
+if TYPE_CHECKING:
+    from pystatefun.cli._cluster_worker import ClusterWorker
 
 __all__ = ["savepoint"]
 
@@ -24,19 +29,45 @@ def savepoint() -> None:
     """Savepoints: back up a data dir, move it to another machine, restore it."""
 
 
+def _cluster(urls: str | None, name: str) -> ClusterWorker | None:
+    if urls is None:
+        return None
+    from pystatefun.cli._cluster_worker import ClusterWorker  # noqa: PLC0415 - only if asked
+
+    return ClusterWorker.of(urls, name=name, worker=None)
+
+
+def _one_source(ctx: click.Context, cluster: ClusterWorker | None) -> None:
+    given = ctx.get_parameter_source("data_dir") is not click.core.ParameterSource.DEFAULT
+    if cluster is not None and given:
+        raise click.UsageError("give --data-dir or --cluster, not both")
+
+
 @savepoint.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @data_dir_option("The data dir to save; its runtime may be running (it is not paused).")
-def create(path: Path, data_dir: Path) -> None:
-    """Write the savepoint of the data dir to PATH: state (with TTLs), waiting messages,
-    timers, dead letters, unread egress records and idempotency keys, as of one commit."""
+@cluster_options("Save this cluster instead (its NATS URLs); its workers may be running.")
+@click.pass_context
+def create(ctx: click.Context, path: Path, data_dir: Path, cluster_urls: str | None,
+           cluster_name: str) -> None:  # fmt: skip
+    """Write the savepoint of the data dir (or cluster) to PATH: state (with TTLs), waiting
+    messages, timers, dead letters, unread egress records and idempotency keys, as of one
+    commit."""
+    cluster = _cluster(cluster_urls, cluster_name)
+    _one_source(ctx, cluster)
     started = time.monotonic()
     try:
-        counts = savepoints.create(data_dir, path)
+        if cluster is None:
+            counts, source = savepoints.create(data_dir, path), str(data_dir)
+        else:
+            from pystatefun.store.jetstream import cluster_contents  # noqa: PLC0415
+
+            contents = cluster_contents(cluster.servers, cluster.name)
+            counts, source = savepoints.write(contents, path), f"cluster {cluster.name!r}"
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc}") from exc
     click.echo(
-        f"saved {data_dir} to {path}: {_counts(counts)} "
+        f"saved {source} to {path}: {_counts(counts)} "
         f"({path.stat().st_size:,} bytes, {time.monotonic() - started:.2f} s)",
         err=True,
     )
@@ -47,24 +78,36 @@ def create(path: Path, data_dir: Path) -> None:
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
-    required=True,
     help="The new data dir to restore into (it must not hold anything yet).",
+)
+@cluster_options(
+    "Restore into this cluster instead (its NATS URLs): it must hold nothing yet, and no "
+    "worker may run on it until the restore is done."
 )
 @click.option(
     "--key-groups",
     type=click.IntRange(1),
     default=None,
-    help="Key groups of the new data dir; default: the savepoint's.",
+    help="Key groups of the new data dir or cluster; default: the savepoint's.",
 )
-def restore(path: Path, data_dir: Path, key_groups: int | None) -> None:
-    """Restore the savepoint PATH into a new data dir, then `pystatefun run` it."""
+def restore(path: Path, data_dir: Path | None, cluster_urls: str | None, cluster_name: str,
+            key_groups: int | None) -> None:  # fmt: skip
+    """Restore the savepoint PATH into a new data dir (or cluster), then `pystatefun run` it."""
+    cluster = _cluster(cluster_urls, cluster_name)
+    if (data_dir is None) == (cluster is None):
+        raise click.UsageError("give --data-dir or --cluster (one of them)")
     started = time.monotonic()
+    target = str(data_dir) if cluster is None else f"cluster {cluster.name!r}"
     try:
-        counts = savepoints.restore(path, data_dir, key_groups)
+        if cluster is None:
+            assert data_dir is not None
+            counts = savepoints.restore(path, data_dir, key_groups)
+        else:
+            counts = savepoints.load(path, cluster.loader, key_groups)
     except OSError as exc:
-        raise click.ClickException(f"cannot restore {path} into {data_dir}: {exc}") from exc
+        raise click.ClickException(f"cannot restore {path} into {target}: {exc}") from exc
     click.echo(
-        f"restored {path} into {data_dir}: {_counts(counts)} ({time.monotonic() - started:.2f} s)",
+        f"restored {path} into {target}: {_counts(counts)} ({time.monotonic() - started:.2f} s)",
         err=True,
     )
 

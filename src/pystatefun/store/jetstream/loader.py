@@ -104,7 +104,7 @@ class JetStreamLoader(HeldLoader):
         self._partitions = partitions
         self._replicas = replicas
         self._directory = run_blocking(self._look)
-        if self._directory is not None:
+        if self._directory is not None and not fresh:  # an empty cluster takes any layout
             key_groups = self._directory.key_groups
             self._partitions = self._directory.partitions
         self.key_groups = KeyGroups(key_groups)
