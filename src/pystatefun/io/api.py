@@ -54,6 +54,9 @@ class IngestOutcome(Enum):
     # request-reply: the message could not be processed and is in the dead letters
     DEAD_LETTERED = "dead_lettered"
     STOPPING = "stopping"  # the runtime is shutting down; nothing added
+    # request-reply to an address another cluster worker serves: only that worker can answer
+    # (replies are held in memory); nothing added
+    ELSEWHERE = "elsewhere"
 
 
 @final

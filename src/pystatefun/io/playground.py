@@ -237,13 +237,20 @@ def _decoded(path: str) -> str:
         return path
 
 
-def _respond(target: Address, result: IngestResult) -> HttpResponse:
-    outcome = result.outcome
+def _unanswered(target: Address, outcome: IngestOutcome) -> HttpResponse | None:
+    """The answer to a request that got no reply (or took nothing); None for the others."""
     if outcome is IngestOutcome.STOPPING:
         stopping = StoppingError(
             "the runtime is stopping and took nothing; send the message again once it has restarted"
         )
         return _text(503, str(stopping), {"Retry-After": "1"})
+    if outcome is IngestOutcome.ELSEWHERE:
+        return _text(
+            421,
+            f"{target} is served by another worker of this cluster, and only that worker can "
+            "answer a request-reply request; send it there, or send the message without "
+            "waiting for a reply (any worker takes those)",
+        )
     if outcome is IngestOutcome.REPLY_TIMEOUT:
         return _text(
             504,
@@ -256,6 +263,14 @@ def _respond(target: Address, result: IngestResult) -> HttpResponse:
             f"no reply came in time, and the message to {target} was taken back before it was "
             "processed: nothing happened; send it again",
         )
+    return None
+
+
+def _respond(target: Address, result: IngestResult) -> HttpResponse:
+    outcome = result.outcome
+    unanswered = _unanswered(target, outcome)
+    if unanswered is not None:
+        return unanswered
     if outcome is IngestOutcome.DEAD_LETTERED:
         return _text(
             422,

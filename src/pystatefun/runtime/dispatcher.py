@@ -10,8 +10,7 @@ and a crash before that leaves the client without an answer to retry on.
 A fixed pool of workers takes ready addresses; a worker takes the address's oldest messages (up
 to the endpoint's ``maxNumBatchRequests``), invokes the function, and commits the step that
 consumes them with all their effects. Messages that arrive meanwhile wait for the next batch.
-Replies to request-reply callers are handed to the waiting request once that step commits; they
-are never stored.
+Replies to request-reply callers go to the waiting request once that step commits (never stored).
 
 An address is in exactly one of these states (``_scheduled`` holds the last three)::
 
@@ -108,7 +107,7 @@ class Dispatcher:
         self.registry = registry or StateRegistry()
         self._states = StateCache(options.state_cache_addresses)
         self._limit = InvocationLimit(options.max_inflight, options.min_inflight)
-        self.mailboxes = Mailboxes(self._schedule)
+        self.mailboxes = Mailboxes(self._schedule, owns=engine.owns)
         self._scheduled: set[Address] = set()
         self._running: set[Address] = set()
         self._parked: dict[Address, asyncio.TimerHandle | None] = {}  # None: for good
@@ -118,6 +117,7 @@ class Dispatcher:
         self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
+        self._finished = asyncio.Event()  # an invocation ended (``release`` waits for it)
         commits = self._commits = Commits(
             engine,
             mailboxes=self.mailboxes,
@@ -198,6 +198,7 @@ class Dispatcher:
             finally:
                 self._limit.release(round_trip_s)
                 self._running.discard(address)
+                self._finished.set()
                 if address not in self._parked:
                     self._scheduled.discard(address)
                     self.mailboxes.forget_if_empty(address)
@@ -333,6 +334,23 @@ class Dispatcher:
         return step, stored
 
     # --- lifecycle -------------------------------------------------------------------------
+
+    async def release(self, gone: Callable[[Address], bool]) -> None:
+        """Give up the addresses ``gone`` selects (their partition moves elsewhere; their
+        messages stay stored) once no invocation of theirs runs: those commit last."""
+        while True:
+            idle = [a for a in self.mailboxes.addresses() if gone(a) and a not in self._running]
+            for address in idle:
+                if (handle := self._parked.pop(address, None)) is not None:
+                    handle.cancel()
+                self._scheduled.discard(address)
+                self._failures.forget(address)
+                self.mailboxes.drop(address)
+            if not any(gone(a) for a in self._running):
+                self._check_idle()
+                return
+            self._finished.clear()
+            await self._finished.wait()
 
     async def rescan(self) -> None:
         """Pick up mailboxes filled from outside (``pystatefun dead-letters redrive``)."""

@@ -75,6 +75,8 @@ class Ingestion:
         position: Position | None = None,
     ) -> IngestResult:
         """Append one message durably; with ``wait_for_reply``, also wait for the answer."""
+        if wait_for_reply and not self._store.owns(target):
+            return IngestResult(IngestOutcome.ELSEWHERE)
         if not await self._admitted(target):
             return IngestResult(IngestOutcome.STOPPING)
         caller, answer = self._replies.open() if wait_for_reply else (None, None)

@@ -17,6 +17,7 @@ from itertools import islice
 from typing import NamedTuple, final
 
 from pystatefun.errors import StoppingError
+from pystatefun.runtime.replies import is_reply_address
 from pystatefun.store import InboxMessage
 from pystatefun.types import Address
 
@@ -50,12 +51,21 @@ class Mailbox:
 
 @final
 class Mailboxes:
-    """The mailboxes of every address with messages; ``on_ready`` hears of new messages."""
+    """The mailboxes of every address with messages; ``on_ready`` hears of new messages.
 
-    def __init__(self, on_ready: Callable[[Address], None]) -> None:
+    Only addresses this runtime serves (``owns``) get messages in memory: a cluster worker's
+    message to an address of another worker's partition is stored, and that worker reads it."""
+
+    def __init__(
+        self,
+        on_ready: Callable[[Address], None],
+        *,
+        owns: Callable[[Address], bool] = lambda address: True,
+    ) -> None:
         self._boxes: dict[Address, Mailbox] = {}
         self._space: dict[Address, asyncio.Event] = {}
         self._on_ready = on_ready
+        self._owns = owns
         self._stopping = False
 
     def get(self, address: Address) -> Mailbox | None:
@@ -63,6 +73,9 @@ class Mailboxes:
 
     def __iter__(self) -> Iterator[Mailbox]:
         return iter(self._boxes.values())
+
+    def addresses(self) -> list[Address]:
+        return list(self._boxes)
 
     def _box(self, address: Address) -> Mailbox:
         box = self._boxes.get(address)
@@ -72,8 +85,19 @@ class Mailboxes:
 
     def deliver(self, message: InboxMessage) -> None:
         """Queue ``message`` behind the ones already waiting for its target."""
-        self._box(message.target).queue.append(message)
-        self._on_ready(message.target)
+        target = message.target
+        if not self._owns(target) and not is_reply_address(target):
+            return  # stored; its partition's owner reads it
+        self._box(target).queue.append(message)
+        self._on_ready(target)
+
+    def drop(self, address: Address) -> None:
+        """Forget ``address``'s mailbox (its partition moved to another worker): its messages
+        stay stored, for their new owner."""
+        box = self._boxes.pop(address, None)
+        if box is not None and box.reserved:
+            self._boxes[address] = Mailbox(reserved=box.reserved)  # ingress requests still come
+        self._wake(address)
 
     def add_unloaded(self, address: Address, count: int) -> None:
         """``count`` stored messages for ``address`` are not in memory."""
@@ -155,7 +179,7 @@ class Mailboxes:
         """End an ``admit`` reservation with the ``message`` it became (committed, or held in
         memory), or with None when nothing was added."""
         self._box(address).reserved -= 1
-        if message is not None:
+        if message is not None and (self._owns(address) or is_reply_address(address)):
             self.deliver(message)
         else:
             self.forget_if_empty(address)

@@ -32,6 +32,7 @@ from pystatefun.runtime.invoker import RemoteInvoker
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.replies import ReplyWaiters
 from pystatefun.runtime.routes import Routes
+from pystatefun.runtime.serving import Serving
 from pystatefun.runtime.timers import TimerService
 from pystatefun.store import DataDir, SqliteEngine, Step, StorageEngine
 
@@ -99,6 +100,7 @@ class Runtime:
         self._timers = TimerService(
             self._store, self.options.clock_ms, self._dispatcher.mailboxes.deliver
         )
+        self._serving = Serving(self._dispatcher, self._timers, on_fatal=self._fail)
         #: The runtime as its connectors see it.
         self.handle = Ingestion(
             self._store,
@@ -131,6 +133,7 @@ class Runtime:
     async def _start(self) -> None:
         await self._store.open(self.options.key_groups)
         try:
+            self._store.listen(self._serving)
             await self._recover()
             await self._colocated.start()  # function servers listen before the first batch
             await self._start_serving()
@@ -202,6 +205,7 @@ class Runtime:
             await ingress.stop()
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._serving.stop()
         for egress in self._egresses:
             await egress.stop()
         await self._store.close()

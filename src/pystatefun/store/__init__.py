@@ -20,6 +20,7 @@ from pystatefun.store.datadir import DataDirInfo as DataDirInfo
 from pystatefun.store.datadir import Durability as Durability
 from pystatefun.store.engine import BulkLoader as BulkLoader
 from pystatefun.store.engine import EngineStatistics as EngineStatistics
+from pystatefun.store.engine import OwnershipListener as OwnershipListener
 from pystatefun.store.engine import StorageEngine as StorageEngine
 from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS as DEFAULT_KEY_GROUPS
 from pystatefun.store.keygroups import KeyGroups as KeyGroups
@@ -66,6 +67,7 @@ __all__ = [
     "MemoryEngine",
     "NewMessage",
     "NewTimer",
+    "OwnershipListener",
     "Payload",
     "Position",
     "SqliteEngine",

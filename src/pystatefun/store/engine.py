@@ -25,7 +25,7 @@ no runtime has open: everything it was given commits at once, or nothing does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple, Protocol, final
 
@@ -38,7 +38,7 @@ from pystatefun.types import Address
 if TYPE_CHECKING:  # in annotations only: a data dir can be read without loading asyncio
     import asyncio
 
-__all__ = ["BulkLoader", "EngineStatistics", "StorageEngine"]
+__all__ = ["BulkLoader", "EngineStatistics", "OwnershipListener", "StorageEngine", "WholeStore"]
 
 
 @final
@@ -47,6 +47,26 @@ class EngineStatistics(NamedTuple):
 
     commits: int
     steps: int
+
+
+class OwnershipListener(Protocol):
+    """What a runtime does when the addresses it serves change: a cluster worker serves the
+    partitions it owns, and those move between workers as workers join and leave."""
+
+    def arrived(self) -> None:
+        """Messages or timers of addresses this runtime serves were stored by someone else
+        (another worker; or a partition was acquired with what waits in it): look again."""
+        ...
+
+    async def release(self, gone: Callable[[Address], bool]) -> None:
+        """Stop working on the addresses ``gone`` selects (their messages stay stored, for
+        their next owner); return once no invocation of one of them is running."""
+        ...
+
+    def lost(self, reason: str) -> None:
+        """The storage can take no more commits from this runtime (another worker took over
+        its partitions while it was cut off or paused): it must stop; a restart rejoins."""
+        ...
 
 
 class StorageEngine(Protocol):
@@ -69,6 +89,14 @@ class StorageEngine(Protocol):
 
     async def close(self) -> None:
         """Commit what is queued, then release the storage."""
+        ...
+
+    def owns(self, address: Address) -> bool:
+        """Whether this runtime serves ``address`` now (always, but on a cluster worker)."""
+        ...
+
+    def listen(self, listener: OwnershipListener) -> None:
+        """Tell ``listener`` whenever what this runtime serves changes (``owns``)."""
         ...
 
     # --- steps -------------------------------------------------------------------------------
@@ -198,3 +226,14 @@ class BulkLoader(Protocol):
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None: ...
+
+
+class WholeStore:
+    """The ownership of storage that one runtime has to itself (a data dir, memory): it serves
+    every address, and that never changes."""
+
+    def owns(self, address: Address) -> bool:
+        return True
+
+    def listen(self, listener: OwnershipListener) -> None:
+        del listener  # nothing ever moves

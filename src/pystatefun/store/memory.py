@@ -27,7 +27,7 @@ from pystatefun.store.contents import (
     PositionContent,
     StateContent,
 )
-from pystatefun.store.engine import EngineStatistics
+from pystatefun.store.engine import EngineStatistics, WholeStore
 from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS
 from pystatefun.store.memory_loader import MemoryLoader
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
@@ -40,7 +40,7 @@ _Queued = tuple[InboxMessage, int]  # the message (with its seq), enqueued at ms
 
 
 @final
-class MemoryEngine:
+class MemoryEngine(WholeStore):
     """A ``StorageEngine`` in memory; ``clock_ms`` dates rows and decides expiry."""
 
     def __init__(self, clock_ms: Callable[[], int], *, key_groups: int | None = None) -> None:

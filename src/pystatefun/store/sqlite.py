@@ -22,7 +22,7 @@ from pystatefun.store._failures import translated
 from pystatefun.store._tables import COUNTED_TABLES, INSTANCE_ID, Tables
 from pystatefun.store.contents import Contents
 from pystatefun.store.datadir import DataDir, DataDirLock, Durability
-from pystatefun.store.engine import EngineStatistics
+from pystatefun.store.engine import EngineStatistics, WholeStore
 from pystatefun.store.keygroups import KeyGroups
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.store.steps import Step, StepOutcome
@@ -35,7 +35,7 @@ _log = logging.getLogger("pystatefun.store")
 
 
 @final
-class SqliteEngine:
+class SqliteEngine(WholeStore):
     """A ``StorageEngine`` on a data dir, opened by one runtime at a time (its lock)."""
 
     def __init__(

@@ -1,22 +1,25 @@
 """``pystatefun run --cluster``: a real worker process on a real NATS JetStream server.
 
 The worker's state lives in the stream only: a worker killed with SIGKILL and started again
-(with a new, empty --data-dir) finds every count where it was. A second worker of the same
-cluster claims the partitions, and the first one's next commit is refused whole: it stops
-with PSF-CL0002 instead of writing over the new owner.
+(with a new, empty --data-dir) finds every count where it was. Workers of one cluster share
+its partitions: a second one gets half of them, handed over gracefully; a message sent to
+either worker reaches its address's owner, and egress records are popped from either, each
+once. A killed worker's partitions are taken over; a worker paused past its lease finds them
+taken when it resumes, and stops with PSF-CL0002 instead of writing over the new owner.
 """
 
 from __future__ import annotations
 
+import signal
 import subprocess
-import urllib.error
-import urllib.request
+import time
 from pathlib import Path
 
-import pytest
 from support.cluster_counter import counter_module, popped, send_counts, start_worker
 from support.nats import cluster_name
 from support.runtime_process import PYSTATEFUN
+
+from pystatefun.store.jetstream import cluster_status
 
 
 def test_state_lives_in_the_stream_across_a_kill(tmp_path: Path, nats_url: str) -> None:
@@ -39,29 +42,97 @@ def test_state_lives_in_the_stream_across_a_kill(tmp_path: Path, nats_url: str) 
     assert sorted(later) == sorted(f"{i}:4" for i in ids)
 
 
-def test_a_worker_whose_partitions_were_claimed_commits_nothing_more(
+def _serving(url: str, name: str, workers: set[str], deadline_s: float = 30) -> dict[str, object]:
+    """The cluster's status once exactly ``workers`` serve, every partition owned by one of
+    them and each serving its share (polled, bounded)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        status = cluster_status([url], name)
+        serving = {str(w["worker"]): w["serving"] for w in status["workers"]}  # type: ignore[attr-defined]
+        owners = set(status["owners"].values())  # type: ignore[attr-defined]
+        share = 16 // len(workers)
+        if (
+            set(serving) == workers
+            and owners == workers
+            and all(len(parts) == share for parts in serving.values())
+        ):
+            return status
+        assert time.monotonic() < deadline, f"partitions never settled over {workers}: {status}"
+        time.sleep(0.1)
+
+
+def test_workers_share_the_partitions_and_any_one_takes_any_message(
     tmp_path: Path, nats_url: str
 ) -> None:
-    module, name = counter_module(tmp_path), cluster_name("fence")
+    module, name = counter_module(tmp_path), cluster_name("two")
+    ids = [f"u{n}" for n in range(24)]
+    one = start_worker(module, tmp_path / "one", nats_url, name, "one")
+    two = None
+    try:
+        send_counts(one, ids)  # one serves every partition alone
+        first = popped(one, len(ids))
+        two = start_worker(module, tmp_path / "two", nats_url, name, "two")
+        _serving(nats_url, name, {"one", "two"})  # half each, handed over gracefully
+        assert "released partitions" in one.log_text()
+        for n, address_id in enumerate(ids * 2):  # through either worker, whoever owns it
+            send_counts(one if n % 2 else two, [address_id])
+        later = popped(one, len(ids)) + popped(two, len(ids))
+        later += popped(one, 2 * len(ids) - len(later), deadline_s=10)
+        assert popped(one, 1, deadline_s=0.3) + popped(two, 1, deadline_s=0.3) == []
+    finally:
+        one.terminate()
+        if two is not None:
+            two.terminate()
+    assert sorted(first) == sorted(f"{i}:1" for i in ids)
+    assert sorted(later) == sorted(f"{i}:{n}" for i in ids for n in (2, 3))  # each once
+
+
+def test_a_killed_workers_partitions_are_taken_over(tmp_path: Path, nats_url: str) -> None:
+    module, name = counter_module(tmp_path), cluster_name("kill")
+    ids = [f"k{n}" for n in range(16)]
+    one = start_worker(module, tmp_path / "one", nats_url, name, "one")
+    two = start_worker(module, tmp_path / "two", nats_url, name, "two")
+    try:
+        _serving(nats_url, name, {"one", "two"})
+        send_counts(one, ids)
+        assert len(popped(one, len(ids))) == len(ids)
+        two.kill()
+        killed = time.monotonic()
+        send_counts(one, ids)  # half of them wait in two's partitions until one claims them
+        records = popped(one, len(ids))
+        print(f"failover: every message processed {time.monotonic() - killed:.2f} s after kill -9")
+        _serving(nats_url, name, {"one"})
+    finally:
+        one.terminate()
+        two.kill()
+    assert sorted(records) == sorted(f"{i}:2" for i in ids)
+
+
+def test_a_worker_whose_partitions_were_taken_commits_nothing_more(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """A zombie: paused past its lease, its partitions claimed, then resumed."""
+    module, name = counter_module(tmp_path), cluster_name("zombie")
+    ids = [f"z{n}" for n in range(8)]
     old = start_worker(module, tmp_path / "old", nats_url, name, "old")
     new = None
     try:
-        send_counts(old, ["a"])
-        assert popped(old, 1) == ["a:1"]
+        send_counts(old, ids)
+        assert len(popped(old, len(ids))) == len(ids)
+        old.process.send_signal(signal.SIGSTOP)
         new = start_worker(module, tmp_path / "new", nats_url, name, "new")
-        request = urllib.request.Request(f"{old.ingress}/cl/counter/a", data=b"", method="POST")
-        with pytest.raises(urllib.error.HTTPError) as refused:  # its commit is refused whole
-            urllib.request.urlopen(request, timeout=30)
-        refused.value.close()
-        assert refused.value.code == 503
-        code = old.process.wait(timeout=60)
-        assert code != 0
+        _serving(nats_url, name, {"new"})  # old's lease ran out
+        send_counts(new, ids)
+        assert sorted(popped(new, len(ids))) == sorted(f"{i}:2" for i in ids)
+        old.process.send_signal(signal.SIGCONT)
+        assert old.process.wait(timeout=60) != 0  # it sees its partitions taken, and stops
         log = old.log_text()
         assert "was taken over by worker 'new'" in log
-        assert "PSF-CL0002" in log
-        send_counts(new, ["a"])
-        assert popped(new, 1) == ["a:2"]  # the old worker's second message never landed
+        send_counts(new, ids)
+        assert sorted(popped(new, len(ids))) == sorted(f"{i}:3" for i in ids)
+        assert popped(new, 1, deadline_s=0.3) == []
     finally:
+        old.process.send_signal(signal.SIGCONT)
         old.kill()
         if new is not None:
             new.terminate()

@@ -8,5 +8,12 @@ batch. docs/deployment/cluster.md is the user's side of it.
 from pystatefun.store.jetstream._blocking import cluster_contents
 from pystatefun.store.jetstream.engine import DEFAULT_PARTITIONS, JetStreamEngine
 from pystatefun.store.jetstream.loader import JetStreamLoader
+from pystatefun.store.jetstream.status import cluster_status
 
-__all__ = ["DEFAULT_PARTITIONS", "JetStreamEngine", "JetStreamLoader", "cluster_contents"]
+__all__ = [
+    "DEFAULT_PARTITIONS",
+    "JetStreamEngine",
+    "JetStreamLoader",
+    "cluster_contents",
+    "cluster_status",
+]

@@ -29,7 +29,7 @@ from pystatefun.store.records import TimerRecord
 from pystatefun.store.steps import CancelTimer, NewMessage, Step, StepOutcome
 from pystatefun.types import Address
 
-__all__ = ["Batch", "Record", "StepTooLargeError", "writes_of"]
+__all__ = ["Batch", "Record", "StepTooLargeError", "home_of", "writes_of"]
 
 _ROLLED_UP = frozenset(("st", "dd", "po"))  # kinds whose subject holds one record, replaced
 
@@ -69,13 +69,15 @@ class Batch:
         provisional: dict[int, str],
         now_ms: int,
         limit: int,
+        id_prefix: str = "",
     ) -> None:
         self.layout = layout
-        self.id = uuid.uuid4().hex
+        self.id = id_prefix + uuid.uuid4().hex[:20]
         self._slots: list[Record | None] = []
         self._where: dict[str, int] = {}  # subject -> its slot
         self._position: dict[int, int] = {}  # id(record) -> its index, once final
         self.partitions: set[int] = set()
+        self.released = False  # a batch of markers that release their partitions
         self._view = view
         self._markers = markers
         self._provisional = provisional  # provisional message id -> subject
@@ -111,24 +113,35 @@ class Batch:
         more = records + (partition not in self.partitions)
         return len(self) + more <= self._limit
 
-    def add(self, records: list[Record], partition: int) -> None:
-        """Add records fenced by ``partition``'s marker. A record on a subject that this batch
-        already writes replaces that one; a tombstone of a record made in this batch (a
-        message consumed, a timer cancelled) removes both."""
+    def add(self, records: list[Record], partition: int, *, fence_subjects: bool = False) -> None:
+        """Add records of ``partition``, fenced by its marker when this worker owns it. A
+        record on a subject that this batch already writes replaces that one; a tombstone of a
+        record made in this batch (a message consumed, a timer cancelled) removes both.
+
+        Records of a partition another worker owns (a message to its mailbox, an idempotency
+        key checked by the worker an ingress request came to), and all records when
+        ``fence_subjects``, are fenced on their own subject's last sequence instead: they land
+        only if nobody wrote that subject since the view last saw it."""
         slots, where = self._slots, self._where
-        for record in records:
+        owned = partition in self._markers
+        for given in records:
+            kind = self.layout.parse(given.subject)[0]
+            record = given
+            if fence_subjects or (not owned and kind in _ROLLED_UP):
+                record = Record(given.subject, given.content,
+                                expect_seq=self._view.seq_at(given.subject))  # fmt: skip
             at = where.get(record.subject)
             if at is None:
                 where[record.subject] = len(slots)
                 slots.append(record)
                 continue
-            kind = self.layout.parse(record.subject)[0]
             if record.content is None and kind not in _ROLLED_UP:
                 slots[at] = None
                 del where[record.subject]
             else:
                 slots[at] = record
-        self.partitions.add(partition)
+        if owned and not fence_subjects:  # its subjects' fences are enough
+            self.partitions.add(partition)
 
     def check_size(self, step: Step) -> None:
         """Refuse a step that cannot fit in any batch (``StepTooLargeError``)."""
@@ -175,37 +188,8 @@ class Batch:
         return at in self._view.tokens
 
     def home(self, step: Step) -> int:
-        """The partition ``step`` belongs to: its address's, else what it consumes, fires or
-        keys by; a step that only appends messages belongs to its first target's."""
-        layout = self.layout
-        if step.state_address is not None:
-            return layout.partition_of(step.state_address.id)
-        found = self._consumed_partition(step)
-        if found is not None:
-            return found
-        if step.dead_letter is not None:
-            return layout.partition_of(step.dead_letter.target.id)
-        if step.dedup_key is not None:
-            return layout.partition_of_key(step.dedup_key)
-        if step.positions:
-            return layout.partition_of_key(step.positions[0].source, step.positions[0].key)
-        return layout.partition_of(step.messages[0].target.id) if step.messages else 0
-
-    def _consumed_partition(self, step: Step) -> int | None:
-        """The partition of the first message or timer that ``step`` consumes or fires."""
-        view, layout = self._view, self.layout
-        for message_id in step.consumed:
-            message = view.inbox.get(message_id)
-            if message is not None:
-                return layout.partition_of(message.target.id)
-            subject = self._provisional.get(message_id)
-            if subject is not None:
-                return layout.parse(subject)[1]
-        for timer_id in step.fired_timers:
-            timer = view.timers.get(timer_id)
-            if timer is not None:
-                return layout.partition_of(timer.sender.id)
-        return None
+        """The partition ``step`` belongs to (``home_of``)."""
+        return home_of(step, self.layout, self._view, self._provisional)
 
     def records_of(self, step: Step, home: int) -> tuple[list[Record], list[Record], Record | None]:
         """The records of ``step``; those of its messages, and of its dead letter."""
@@ -294,3 +278,30 @@ class Batch:
             records.append(Record(subject, timer))
             if op.token:
                 self._tokens[(op.sender, op.token)] = subject
+
+
+def home_of(  # noqa: PLR0911 - one answer per kind of step
+    step: Step, layout: ClusterLayout, view: ClusterView, provisional: dict[int, str]
+) -> int:
+    """The partition ``step`` belongs to: its address's, else what it consumes, fires or keys
+    by; a step that only appends messages belongs to its first target's."""
+    if step.state_address is not None:
+        return layout.partition_of(step.state_address.id)
+    for message_id in step.consumed:
+        message = view.inbox.get(message_id)
+        if message is not None:
+            return layout.partition_of(message.target.id)
+        subject = provisional.get(message_id)
+        if subject is not None:
+            return layout.parse(subject)[1]
+    for timer_id in step.fired_timers:
+        timer = view.timers.get(timer_id)
+        if timer is not None:
+            return layout.partition_of(timer.sender.id)
+    if step.dead_letter is not None:
+        return layout.partition_of(step.dead_letter.target.id)
+    if step.dedup_key is not None:
+        return layout.partition_of_key(step.dedup_key)
+    if step.positions:
+        return layout.partition_of_key(step.positions[0].source, step.positions[0].key)
+    return layout.partition_of(step.messages[0].target.id) if step.messages else 0

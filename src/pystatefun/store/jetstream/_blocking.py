@@ -48,7 +48,8 @@ async def connect(servers: Sequence[str], *, reconnect: bool = False) -> Client:
             _log.warning("NATS connection: %s", exc or type(exc).__name__)
 
     async def disconnected() -> None:
-        _log.warning("NATS connection lost; reconnecting to %s", ", ".join(servers))
+        if not client.is_closed:  # not when it was closed on purpose
+            _log.warning("NATS connection lost; reconnecting to %s", ", ".join(servers))
 
     async def reconnected() -> None:
         _log.warning("NATS connection restored")

@@ -1,10 +1,13 @@
-"""Publishing steps: claiming partitions, group commit, and what a lost acknowledgement means.
+"""Publishing steps: group commit, claiming and releasing partitions, lost acknowledgements.
 
 One task publishes; everything queued while a batch is in flight goes into the next one, in
 queue order, up to the batch limit. A batch the server refused because a marker moved means
 another worker claimed that partition: nothing of it was stored, and this worker stops
-committing (a later step may depend on the refused one). A batch that got no acknowledgement
-is looked up by its first marker, which names the batch that last moved it.
+committing (a later step may depend on the refused one). A *solo* job (a claim, a release, an
+egress record popped, a step fenced on one subject of another worker's partition) is published
+alone, and a refusal is its own answer (``BatchRefusedError``), not the worker's end. A batch
+that got no acknowledgement is looked up by its first marker (or its first record), which
+names the batch that last wrote it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, final
@@ -31,7 +33,6 @@ from pystatefun.store.jetstream._connection import (
     ensure_stream,
     last_on,
     publish_batch,
-    read_live,
 )
 from pystatefun.store.jetstream._layout import ClusterLayout
 from pystatefun.store.jetstream._view import ClusterView
@@ -55,6 +56,7 @@ class Job:
 
     build: Callable[[Batch], Any]
     step: Step | None
+    solo: bool = False
     future: asyncio.Future[Any] = field(init=False)
 
 
@@ -69,6 +71,7 @@ class Committer:
         view: ClusterView,
         *,
         worker: str,
+        instance: str,
         clock_ms: Callable[[], int],
         provisional: dict[int, str],
         batch_limit: int,
@@ -79,6 +82,7 @@ class Committer:
         self._layout = layout
         self._view = view
         self._worker = worker
+        self.instance = instance
         self._clock_ms = clock_ms
         self._provisional = provisional
         self._limit = batch_limit
@@ -94,42 +98,56 @@ class Committer:
         self._batches = 0
         self._steps = 0
 
-    # --- claiming and reading back -----------------------------------------------------------
+    # --- the stream, claims and releases -----------------------------------------------------
 
-    async def start(self, js: JetStreamContext, *, replicas: int, partitions: range) -> None:
-        """Make the stream if new, claim ``partitions``, read them into the view."""
+    async def start(self, js: JetStreamContext, *, replicas: int) -> None:
+        """Make the stream if new, and start publishing."""
         layout = self._layout
         await ensure_stream(js, name=layout.stream, subjects=[f"{layout.prefix}.>"],
                             replicas=replicas)  # fmt: skip
-        for attempt in range(5):
-            found = await read_live(js, layout.stream, f"{layout.prefix}.pm.*")
-            seen = {layout.parse(r.subject)[1]: r.seq for r in found}
-            claim = [Record(layout.marker(p), None, expect_seq=seen.get(p, 0)) for p in partitions]
-            batch_id = uuid.uuid4().hex
-            try:
-                last = await publish_batch(self._nc, claim, batch_id=batch_id,
-                                           kind_of=dict.fromkeys([r.subject for r in claim], "pm"),
-                                           marker_body=self._marker_body(batch_id),
-                                           timeout=self._timeout)  # fmt: skip
-            except BatchRefusedError as exc:
-                if exc.err_code != WRONG_LAST_SEQUENCE or attempt == 4:
-                    raise ClusterStorageError(
-                        f"cluster {layout.name!r}: claiming partitions was refused ({exc})"
-                    ) from exc
-                continue  # another worker claimed meanwhile: read the markers again
-            break
-        first = last - len(claim) + 1
-        self.markers = {p: first + n for n, p in enumerate(partitions)}
-        for record in await read_live(js, layout.stream, f"{layout.prefix}.>"):
-            if layout.parse(record.subject)[0] != "pm":
-                self._view.apply(record.subject, record.seq, record.content)
-        _log.info("worker %s claimed partitions %d-%d of cluster %r (stream %s, up to seq %d)",
-                  self._worker, partitions.start, partitions.stop - 1, layout.name,
-                  layout.stream, last)  # fmt: skip
         self._task = asyncio.create_task(self._loop(), name="pystatefun-cluster-committer")
 
-    def _marker_body(self, batch_id: str) -> bytes:
-        return json.dumps({"worker": self._worker, "batch": batch_id}).encode()
+    def _marker_body(self, batch_id: str, *, released: bool = False) -> bytes:
+        body: dict[str, str | bool] = {"worker": self._worker, "instance": self.instance,
+                                       "batch": batch_id}  # fmt: skip
+        if released:
+            body["released"] = True
+        return json.dumps(body).encode()
+
+    async def claim(self, expected: dict[int, int]) -> bool:
+        """Claim the partitions of ``expected``, each fenced on the marker sequence given (0:
+        none yet); False if any marker moved meanwhile (nothing was claimed)."""
+        return await self._markers_job(expected, released=False)
+
+    async def release(self, partitions: set[int]) -> None:
+        """Mark ``partitions`` released, after every step queued before: their next owner
+        claims them without waiting for this worker's lease to run out."""
+        await self._markers_job({p: self.markers[p] for p in partitions}, released=True)
+
+    async def _markers_job(self, expected: dict[int, int], *, released: bool) -> bool:
+        layout = self._layout
+        records = [Record(layout.marker(p), None, expect_seq=seq) for p, seq in expected.items()]
+
+        def build(batch: Batch) -> Callable[[int], None]:
+            batch.released = released
+            batch.add(records, -1)
+
+            def finish(first: int) -> None:
+                for n, partition in enumerate(expected):
+                    if released:
+                        self.markers.pop(partition, None)
+                    else:
+                        self.markers[partition] = first + n
+
+            return finish
+
+        try:
+            await self.queue(Job(build, None, solo=True))
+        except BatchRefusedError as exc:
+            if exc.err_code != WRONG_LAST_SEQUENCE:
+                raise ClusterStorageError(f"cluster {layout.name!r}: {exc}") from exc
+            return False
+        return True
 
     # --- queueing ----------------------------------------------------------------------------
 
@@ -140,6 +158,11 @@ class Committer:
         self._waiting.append(job)
         self._wake.set()
         return job.future
+
+    @property
+    def busy(self) -> bool:
+        """Whether a batch is being published (its acknowledgement not applied yet)."""
+        return bool(self._applying)
 
     @property
     def backlog(self) -> int:
@@ -171,11 +194,12 @@ class Committer:
                 try:
                     await self._commit_next()
                 except ClusterStorageError as exc:
-                    self._fail(exc.message)
+                    self.fail(exc.message)
             if self._closing:
                 return
 
-    def _fail(self, reason: str) -> None:
+    def fail(self, reason: str) -> None:
+        """Commit nothing more: every waiting job fails with ``reason``."""
         self._failed = reason
         _log.error("%s", reason)
         failed = [*self._applying, *self._waiting]
@@ -187,11 +211,13 @@ class Committer:
     async def _commit_next(self) -> None:
         batch = Batch(self._layout, self._view, markers=self.markers,
                       provisional=self._provisional, now_ms=self._clock_ms(),
-                      limit=self._limit)  # fmt: skip
+                      limit=self._limit, id_prefix=self.instance)  # fmt: skip
         finishing: list[tuple[Job, Callable[[int], Any]]] = []
         while self._waiting:
             job = self._waiting[0]
             size = 1 if job.step is None else writes_of(job.step)
+            if finishing and (job.solo or finishing[0][0].solo):
+                break  # a solo job is published alone
             if finishing and not batch.room_for(size, 0) and len(batch) + size >= self._limit:
                 break
             self._waiting.pop(0)
@@ -207,7 +233,13 @@ class Committer:
             else:
                 finishing.append((job, result))
         self._applying = [job for job, _ in finishing]
-        first = await self._publish(batch) if batch.records else 0
+        try:
+            first = await self._publish(batch) if batch.records else 0
+        except BatchRefusedError as exc:  # only a solo job's refusal comes this far
+            self._applying = []
+            if not finishing[0][0].future.done():
+                finishing[0][0].future.set_exception(exc)
+            return
         self._applying = []
         self._batches += 1
         self._steps += len(finishing)
@@ -223,17 +255,19 @@ class Committer:
         give_up = time.monotonic() + self._deadline
         delay = 0.05
         while True:
-            ids.append(batch.id if not ids else uuid.uuid4().hex)
+            ids.append(batch.id if not ids else f"{batch.id}r{len(ids)}")  # still this worker's
             try:
+                body = self._marker_body(ids[-1], released=batch.released)
                 last = await publish_batch(self._nc, messages, batch_id=ids[-1], kind_of=kind_of,
-                                           marker_body=self._marker_body(ids[-1]),
-                                           timeout=self._timeout)  # fmt: skip
+                                           marker_body=body, timeout=self._timeout)  # fmt: skip
                 break
             except BatchRefusedError as exc:
                 found = await self._stored_as(batch, ids)
                 if found is not None:
                     last = found
                     break
+                if not batch.partitions:  # fenced on subjects only: a solo job's answer
+                    raise
                 raise await self._refused(batch, exc) from exc
             except _UNREACHABLE as exc:
                 found = await self._stored_as(batch, ids, quiet=True)
@@ -252,24 +286,31 @@ class Committer:
         first = last - len(messages) + 1
         records = batch.records
         for n, record in enumerate(records):
-            self._view.apply(record.subject, first + n, record.content)
+            if not record.subject.startswith(self._layout.marker_prefix):
+                self._view.apply_newer(record.subject, first + n, record.content)
         for n, partition in enumerate(sorted(batch.partitions)):
             self.markers[partition] = first + len(records) + n
         return first
 
     async def _stored_as(self, batch: Batch, ids: list[str], *, quiet: bool = False) -> int | None:
-        """The last sequence of ``batch`` if one of its attempts (``ids``) was stored."""
+        """The last sequence of ``batch`` if one of its attempts (``ids``) was stored: its
+        first marker (or, fenced on subjects only, its first record) names the batch that
+        wrote it last."""
         partitions = sorted(batch.partitions)
+        layout = self._layout
+        subject = layout.marker(partitions[0]) if partitions else batch.records[0].subject
         js = self._nc.jetstream(timeout=self._timeout)
         try:
-            marker = await last_on(js, self._layout.stream, self._layout.marker(partitions[0]))
+            found = await last_on(js, layout.stream, subject)
         except _UNREACHABLE:
             if quiet:
                 return None
             raise
-        if marker is None or marker.body is None or marker.body.get("batch") not in ids:
+        if found is None or found.batch not in ids:
             return None
-        return marker.seq + len(partitions) - 1
+        if partitions:
+            return found.seq + len(partitions) - 1
+        return found.seq + len(batch.messages()) - 1
 
     async def _refused(self, batch: Batch, exc: BatchRefusedError) -> ClusterStorageError:
         name = self._layout.name

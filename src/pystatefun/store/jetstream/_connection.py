@@ -67,6 +67,7 @@ class StoredRecord:
     seq: int
     content: Content | None
     body: dict[str, Any] | None  # markers and directory records: their JSON
+    batch: str | None = None  # the id of the batch that stored it
 
 
 def _encode(record: Record, kind: str) -> tuple[bytes, dict[str, str]]:
@@ -131,12 +132,13 @@ async def publish_batch(
 
 def decode(subject: str, seq: int, data: bytes, headers: dict[str, str] | None) -> StoredRecord:
     """A stored message as a record (a tombstone: no content)."""
+    batch = None if headers is None else headers.get("Nats-Batch-Id")
     if headers and headers.get(GONE):
-        return StoredRecord(subject, seq, None, None)
+        return StoredRecord(subject, seq, None, None, batch)
     body = json.loads(data) if data else {}
     if "t" in body:
-        return StoredRecord(subject, seq, content_from_json(body), None)
-    return StoredRecord(subject, seq, None, body)
+        return StoredRecord(subject, seq, content_from_json(body), None, batch)
+    return StoredRecord(subject, seq, None, body, batch)
 
 
 async def ensure_stream(

@@ -4,7 +4,8 @@ A cluster named N has a directory stream ``PSF_N`` with one record (``psf.N.dir`
 groups, partitions, instance id, and the generation of its data stream ``PSF_N_G<gen>``. A bulk
 load (a savepoint restore, a bootstrap) fills a new generation and then moves the directory to
 it in one write, so a load is all or nothing however large it is. Subjects of a generation
-start with ``psf.N.g<gen>``; the kinds of record are
+start with ``psf.N.g<gen>`` (workers' heartbeats go to ``psf.N.hb``, unstored); the kinds of
+record are
 
 =========================  =====================================================
 ``st.<p>.<hash>``          a state value (the latest one per subject is kept)
@@ -72,6 +73,11 @@ class ClusterLayout:
     def directory_subject(name: str) -> str:
         return f"psf.{name}.dir"
 
+    @staticmethod
+    def heartbeat_subject(name: str) -> str:
+        """Where workers say they are alive (core NATS, not stored: only the present counts)."""
+        return f"psf.{name}.hb"
+
     @property
     def stream(self) -> str:
         return f"PSF_{self.name}_G{self.generation}"
@@ -84,7 +90,11 @@ class ClusterLayout:
         return f"{self.prefix}.{kind}.{partition}.{token}"
 
     def marker(self, partition: int) -> str:
-        return f"{self.prefix}.pm.{partition}"
+        return f"{self.marker_prefix}{partition}"
+
+    @property
+    def marker_prefix(self) -> str:
+        return f"{self.prefix}.pm."
 
     def partition_of(self, address_id: str) -> int:
         """The partition of an address id: its key group's range."""

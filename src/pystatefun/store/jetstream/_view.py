@@ -48,6 +48,25 @@ class ClusterView:
         self.dead_letters: dict[int, DeadLetter] = {}
         self.dedup: dict[str, tuple[int, str]] = {}  # key -> (expires, subject)
         self.positions: dict[tuple[str, str], str] = {}
+        self._gone: dict[str, int] = {}  # subject -> its tombstone's seq, until the tail passes
+
+    def apply_newer(self, subject: str, seq: int, content: Content | None) -> bool:
+        """``apply``, unless the view holds a newer record (or tombstone) on ``subject``.
+
+        A worker learns of records twice, in any order: from its own commit's acknowledgement
+        and from the stream's tail. Whichever comes second must not bring back what the other
+        replaced (a popped egress record, say)."""
+        if seq <= max(self.seq_at(subject), self._gone.get(subject, 0)):
+            return False
+        self.apply(subject, seq, content)
+        if content is None:
+            self._gone[subject] = seq
+        return True
+
+    def passed(self, seq: int) -> None:
+        """The tail has read the stream up to ``seq``: no older record can arrive any more."""
+        if len(self._gone) > 1024:
+            self._gone = {s: at for s, at in self._gone.items() if at > seq}
 
     def seq_at(self, subject: str) -> int:
         """The sequence of the live record on ``subject`` (0: none)."""
@@ -149,6 +168,8 @@ class ClusterView:
             "state": sum(len(v) for v in self.state.values()),
         }
 
-    def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
+    def egress_after(
+        self, egress: str, after_seq: int, limit: int | None = None
+    ) -> list[EgressRecord]:
         found = (r for seq, r in self.egress.items() if seq > after_seq and r.egress == egress)
         return list(itertools.islice(found, limit))

@@ -1,12 +1,14 @@
 """The cluster storage engine: partitions of a NATS JetStream stream, one atomic batch per commit.
 
-A worker claims its partitions by writing each one's progress marker, fenced on the marker's
-last sequence; from then on every batch it publishes carries the markers of the partitions its
-steps belong to, fenced the same way. A worker whose partition another one claimed since
-cannot commit: the server refuses the whole batch. After claiming, the worker reads the
-stream back (every subject's last record, which includes everything committed before the
-claim) into its view, and serves reads from there. One batch is in flight at a time; steps
-queued meanwhile go into the next one (group commit), up to the batch limit of the server.
+Each worker reads the whole stream into its view and keeps reading it as it grows (``_tail``),
+and serves the partitions it owns (``_ownership``: dealt over the live workers). It claims a
+partition by writing the partition's progress marker, fenced on the marker's last sequence;
+from then on every batch it publishes carries the markers of the partitions its steps belong
+to, fenced the same way. A worker whose partition another one claimed since cannot commit:
+the server refuses the whole batch. One batch is in flight at a time; steps queued meanwhile go
+into the next one (group commit), up to the batch limit of the server. Messages to addresses
+of other workers' partitions are appended to their mailboxes in the same batch; their owner
+reads them from the stream.
 
 A publish that gets no acknowledgement may have committed: the engine reads the first
 partition's marker, which names the last batch stored, and publishes again only when that is
@@ -16,21 +18,27 @@ not this one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, final
 
-from pystatefun.errors import ClusterStorageError, NoSuchDeadLetterError
+from pystatefun.errors import ClusterStorageError
 from pystatefun.store.contents import Contents
-from pystatefun.store.engine import EngineStatistics
-from pystatefun.store.jetstream._batch import Batch, Record
+from pystatefun.store.engine import EngineStatistics, OwnershipListener
+from pystatefun.store.jetstream._batch import Batch, home_of
 from pystatefun.store.jetstream._blocking import connect
 from pystatefun.store.jetstream._commits import Committer, Job
+from pystatefun.store.jetstream._connection import BatchRefusedError
 from pystatefun.store.jetstream._directory import read_directory, write_directory
+from pystatefun.store.jetstream._housekeeping import Housekeeping
 from pystatefun.store.jetstream._layout import ClusterLayout, check_cluster_name
+from pystatefun.store.jetstream._membership import Membership
+from pystatefun.store.jetstream._ownership import Ownership
+from pystatefun.store.jetstream._tail import Tail
 from pystatefun.store.jetstream._view import ClusterView
-from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
-from pystatefun.store.steps import NewMessage, Step, StepOutcome
+from pystatefun.store.records import InboxMessage, StateValue, TimerRecord
+from pystatefun.store.steps import Step, StepOutcome
 from pystatefun.types import Address
 
 if TYPE_CHECKING:
@@ -44,7 +52,7 @@ DEFAULT_PARTITIONS = 16
 
 
 @final
-class JetStreamEngine:
+class JetStreamEngine(Housekeeping):
     """A ``StorageEngine`` on a NATS JetStream cluster (``servers``), named ``cluster``."""
 
     def __init__(
@@ -59,6 +67,8 @@ class JetStreamEngine:
         batch_limit: int = 1000,
         publish_timeout: float = 5.0,
         commit_deadline: float = 60.0,
+        heartbeat_s: float = 1.0,
+        lease_s: float = 3.0,
     ) -> None:
         self.servers = list(servers)
         self.cluster = check_cluster_name(cluster)
@@ -70,10 +80,15 @@ class JetStreamEngine:
         self._batch_limit = batch_limit
         self._publish_timeout = publish_timeout
         self._commit_deadline = commit_deadline
+        self._heartbeat_s, self._lease_s = heartbeat_s, lease_s
+        self._instance = uuid.uuid4().hex[:10]  # this process's batches start with it
         self._nc: Client | None = None
         self._layout: ClusterLayout | None = None
         self._view: ClusterView | None = None
         self._committer: Committer | None = None
+        self._ownership: Ownership | None = None
+        self._membership: Membership | None = None
+        self._tail: Tail | None = None
         self._instance_id: str | None = None
         self._next_id = -1
         self._provisional: dict[int, str] = {}  # provisional id -> subject, until consumed
@@ -110,22 +125,73 @@ class JetStreamEngine:
         layout = self._layout = directory.layout(self.cluster)
         view = self._view = ClusterView(key_groups)
         self._committer = committer = Committer(
-            self._nc, layout, view, worker=self.worker, clock_ms=self._clock_ms,
-            provisional=self._provisional, batch_limit=self._batch_limit,
-            publish_timeout=self._publish_timeout, commit_deadline=self._commit_deadline,
+            self._nc, layout, view, worker=self.worker, instance=self._instance,
+            clock_ms=self._clock_ms, provisional=self._provisional,
+            batch_limit=self._batch_limit, publish_timeout=self._publish_timeout,
+            commit_deadline=self._commit_deadline,
         )  # fmt: skip
-        await committer.start(js, replicas=self._replicas, partitions=range(layout.partitions))
+        await committer.start(js, replicas=self._replicas)
         self._own.clear()
+        self._membership = membership = Membership(
+            self._nc, cluster=self.cluster, worker=self.worker, instance=self._instance,
+            on_change=lambda: self.ownership.wake(),  # noqa: PLW0108 - not made yet
+            report=self._report,
+            heartbeat_s=self._heartbeat_s,
+            lease_s=self._lease_s,
+        )  # fmt: skip
+        self._ownership = ownership = Ownership(layout, committer, membership, forget=self._forget)
+        self._tail = Tail(js, layout, view, own_prefix=self._instance,
+                          on_arrival=ownership.arrival, on_marker=ownership.marker_seen,
+                          idle=lambda: not committer.busy)  # fmt: skip
+        await self._tail.start()
+        await ownership.start()
+
+    def _report(self) -> dict[str, object]:
+        serving = [] if self._ownership is None else sorted(self._ownership.serving)
+        return {"serving": serving, "position": 0 if self._tail is None else self._tail.position}
+
+    def _forget(self, partitions: set[int]) -> None:
+        """Released partitions: their messages are no longer this worker's own (should they
+        come back, it reads them from the stream like anyone else's)."""
+        layout, subject_of = self.layout, self.view.subject_of
+        self._own = {
+            seq for seq in self._own
+            if seq not in subject_of or layout.parse(subject_of[seq])[1] not in partitions
+        }  # fmt: skip
 
     async def close(self) -> None:
-        """Commit what is queued, then disconnect."""
+        """Stop moving partitions, commit what is queued, leave the cluster, disconnect."""
+        if self._ownership is not None:
+            await self._ownership.stop()
         if self._committer is not None:
             await self._committer.stop()
             self._closed_statistics = self._committer.statistics()
             self._committer = None
+        if self._membership is not None:
+            await self._membership.stop()  # after the last commit: the others claim at once
+            self._membership = None
+        if self._tail is not None:
+            await self._tail.stop()
+            self._tail = None
         if self._nc is not None:
             nc, self._nc = self._nc, None
             await nc.close()
+
+    def owns(self, address: Address) -> bool:
+        return self.layout.partition_of(address.id) in self.ownership.serving
+
+    def listen(self, listener: OwnershipListener) -> None:
+        self.ownership.listener = listener
+
+    @property
+    def ownership(self) -> Ownership:
+        assert self._ownership is not None, "the store is not open"
+        return self._ownership
+
+    @property
+    def layout(self) -> ClusterLayout:
+        assert self._layout is not None, "the store is not open"
+        return self._layout
 
     @property
     def instance_id(self) -> str:
@@ -160,7 +226,21 @@ class JetStreamEngine:
         return ids, self._queue(step)
 
     def _queue(self, step: Step) -> asyncio.Future[StepOutcome]:
-        return self.committer.queue(Job(partial(self._build_step, step=step), step))
+        home = home_of(step, self.layout, self.view, self._provisional)
+        # A step homed in another worker's partition (an ingress request that came here) is
+        # fenced on its idempotency key's or position's subject: alone, so that a refusal
+        # (the key just taken elsewhere) is its own and not its batch's.
+        solo = home not in self.committer.markers and bool(step.dedup_key or step.positions)
+        job = Job(partial(self._build_step, step=step), step, solo=solo)
+        future: asyncio.Future[StepOutcome] = self.committer.queue(job)
+        return future if not solo else asyncio.ensure_future(self._answer(future))
+
+    async def _answer(self, refused: asyncio.Future[StepOutcome]) -> StepOutcome:
+        try:
+            return await refused
+        except BatchRefusedError:  # its key or position was written since the view saw it
+            reason = "an idempotency key or ingress position changed meanwhile; retry"
+            return StepOutcome(committed=False, error=reason)
 
     def _build_step(
         self, batch: Batch, *, step: Step
@@ -169,6 +249,14 @@ class JetStreamEngine:
         if refused is not None:
             return refused
         home = batch.home(step)
+        if home not in self.committer.markers and (
+            step.state_address is not None or step.consumed or step.fired_timers
+        ):
+            raise ClusterStorageError(
+                f"cluster {self.cluster!r}: a step of partition {home}, which this worker "
+                "released, came after the release; this worker commits nothing more. Restart "
+                "it to rejoin the cluster."
+            )
         records, message_records, letter_record = batch.records_of(step, home)
         batch.add(records, home)
         provisional = step.provisional
@@ -176,7 +264,7 @@ class JetStreamEngine:
         def finish(first: int) -> StepOutcome:
             found = [batch.seq_of(record, first) for record in message_records]
             seqs = tuple(seq for seq in found if seq is not None)
-            self._own.update(seqs)
+            self._own.update(self._served_seqs(seqs))
             if provisional is not None:
                 self._stored.update(
                     (n, seq) for n, seq in zip(provisional, found, strict=True) if seq is not None
@@ -189,6 +277,14 @@ class JetStreamEngine:
             return StepOutcome(committed=True, seqs=seqs, dead_letter_id=letter)
 
         return finish
+
+    def _served_seqs(self, seqs: Iterable[int]) -> Iterator[int]:
+        """The messages whose mailboxes this worker serves: the runtime holds those in memory;
+        the others are for whichever worker serves them (this one too, once it claims them)."""
+        layout, subject_of = self.layout, self.view.subject_of
+        serving = self.ownership.serving
+        return (seq for seq in seqs
+                if seq in subject_of and layout.parse(subject_of[seq])[1] in serving)  # fmt: skip
 
     @property
     def backlog(self) -> int:
@@ -206,8 +302,9 @@ class JetStreamEngine:
 
     async def pending_counts(self, *, foreign: bool = False) -> dict[Address, int]:
         excluded = self._excluded((), foreign)
+        owns = self.owns
         counts = {target: sum(1 for s in seqs if s not in excluded)
-                  for target, seqs in self.view.by_target.items()}  # fmt: skip
+                  for target, seqs in self.view.by_target.items() if owns(target)}  # fmt: skip
         return {target: count for target, count in counts.items() if count}
 
     async def read_batch(
@@ -227,15 +324,18 @@ class JetStreamEngine:
     async def read_state(self, address: Address) -> dict[str, StateValue]:
         return dict(self.view.state.get(address, {}))
 
+    def _timers(self) -> Iterable[TimerRecord]:
+        """The delayed messages of the partitions this worker serves (a timer is its sender's)."""
+        owns = self.owns
+        return (t for t in self.view.timers.values() if owns(t.sender))
+
     async def due_timers(self, now_ms: int, limit: int) -> list[TimerRecord]:
-        due = sorted(
-            (t for t in self.view.timers.values() if t.fire_at_ms <= now_ms),
-            key=lambda t: (t.fire_at_ms, t.timer_id),
-        )
+        due = sorted((t for t in self._timers() if t.fire_at_ms <= now_ms),
+                     key=lambda t: (t.fire_at_ms, t.timer_id))  # fmt: skip
         return due[:limit]
 
     async def next_timer_at(self) -> int | None:
-        return min((t.fire_at_ms for t in self.view.timers.values()), default=None)
+        return min((t.fire_at_ms for t in self._timers()), default=None)
 
     async def positions(self, source: str) -> dict[str, str]:
         return {key: p for (s, key), p in self.view.positions.items() if s == source}
@@ -243,110 +343,6 @@ class JetStreamEngine:
     async def counts(self, tables: tuple[str, ...]) -> dict[str, int]:
         sizes = self.view.counts()
         return {table: sizes[table] for table in tables}
-
-    # --- egress, dead letters, housekeeping --------------------------------------------------
-
-    async def _write(self, make: Callable[[Batch], list[tuple[Record, int]]]) -> int:
-        """Commit the records ``make`` builds from the view (each with its partition), in the
-        commit order of steps; how many it made."""
-
-        def build(batch: Batch) -> Callable[[int], int]:
-            made = make(batch)
-            for record, partition in made:
-                batch.add([record], partition)
-            return lambda first: len(made)
-
-        result: int = await self.committer.queue(Job(build, None))
-        return result
-
-    async def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
-        popped: list[EgressRecord] = []
-
-        def make(batch: Batch) -> list[tuple[Record, int]]:
-            popped.clear()
-            for seq, record in self.view.egress.items():
-                if record.egress == egress and record.topic == topic:
-                    popped.append(record)
-                    return [self._gone(seq)]
-            return []
-
-        await self._write(make)
-        return popped[0] if popped else None
-
-    def _gone(self, seq: int) -> tuple[Record, int]:
-        subject = self.view.subject_of[seq]
-        return Record(subject, None), self._layout_of().parse(subject)[1]
-
-    def _layout_of(self) -> ClusterLayout:
-        assert self._layout is not None, "the store is not open"
-        return self._layout
-
-    async def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
-        return self.view.egress_after(egress, after_seq, limit)
-
-    async def delete_egress(self, egress: str, up_to_seq: int) -> int:
-        def make(batch: Batch) -> list[tuple[Record, int]]:
-            view = self.view
-            done = [s for s, r in view.egress.items() if s <= up_to_seq and r.egress == egress]
-            return [self._gone(seq) for seq in done[: self._batch_limit // 2]]
-
-        deleted = 0
-        while made := await self._write(make):
-            deleted += made
-        return deleted
-
-    async def dead_letters(self, limit: int = -1) -> list[DeadLetter]:
-        letters = list(self.view.dead_letters.values())
-        return letters if limit < 0 else letters[:limit]
-
-    def _chosen(self, ids: Sequence[int] | None) -> list[DeadLetter]:
-        letters = self.view.dead_letters
-        if ids is None:
-            return list(letters.values())
-        missing = sorted(set(ids) - set(letters))
-        if missing:
-            raise NoSuchDeadLetterError(missing)
-        return [letters[i] for i in sorted(set(ids))]
-
-    async def redrive(self, ids: Sequence[int] | None) -> int:
-        self._chosen(ids)  # refuse unknown ids before anything is written
-
-        def make(batch: Batch) -> list[tuple[Record, int]]:
-            made: list[tuple[Record, int]] = []
-            for letter in self._chosen(ids):
-                made.append(self._gone(letter.dead_letter_id))
-                for m in letter.messages:
-                    record = batch.message_record(NewMessage(m.target, m.caller, m.payload))
-                    made.append((record, made[0][1]))
-            return made
-
-        chosen = self._chosen(ids)
-        await self._write(make)
-        return sum(len(letter.messages) for letter in chosen)
-
-    async def delete_dead_letters(self, ids: Sequence[int] | None) -> int:
-        self._chosen(ids)
-        return await self._write(
-            lambda batch: [self._gone(letter.dead_letter_id) for letter in self._chosen(ids)]
-        )
-
-    async def purge_expired(self) -> int:
-        now_ms = self._clock_ms()
-
-        def make(batch: Batch) -> list[tuple[Record, int]]:
-            view, layout = self.view, self._layout_of()
-            made = []
-            for expires, subject in view.dedup.values():
-                if expires <= now_ms:
-                    made.append((Record(subject, None), layout.parse(subject)[1]))
-            for address, values in view.state.items():
-                for value in values.values():
-                    if value.expires_at_ms is not None and value.expires_at_ms <= now_ms:
-                        subject = batch.state_subject(address, value.name)
-                        made.append((Record(subject, None), layout.parse(subject)[1]))
-            return made
-
-        return await self._write(make)
 
     # --- whole contents ----------------------------------------------------------------------
 

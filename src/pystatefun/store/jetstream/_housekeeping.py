@@ -1,0 +1,171 @@
+"""Egress records, dead letters and expiry on a cluster worker: writes that are not steps.
+
+A playground egress record and a dead letter can be taken from any worker, whichever
+partition holds it: such a write is fenced on the record's own subject and published alone, so
+two workers popping the same record at once cannot both have it. Publishing egresses and
+expiry work on the partitions a worker serves only: each partition's by its owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pystatefun.errors import NoSuchDeadLetterError
+from pystatefun.store.jetstream._batch import Batch, Record
+from pystatefun.store.jetstream._commits import Committer, Job
+from pystatefun.store.jetstream._connection import BatchRefusedError
+from pystatefun.store.jetstream._layout import ClusterLayout
+from pystatefun.store.jetstream._ownership import Ownership
+from pystatefun.store.jetstream._view import ClusterView
+from pystatefun.store.records import DeadLetter, EgressRecord
+from pystatefun.store.steps import NewMessage
+from pystatefun.types import Address
+
+__all__ = ["Housekeeping"]
+
+
+class Housekeeping:
+    """The ``StorageEngine`` methods for egress, dead letters and expiry (the engine's)."""
+
+    _batch_limit: int
+    _clock_ms: Callable[[], int]
+
+    @property
+    def view(self) -> ClusterView:
+        raise NotImplementedError
+
+    @property
+    def layout(self) -> ClusterLayout:
+        raise NotImplementedError
+
+    @property
+    def committer(self) -> Committer:
+        raise NotImplementedError
+
+    @property
+    def ownership(self) -> Ownership:
+        raise NotImplementedError
+
+    def owns(self, address: Address) -> bool:
+        raise NotImplementedError
+
+    async def _write(
+        self, make: Callable[[Batch], list[tuple[Record, int]]], *, anywhere: bool = False
+    ) -> int:
+        """Commit the records ``make`` builds from the view (each with its partition), in the
+        commit order of steps; how many it made. ``anywhere``: records of any worker's
+        partitions, each fenced on its own subject, alone in a batch (``BatchRefusedError``:
+        one of them changed meanwhile, and nothing was written)."""
+
+        def build(batch: Batch) -> Callable[[int], int]:
+            made = make(batch)
+            for record, partition in made:
+                batch.add([record], partition, fence_subjects=anywhere)
+            return lambda first: len(made)
+
+        result: int = await self.committer.queue(Job(build, None, solo=anywhere))
+        return result
+
+    async def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
+        """The oldest record of ``topic`` of any partition; a worker that pops the same one at
+        the same time makes this one take the next."""
+        popped: list[EgressRecord] = []
+        taken: set[int] = set()  # popped elsewhere meanwhile (the tail will say so soon)
+
+        def make(batch: Batch) -> list[tuple[Record, int]]:
+            popped.clear()
+            for seq, record in self.view.egress.items():
+                if record.egress == egress and record.topic == topic and seq not in taken:
+                    popped.append(record)
+                    return [self._gone(seq)]
+            return []
+
+        while True:
+            try:
+                await self._write(make, anywhere=True)
+            except BatchRefusedError:
+                taken.add(popped[0].seq)
+                continue
+            return popped[0] if popped else None
+
+    def _gone(self, seq: int) -> tuple[Record, int]:
+        subject = self.view.subject_of[seq]
+        return Record(subject, None), self.layout.parse(subject)[1]
+
+    def _served(self, seq: int) -> bool:
+        return self.layout.parse(self.view.subject_of[seq])[1] in self.ownership.serving
+
+    async def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
+        """Records of this worker's partitions only: each partition's are published by its
+        owner."""
+        found = self.view.egress_after(egress, after_seq)
+        return [r for r in found if self._served(r.seq)][:limit]
+
+    async def delete_egress(self, egress: str, up_to_seq: int) -> int:
+        def make(batch: Batch) -> list[tuple[Record, int]]:
+            view = self.view
+            done = [s for s, r in view.egress.items()
+                    if s <= up_to_seq and r.egress == egress and self._served(s)]  # fmt: skip
+            return [self._gone(seq) for seq in done[: self._batch_limit // 2]]
+
+        deleted = 0
+        while made := await self._write(make):
+            deleted += made
+        return deleted
+
+    async def dead_letters(self, limit: int = -1) -> list[DeadLetter]:
+        letters = list(self.view.dead_letters.values())
+        return letters if limit < 0 else letters[:limit]
+
+    def _chosen(self, ids: Sequence[int] | None) -> list[DeadLetter]:
+        letters = self.view.dead_letters
+        if ids is None:
+            return list(letters.values())
+        missing = sorted(set(ids) - set(letters))
+        if missing:
+            raise NoSuchDeadLetterError(missing)
+        return [letters[i] for i in sorted(set(ids))]
+
+    async def redrive(self, ids: Sequence[int] | None) -> int:
+        self._chosen(ids)  # refuse unknown ids before anything is written
+
+        def make(batch: Batch) -> list[tuple[Record, int]]:
+            made: list[tuple[Record, int]] = []
+            for letter in self._chosen(ids):
+                made.append(self._gone(letter.dead_letter_id))
+                for m in letter.messages:
+                    record = batch.message_record(NewMessage(m.target, m.caller, m.payload))
+                    made.append((record, made[0][1]))
+            return made
+
+        chosen = self._chosen(ids)
+        await self._write(make, anywhere=True)
+        return sum(len(letter.messages) for letter in chosen)
+
+    async def delete_dead_letters(self, ids: Sequence[int] | None) -> int:
+        self._chosen(ids)
+        return await self._write(
+            lambda batch: [self._gone(letter.dead_letter_id) for letter in self._chosen(ids)],
+            anywhere=True,
+        )
+
+    async def purge_expired(self) -> int:
+        now_ms = self._clock_ms()
+
+        def make(batch: Batch) -> list[tuple[Record, int]]:
+            view, layout = self.view, self.layout
+            made = []
+            serving = self.ownership.serving
+            for expires, subject in view.dedup.values():
+                if expires <= now_ms and layout.parse(subject)[1] in serving:
+                    made.append((Record(subject, None), layout.parse(subject)[1]))
+            for address, values in view.state.items():
+                if not self.owns(address):
+                    continue
+                for value in values.values():
+                    if value.expires_at_ms is not None and value.expires_at_ms <= now_ms:
+                        subject = batch.state_subject(address, value.name)
+                        made.append((Record(subject, None), layout.parse(subject)[1]))
+            return made
+
+        return await self._write(make)

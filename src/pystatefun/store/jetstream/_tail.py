@@ -1,0 +1,103 @@
+"""The stream as it grows: every worker reads every record, and keeps its view current.
+
+On open, the tail reads every subject's last record (the whole live contents); then it goes on
+with each new record as it is stored, in stream order. nats-py's ordered consumer does this,
+and starts again after the last record it had whenever a message went missing or the
+connection dropped, so nothing is skipped.
+
+A worker's own records come back too: they are in the view already, since its acknowledgement
+(the batch that stored them carries the worker's own prefix, and they are skipped; a record
+that deletes a message this worker sent is another worker's, and is not). Other workers'
+records go into the view as they come: messages into mailboxes of this worker's partitions
+(``on_arrival``), egress records any worker may pop, and partition markers (``on_marker``),
+which say who owns what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, final
+
+from nats.js.api import DeliverPolicy
+
+from pystatefun.store.jetstream._connection import StoredRecord, decode
+from pystatefun.store.jetstream._layout import ClusterLayout
+from pystatefun.store.jetstream._view import ClusterView
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
+    from nats.js.api import StreamInfo
+
+__all__ = ["Tail"]
+
+_log = logging.getLogger("pystatefun.store")
+
+
+@final
+class Tail:
+    """Reads ``layout``'s stream into ``view``, from the live contents on."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        layout: ClusterLayout,
+        view: ClusterView,
+        *,
+        own_prefix: str,
+        on_arrival: Callable[[int], None],
+        on_marker: Callable[[int, StoredRecord], None],
+        idle: Callable[[], bool],
+    ) -> None:
+        self._js = js
+        self._layout = layout
+        self._view = view
+        self._own = own_prefix
+        self._on_arrival = on_arrival
+        self._on_marker = on_marker
+        self._idle = idle
+        self.position = 0  # the last stream sequence read
+        self._caught_up = asyncio.Event()
+
+    async def start(self) -> None:
+        """Subscribe, and return once the live contents are in the view."""
+        info: StreamInfo = await self._js.stream_info(self._layout.stream)
+        if info.state.messages == 0:
+            self._caught_up.set()
+        self._subscription = await self._js.subscribe(
+            f"{self._layout.prefix}.>",
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            cb=self._read,
+        )
+        await self._caught_up.wait()
+
+    async def stop(self) -> None:
+        await self._subscription.unsubscribe()
+
+    async def _read(self, message: Msg) -> None:
+        meta = message.metadata
+        seq = meta.sequence.stream
+        try:
+            record = decode(message.subject, seq, message.data, message.headers)
+            self._apply(record)
+        except Exception:  # noqa: BLE001 - a record it cannot read stops nothing else
+            _log.exception("cannot read record %d (%s) of the stream", seq, message.subject)
+        self.position = max(self.position, seq)
+        if meta.num_pending == 0:
+            self._caught_up.set()
+        if self._idle():
+            self._view.passed(self.position)
+
+    def _apply(self, record: StoredRecord) -> None:
+        kind, partition = self._layout.parse(record.subject)
+        if kind == "pm":
+            self._on_marker(partition, record)
+            return
+        if record.batch is not None and record.batch.startswith(self._own):
+            return  # this worker's own: in the view since its acknowledgement
+        applied = self._view.apply_newer(record.subject, record.seq, record.content)
+        if applied and kind == "in" and record.content is not None:
+            self._on_arrival(partition)
