@@ -161,6 +161,8 @@ class ConnectorContext:
     #: Added to every port a connector listens on (``--port-offset``: several cluster workers
     #: of one module on one host); 0 leaves the module's ports as they are.
     port_offset: int = 0
+    #: Other runtimes (cluster workers) serve parts of the same store at the same time.
+    shared_store: bool = False
 
     def port(self, port: int) -> int:
         """Where a connector whose module port is ``port`` listens (0: a free port, still)."""

@@ -76,13 +76,7 @@ class Runtime:
             if isinstance(endpoint, EmbeddedEndpoint)
         }
         self._invoker = RemoteInvoker()
-        context = ConnectorContext(
-            module_file=module.source,
-            host=self.options.host,
-            ingress_max_bytes=self.options.ingress_max_bytes,
-            http_limits=self.options.http_limits,
-            port_offset=self.options.port_offset,
-        )
+        context = self._connector_context(shared_store=engine.shared)
         self._ingresses: list[Ingress] = [build_ingress(s, context) for s in module.ingresses]
         self._egresses: list[Egress] = [build_egress(s, context) for s in module.egresses]
         self._egress_routes = EgressRoutes(self._egresses)
@@ -117,6 +111,17 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.recovered: dict[str, int] = {}
+
+    def _connector_context(self, *, shared_store: bool) -> ConnectorContext:
+        options = self.options
+        return ConnectorContext(
+            module_file=self.module.source,
+            host=options.host,
+            ingress_max_bytes=options.ingress_max_bytes,
+            http_limits=options.http_limits,
+            port_offset=options.port_offset,
+            shared_store=shared_store,
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 

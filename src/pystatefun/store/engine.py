@@ -91,6 +91,11 @@ class StorageEngine(Protocol):
         """Commit what is queued, then release the storage."""
         ...
 
+    #: Whether other runtimes serve parts of this store at the same time (cluster workers):
+    #: a connector that reads or writes outside the steps of the addresses it serves (a Kafka
+    #: consumer, a transactional producer) must know.
+    shared: bool
+
     def owns(self, address: Address) -> bool:
         """Whether this runtime serves ``address`` now (always, but on a cluster worker)."""
         ...
@@ -231,6 +236,8 @@ class BulkLoader(Protocol):
 class WholeStore:
     """The ownership of storage that one runtime has to itself (a data dir, memory): it serves
     every address, and that never changes."""
+
+    shared = False
 
     def owns(self, address: Address) -> bool:
         return True

@@ -55,6 +55,8 @@ DEFAULT_PARTITIONS = 16
 class JetStreamEngine(Housekeeping):
     """A ``StorageEngine`` on a NATS JetStream cluster (``servers``), named ``cluster``."""
 
+    shared = True  # every worker of the cluster serves its share of it
+
     def __init__(
         self,
         servers: Sequence[str],
