@@ -166,8 +166,17 @@ def test_a_kafka_ingress_is_refused_in_cluster_mode_at_its_line(
     module.write_text(module.read_text() + kafka)
     kind_line = module.read_text().splitlines().index("kind: io.statefun.kafka.v1/ingress") + 1
     run = subprocess.run(
-        [PYSTATEFUN, "run", module, "--data-dir", tmp_path / "d", "--cluster", nats_url,
-         "--cluster-name", cluster_name("kafka")],  # fmt: skip
+        [
+            PYSTATEFUN,
+            "run",
+            module,
+            "--data-dir",
+            tmp_path / "d",
+            "--cluster",
+            nats_url,
+            "--cluster-name",
+            cluster_name("kafka"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
