@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["Membership"]
 
 _log = logging.getLogger("pystatefun.store")
+_CHECKS_PER_BEAT = 4
 
 
 @final
@@ -60,6 +61,7 @@ class Membership:
         self._live: list[str] = [worker]
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
+        self._grace_until = 0.0  # no lease expires before (this worker itself stalled)
 
     @property
     def live(self) -> list[str]:
@@ -89,12 +91,25 @@ class Membership:
         await self._nc.publish(self._subject, json.dumps(body).encode())
 
     async def _beating(self) -> None:
+        """Beat each ``heartbeat_s``, and look for expired leases four times as often (a dead
+        worker's partitions move soon after its lease ends, not up to a heartbeat later)."""
+        tick = self.heartbeat_s / _CHECKS_PER_BEAT
+        last = next_beat = time.monotonic()
         while True:
-            await asyncio.sleep(self.heartbeat_s)
-            try:
-                await self._beat(leaving=False)
-            except Exception as exc:  # noqa: BLE001 - disconnected: the next beat retries
-                _log.warning("a heartbeat could not be sent (%s)", exc)
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if now - last > tick + self._lease_s / 2:
+                # This worker stalled (paused, starved of CPU): the others' heartbeats wait
+                # unread in the socket. Judge no one until they have been read.
+                self._grace_until = now + self.heartbeat_s
+                _log.warning("worker %s stalled for %.1f s", self.worker, now - last)
+            last = now
+            if now >= next_beat:
+                next_beat = now + self.heartbeat_s
+                try:
+                    await self._beat(leaving=False)
+                except Exception as exc:  # noqa: BLE001 - disconnected: the next beat retries
+                    _log.warning("a heartbeat could not be sent (%s)", exc)
             self._recount()
 
     async def _heard(self, message: Msg) -> None:
@@ -115,7 +130,7 @@ class Membership:
     def _recount(self) -> None:
         now = time.monotonic()
         for worker, at in list(self._seen.items()):
-            if now - at > self._lease_s:
+            if now - at > self._lease_s and now >= self._grace_until:
                 del self._seen[worker]
                 _log.info("worker %s missed its heartbeats for %.1f s", worker, now - at)
         live = sorted({self.worker, *self._seen})

@@ -69,8 +69,8 @@ class JetStreamEngine(Housekeeping):
         batch_limit: int = 1000,
         publish_timeout: float = 5.0,
         commit_deadline: float = 60.0,
-        heartbeat_s: float = 1.0,
-        lease_s: float = 3.0,
+        heartbeat_s: float = 0.5,
+        lease_s: float = 2.5,
     ) -> None:
         self.servers = list(servers)
         self.cluster = check_cluster_name(cluster)
