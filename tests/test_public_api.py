@@ -32,6 +32,7 @@ PUBLIC_MODULES = [
     "pystatefun.testing",
     "pystatefun.query",
     "pystatefun.savepoint",
+    "pystatefun.cluster",
 ]
 # Extension points: users subclass these (errors are caught by type; Type/TypeSerializer are ABCs).
 MEANT_FOR_SUBCLASSING = {"Type", "TypeSerializer"}
@@ -99,7 +100,14 @@ def test_every_public_name_resolves(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["pystatefun.sdk", "pystatefun.types", "pystatefun.sdk.asgi", "pystatefun.testing"]
+    "name",
+    [
+        "pystatefun.sdk",
+        "pystatefun.types",
+        "pystatefun.sdk.asgi",
+        "pystatefun.testing",
+        "pystatefun.cluster",
+    ],
 )
 def test_public_concrete_classes_are_final(name: str) -> None:
     module = importlib.import_module(name)

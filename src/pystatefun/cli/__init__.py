@@ -22,6 +22,11 @@ COMMANDS = {
         "bootstrap",
         "Load initial state for the function type --type from SOURCE: one address per row.",
     ),
+    "cluster": LazyCommand(
+        "pystatefun.cli._cluster",
+        "cluster",
+        "Cluster mode: start a local NATS cluster, see what a cluster's workers serve.",
+    ),
     "dead-letters": LazyCommand(
         "pystatefun.cli._dead_letters",
         "dead_letters",

@@ -25,11 +25,17 @@ def data_dir_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[.
     )
 
 
-def cluster_options(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def cluster_options(
+    help_text: str, *, required: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--cluster URLS`` (explained by ``help_text``; passed as ``cluster_urls``) and
     ``--cluster-name NAME``: which cluster, checked by ``ClusterWorker.of``."""
     urls = click.option(
-        "--cluster", "cluster_urls", metavar="nats://H:P[,nats://H:P...]", help=help_text
+        "--cluster",
+        "cluster_urls",
+        metavar="nats://H:P[,nats://H:P...]",
+        required=required,
+        help=help_text,
     )
     name = click.option(
         "--cluster-name",

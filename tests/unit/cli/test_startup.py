@@ -192,3 +192,17 @@ def test_every_command_imports_without_aiohttp() -> None:
     loaded = json.loads(out.stdout)
     assert {"pystatefun.cli._serve", "pystatefun.cli._run", "pystatefun.bootstrap"} <= set(loaded)
     assert not [m for m in loaded if m.split(".")[0] == "aiohttp"]
+
+
+@pytest.mark.parametrize("command", ["up", "down", "status"])
+def test_cluster_help_loads_neither_nats_nor_the_local_cluster(
+    tmp_path: Path, command: str
+) -> None:
+    loaded, out = _loaded_by(tmp_path, "cluster", command, "--help")
+    assert "Usage: pystatefun cluster" in out
+    commands = {m for m in loaded if m.startswith("pystatefun.cli._")}
+    lazy = {"pystatefun.cli._lazy", "pystatefun.cli._errors"}
+    assert commands == {*lazy, "pystatefun.cli._cluster", "pystatefun.cli._options"}
+    assert "pystatefun.cluster" not in loaded
+    assert not [m for m in loaded if m.split(".")[0] == "nats" or m.startswith("pystatefun.store")]
+    assert not _heavy(loaded)
