@@ -66,18 +66,23 @@ def _ensure_venv(*extras: str) -> None:
     STAMP.write_text(" ".join([wanted, *sorted(done | needed)]) + "\n")
 
 
+#: The extras of pystatefun an example needs beyond the base install.
+_EXAMPLE_EXTRAS = {"kafka-greeter": ("kafka",), "cluster": ("cluster",)}
+
+
 def example() -> int:
     """The main job: run the example application end to end and print what it did.
 
     ``python3 dev.py example kafka-greeter`` runs ``examples/kafka-greeter/demo.py`` instead:
     with a local Kafka broker, so it also needs Java and Maven (and the ``kafka`` extra).
+    ``python3 dev.py example cluster`` runs three workers on a local NATS JetStream cluster.
     """
     name = sys.argv[2] if len(sys.argv) > 2 else "greeter"
     demo = ROOT / "examples" / name / "demo.py"
     if not demo.exists():
         runnable = sorted(p.parent.name for p in (ROOT / "examples").glob("*/demo.py"))
         _fail(f"no example {name!r} with a demo.py; runnable: {', '.join(runnable)}")
-    _ensure_venv("kafka") if name == "kafka-greeter" else _ensure_venv()
+    _ensure_venv(*_EXAMPLE_EXTRAS.get(name, ()))
     return _run(PYTHON, demo, check=False)
 
 

@@ -20,13 +20,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, final
 
-from nats.errors import ConnectionClosedError, NoServersError
-from nats.errors import TimeoutError as NatsTimeoutError
-
 from pystatefun.errors import ClusterStorageError
 from pystatefun.store.engine import EngineStatistics
 from pystatefun.store.jetstream._batch import Batch, Record, StepTooLargeError, writes_of
 from pystatefun.store.jetstream._connection import (
+    UNREACHABLE,
     WRONG_LAST_SEQUENCE,
     BatchRefusedError,
     BatchTimeoutError,
@@ -45,7 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["Committer", "Job"]
 
 _log = logging.getLogger("pystatefun.store")
-_UNREACHABLE = (BatchTimeoutError, NatsTimeoutError, ConnectionClosedError, NoServersError, OSError)
+#: A publish that failed this way may have been stored, or not: look it up, then retry.
+_RETRYABLE: tuple[type[BaseException], ...] = (BatchTimeoutError, *UNREACHABLE)
 
 
 @final
@@ -195,6 +194,11 @@ class Committer:
                     await self._commit_next()
                 except ClusterStorageError as exc:
                     self.fail(exc.message)
+                except Exception as exc:  # noqa: BLE001 - never a silent end: waiting steps would hang
+                    _log.exception("committing failed")
+                    self.fail(f"cluster {self._layout.name!r}: committing failed "
+                              f"({type(exc).__name__}: {exc}); this worker commits nothing more. "
+                              "Restart it to recover from the last commit.")  # fmt: skip
             if self._closing:
                 return
 
@@ -269,7 +273,7 @@ class Committer:
                 if not batch.partitions:  # fenced on subjects only: a solo job's answer
                     raise
                 raise await self._refused(batch, exc) from exc
-            except _UNREACHABLE as exc:
+            except _RETRYABLE as exc:
                 found = await self._stored_as(batch, ids, quiet=True)
                 if found is not None:
                     last = found
@@ -302,7 +306,7 @@ class Committer:
         js = self._nc.jetstream(timeout=self._timeout)
         try:
             found = await last_on(js, layout.stream, subject)
-        except _UNREACHABLE:
+        except _RETRYABLE:
             if quiet:
                 return None
             raise

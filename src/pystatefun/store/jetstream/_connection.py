@@ -13,9 +13,15 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
+from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import (
+    APIError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 from pystatefun.store.content_json import content_from_json, content_to_json
 from pystatefun.store.contents import Content
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
     from pystatefun.store.jetstream._batch import Record
 
 __all__ = [
+    "UNREACHABLE",
     "BatchRefusedError",
     "BatchTimeoutError",
     "StoredRecord",
@@ -43,6 +50,12 @@ TOMBSTONE_TTL = "1h"
 GONE = "Psf-Gone"
 WRONG_LAST_SEQUENCE = 10071
 _NOT_CLUSTERED = 10074  # replicas > 1 are not supported in non-clustered mode
+#: Errors after which a request may be tried again: the servers away, or the stream without a
+#: RAFT leader for a moment (no responders, service unavailable) while it elects one.
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    NatsTimeoutError, ConnectionClosedError, NoServersError, NoRespondersError,
+    ServiceUnavailableError, NoStreamResponseError, OSError,
+)  # fmt: skip
 _ROLLED_UP = ("st", "dd", "po", "pm")  # kinds whose subjects hold one record each
 
 

@@ -93,9 +93,18 @@ class Ownership:
         self.markers[partition] = record
         body = record.body or {}
         mine = self._committer.markers.get(partition)
-        if mine is not None and record.seq > mine and body.get("instance") != self.instance:
+        if (
+            mine is not None
+            and record.seq > mine
+            and body.get("instance") != self.instance
+            and not self._released_by_me(known)  # its release's acknowledgement is on its way
+        ):
             self._taken(partition, str(body.get("worker")))
         self.wake()
+
+    def _released_by_me(self, marker: StoredRecord | None) -> bool:
+        body = {} if marker is None else (marker.body or {})
+        return bool(body.get("released")) and body.get("instance") == self.instance
 
     def arrival(self, partition: int) -> None:
         if partition in self.serving and self.listener is not None:

@@ -60,6 +60,7 @@ class Tail:
         self._idle = idle
         self.position = 0  # the last stream sequence read
         self._caught_up = asyncio.Event()
+        self._subscription: JetStreamContext.PushSubscription | None = None
 
     async def start(self) -> None:
         """Subscribe, and return once the live contents are in the view."""
@@ -75,7 +76,9 @@ class Tail:
         await self._caught_up.wait()
 
     async def stop(self) -> None:
-        await self._subscription.unsubscribe()
+        if self._subscription is not None:  # None: it never started
+            await self._subscription.unsubscribe()
+            self._subscription = None
 
     async def _read(self, message: Msg) -> None:
         meta = message.metadata

@@ -18,6 +18,8 @@ not this one.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
@@ -29,7 +31,7 @@ from pystatefun.store.engine import EngineStatistics, OwnershipListener
 from pystatefun.store.jetstream._batch import Batch, home_of
 from pystatefun.store.jetstream._blocking import connect
 from pystatefun.store.jetstream._commits import Committer, Job
-from pystatefun.store.jetstream._connection import BatchRefusedError
+from pystatefun.store.jetstream._connection import UNREACHABLE, BatchRefusedError
 from pystatefun.store.jetstream._directory import read_directory, write_directory
 from pystatefun.store.jetstream._housekeeping import Housekeeping
 from pystatefun.store.jetstream._layout import ClusterLayout, check_cluster_name
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
 
 __all__ = ["DEFAULT_PARTITIONS", "JetStreamEngine"]
+
+_log = logging.getLogger("pystatefun.store")
 
 _Finish = Callable[[int], StepOutcome]
 
@@ -67,7 +71,7 @@ class JetStreamEngine(Housekeeping):
         partitions: int = DEFAULT_PARTITIONS,
         replicas: int = 3,
         batch_limit: int = 1000,
-        publish_timeout: float = 5.0,
+        publish_timeout: float = 3.0,
         commit_deadline: float = 60.0,
         heartbeat_s: float = 0.5,
         lease_s: float = 2.5,
@@ -101,14 +105,30 @@ class JetStreamEngine(Housekeeping):
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def open(self, key_groups: int) -> None:
-        """Connect, make the cluster's streams if new, claim every partition, read them back."""
-        self._nc = await connect(self.servers, reconnect=True)
-        try:
-            await self._open(key_groups)
-        except BaseException:
-            await self._nc.close()
-            self._nc = None
-            raise
+        """Connect, make the cluster's streams if new, read them, claim this worker's share.
+        While the servers are away or the stream has no leader (electing one), try again, up
+        to the commit deadline."""
+        give_up, delay = time.monotonic() + self._commit_deadline, 0.2
+        while True:
+            self._nc = await connect(self.servers, reconnect=True)
+            try:
+                await self._open(key_groups)
+                return
+            except UNREACHABLE as exc:
+                await self.close()
+                if time.monotonic() > give_up:
+                    raise ClusterStorageError(
+                        f"cluster {self.cluster!r} at {','.join(self.servers)} did not answer "
+                        f"for {self._commit_deadline:.0f} s ({type(exc).__name__}: {exc}); "
+                        "check that its NATS servers run and have a JetStream leader"
+                    ) from exc
+                _log.warning("cluster %r cannot be opened yet (%s: %s); retrying",
+                             self.cluster, type(exc).__name__, exc)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except BaseException:
+                await self.close()
+                raise
 
     async def _open(self, key_groups: int) -> None:
         assert self._nc is not None
