@@ -57,6 +57,9 @@ class IngestOutcome(Enum):
     # request-reply to an address another cluster worker serves: only that worker can answer
     # (replies are held in memory); nothing added
     ELSEWHERE = "elsewhere"
+    # the store could not take it now (a cluster partition moving, its owner not answering);
+    # nothing added: send it again
+    UNAVAILABLE = "unavailable"
 
 
 @final

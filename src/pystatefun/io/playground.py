@@ -244,6 +244,13 @@ def _unanswered(target: Address, outcome: IngestOutcome) -> HttpResponse | None:
             "the runtime is stopping and took nothing; send the message again once it has restarted"
         )
         return _text(503, str(stopping), {"Retry-After": "1"})
+    if outcome is IngestOutcome.UNAVAILABLE:
+        return _text(
+            503,
+            f"the message for {target} could not be stored now (its cluster partition is "
+            "moving to another worker); nothing was added: send it again",
+            {"Retry-After": "1"},
+        )
     if outcome is IngestOutcome.ELSEWHERE:
         return _text(
             421,

@@ -17,11 +17,10 @@ An address is in exactly one of these states (``_scheduled`` holds the last thre
     idle ──message──> ready ──worker──> running ──step committed──> idle, or ready if more
                                            └─retryable failure──> parked ──backoff──> ready
 
-Failures are handled per address, and every other address keeps flowing. An endpoint that
-cannot be reached parks the address with backoff; after ``dead_letter_after_attempts`` failed
-calls its batch goes to the dead letters. A function that raised gets a few quick retries, and
-then its batch is split until the one message it cannot take is found and dead-lettered alone
-(``pystatefun.runtime.isolation``). A terminal failure dead-letters the batch at once.
+Failures are handled per address; others keep flowing. An unreachable endpoint parks the
+address with backoff, and after ``dead_letter_after_attempts`` calls its batch is dead-lettered.
+A function that raised gets a few retries, then its batch is split until the one message it
+cannot take is dead-lettered alone (``isolation``); a terminal failure dead-letters at once.
 """
 
 from __future__ import annotations
@@ -336,8 +335,8 @@ class Dispatcher:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def release(self, gone: Callable[[Address], bool]) -> None:
-        """Give up the addresses ``gone`` selects (their partition moves elsewhere; their
-        messages stay stored) once no invocation of theirs runs: those commit last."""
+        """Give up the addresses ``gone`` selects (their partition moves elsewhere; messages
+        stay stored, cached state goes) once no invocation of theirs runs: those commit last."""
         while True:
             idle = [a for a in self.mailboxes.addresses() if gone(a) and a not in self._running]
             for address in idle:
@@ -347,6 +346,7 @@ class Dispatcher:
                 self._failures.forget(address)
                 self.mailboxes.drop(address)
             if not any(gone(a) for a in self._running):
+                self._states.forget(gone)
                 self._check_idle()
                 return
             self._finished.clear()

@@ -14,6 +14,7 @@ nothing the client was told about, and saves two writes per request.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from typing import final
 
@@ -35,6 +36,8 @@ from pystatefun.store import (
 from pystatefun.types import Address
 
 __all__ = ["Ingestion"]
+
+_log = logging.getLogger("pystatefun.runtime")
 
 
 def _give_up(answer: asyncio.Future[Answer | None]) -> None:
@@ -87,8 +90,10 @@ class Ingestion:
                 if caller is not None and idempotency_key is None and position is None:
                     held = InboxMessage(None, target, caller, payload)
                     self._dispatcher.mailboxes.release(target, held)
-                elif await self._append(target, payload, caller, idempotency_key, position):
-                    return IngestResult(IngestOutcome.DUPLICATE)
+                elif (
+                    added := await self._append(target, payload, caller, idempotency_key, position)
+                ) is not IngestOutcome.ACCEPTED:
+                    return IngestResult(added)
             except DataDirError as exc:
                 # The store takes no more steps (a cluster worker whose partitions were taken
                 # over, a disk that failed): the runtime stops; the client retries later.
@@ -136,9 +141,10 @@ class Ingestion:
         caller: Address | None,
         key: str | None,
         position: Position | None,
-    ) -> bool:
-        """Commit the message (with its idempotency key and position); True if the key was a
-        duplicate, and then nothing was written."""
+    ) -> IngestOutcome:
+        """Commit the message (with its idempotency key and position): ``ACCEPTED``;
+        ``DUPLICATE`` if the key was seen, ``UNAVAILABLE`` if the store could not take it
+        now (nothing written either way)."""
         step = Step(messages=[NewMessage(target, caller, payload)])
         if key is not None:
             step.dedup_key = key
@@ -149,11 +155,16 @@ class Ingestion:
         message = None
         try:
             outcome = await self._store.commit(step)
-            if outcome.committed:
-                message = InboxMessage(outcome.seqs[0], target, caller, payload)
+            if outcome.committed and outcome.seqs:  # none: stored by another worker, which
+                message = InboxMessage(outcome.seqs[0], target, caller, payload)  # says so
         finally:
             self._dispatcher.mailboxes.release(target, message)
-        return outcome.duplicate
+        if outcome.duplicate:
+            return IngestOutcome.DUPLICATE
+        if not outcome.committed:
+            _log.warning("a message for %s was not taken: %s", target, outcome.error)
+            return IngestOutcome.UNAVAILABLE
+        return IngestOutcome.ACCEPTED
 
     async def append(self, messages: Sequence[IngressMessage]) -> IngestOutcome:
         """Append ``messages`` in as few steps as back-pressure allows (see

@@ -1,7 +1,9 @@
 """The state of recently invoked addresses, kept in memory so an invocation reads no row.
 
 The runtime is the only writer of its data dir (the LOCK file), so a value it committed is the
-value on disk: the cache is updated after a step commits, and a miss reads the rows. A step
+value on disk: the cache is updated after a step commits, and a miss reads the rows. (A cluster
+worker is the only writer of the partitions it serves; when one moves away, its addresses
+leave the cache, since the next owner's writes never reach it.) A step
 whose effects are visible before it commits (an embedded function's, see the dispatcher) writes
 its values here at once and *pins* the address until the step is durable: until then the disk
 has older values, so the entry must not be evicted. Otherwise the cache is bounded by a number
@@ -12,6 +14,7 @@ Expired values may linger here: every reader checks expiry, as on disk.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import final
 
 from pystatefun.store import StateValue
@@ -48,6 +51,12 @@ class StateCache:
         self._entries[address] = values
         self._entries.move_to_end(address)
         self._evict()
+
+    def forget(self, gone: Callable[[Address], bool]) -> None:
+        """Drop the addresses ``gone`` selects: another runtime serves them from now on (a
+        cluster partition moved), so the values here may go stale."""
+        for address in [a for a in self._entries if gone(a)]:
+            del self._entries[address]
 
     def _evict(self) -> None:
         entries = self._entries

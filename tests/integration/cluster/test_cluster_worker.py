@@ -10,14 +10,16 @@ taken when it resumes, and stops with PSF-CL0002 instead of writing over the new
 
 from __future__ import annotations
 
+import concurrent.futures
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 from support.cluster_counter import counter_module, popped, send_counts, start_worker
 from support.nats import cluster_name
-from support.runtime_process import PYSTATEFUN
+from support.runtime_process import PYSTATEFUN, RuntimeProcess
 
 from pystatefun.store.jetstream import cluster_status
 
@@ -136,6 +138,45 @@ def test_a_worker_whose_partitions_were_taken_commits_nothing_more(
         old.kill()
         if new is not None:
             new.terminate()
+
+
+def _keyed(worker: RuntimeProcess, address_id: str, key: str) -> str:
+    """POST a keyed message: "added", or "duplicate" (202 either way)."""
+    request = urllib.request.Request(
+        f"{worker.ingress}/cl/counter/{address_id}",
+        data=b"",
+        method="POST",
+        headers={"Idempotency-Key": key},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 202
+        return "duplicate" if response.headers.get("Pystatefun-Duplicate") else "added"
+
+
+def test_one_idempotency_key_through_two_workers_at_once_adds_one_message(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """The same keyed message through both workers at the same instant: only the owner of the
+    key's partition checks and writes keys (the other forwards the step to it), so exactly one
+    of the two is appended, whichever worker owns the key or the address."""
+    module, name = counter_module(tmp_path), cluster_name("keys")
+    one = start_worker(module, tmp_path / "one", nats_url, name, "one")
+    two = start_worker(module, tmp_path / "two", nats_url, name, "two")
+    try:
+        _serving(nats_url, name, {"one", "two"})
+        ids = [f"d{n}" for n in range(24)]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(
+                lambda job: _keyed(*job),
+                [(w, i, f"key-{i}") for i in ids for w in (one, two)],
+            ))  # fmt: skip
+        records = popped(one, len(ids), deadline_s=30) + popped(two, len(ids), deadline_s=1)
+        records += popped(one, 1, deadline_s=1) + popped(two, 1, deadline_s=1)
+    finally:
+        one.terminate()
+        two.terminate()
+    assert statuses.count("added") == len(ids)  # one of each pair; the other a duplicate
+    assert sorted(records) == sorted(f"{i}:1" for i in ids)
 
 
 def test_a_cluster_url_that_is_not_one_is_a_usage_error(tmp_path: Path) -> None:

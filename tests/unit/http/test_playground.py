@@ -134,6 +134,8 @@ async def test_ingress_refusals(
     [
         (IngestResult(IngestOutcome.DUPLICATE), 202, ""),
         (IngestResult(IngestOutcome.STOPPING), 503, "the runtime is stopping"),
+        (IngestResult(IngestOutcome.UNAVAILABLE), 503, "nothing was added: send it again"),
+        (IngestResult(IngestOutcome.ELSEWHERE), 421, "served by another worker of this cluster"),
         (IngestResult(IngestOutcome.REPLY_TIMEOUT), 504, "it is processed all the same"),
         (IngestResult(IngestOutcome.WITHDRAWN), 504, "nothing happened; send it again"),
         (
@@ -148,7 +150,16 @@ async def test_ingress_refusals(
             "true",
         ),
     ],
-    ids=["duplicate", "stopping", "reply-timeout", "withdrawn", "dead-lettered", "replied"],
+    ids=[
+        "duplicate",
+        "stopping",
+        "unavailable",
+        "elsewhere",
+        "reply-timeout",
+        "withdrawn",
+        "dead-lettered",
+        "replied",
+    ],
 )
 async def test_ingress_outcomes(result: IngestResult, status: int, says: str) -> None:
     async with client(ingress(), Handle(result)) as send:
@@ -160,7 +171,7 @@ async def test_ingress_outcomes(result: IngestResult, status: int, says: str) ->
         assert answer.headers["content-type"] == "application/vnd.io.statefun.types/bool"
     if result.outcome is IngestOutcome.DEAD_LETTERED:
         assert answer.headers["pystatefun-dead-letter"] == "7"
-    if result.outcome is IngestOutcome.STOPPING:
+    if result.outcome in (IngestOutcome.STOPPING, IngestOutcome.UNAVAILABLE):
         assert answer.headers["retry-after"] == "1"
 
 

@@ -39,3 +39,14 @@ def test_a_zero_sized_cache_keeps_nothing() -> None:
     cache = StateCache(max_addresses=0)
     cache.put(Address("n", "t", "1"), {})
     assert cache.get(Address("n", "t", "1")) is None
+
+
+def test_forgotten_addresses_are_read_again() -> None:
+    """A cluster partition that moved away: its addresses' values may go stale here."""
+    cache = StateCache(10)
+    moved, kept = Address("t", "f", "moved"), Address("t", "f", "kept")
+    cache.put(moved, {"n": _value("n", b"\x08\x01")})
+    cache.put(kept, {"n": _value("n", b"\x08\x02")})
+    cache.forget(lambda address: address.id == "moved")
+    assert cache.get(moved) is None
+    assert cache.get(kept) == {"n": _value("n", b"\x08\x02")}

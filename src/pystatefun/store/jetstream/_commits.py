@@ -25,7 +25,6 @@ from pystatefun.store.engine import EngineStatistics
 from pystatefun.store.jetstream._batch import Batch, Record, StepTooLargeError, writes_of
 from pystatefun.store.jetstream._connection import (
     UNREACHABLE,
-    WRONG_LAST_SEQUENCE,
     BatchRefusedError,
     BatchTimeoutError,
     ensure_stream,
@@ -143,7 +142,7 @@ class Committer:
         try:
             await self.queue(Job(build, None, solo=True))
         except BatchRefusedError as exc:
-            if exc.err_code != WRONG_LAST_SEQUENCE:
+            if not exc.wrong_sequence:
                 raise ClusterStorageError(f"cluster {layout.name!r}: {exc}") from exc
             return False
         return True
@@ -318,7 +317,7 @@ class Committer:
 
     async def _refused(self, batch: Batch, exc: BatchRefusedError) -> ClusterStorageError:
         name = self._layout.name
-        if exc.err_code != WRONG_LAST_SEQUENCE:
+        if not exc.wrong_sequence:
             return ClusterStorageError(f"cluster {name!r}: a commit was refused ({exc})")
         js = self._nc.jetstream(timeout=self._timeout)
         for partition in sorted(batch.partitions):

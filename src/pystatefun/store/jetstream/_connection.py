@@ -36,6 +36,7 @@ __all__ = [
     "UNREACHABLE",
     "BatchRefusedError",
     "BatchTimeoutError",
+    "ClusterNotReadyError",
     "StoredRecord",
     "decode",
     "ensure_stream",
@@ -50,11 +51,18 @@ TOMBSTONE_TTL = "1h"
 GONE = "Psf-Gone"
 WRONG_LAST_SEQUENCE = 10071
 _NOT_CLUSTERED = 10074  # replicas > 1 are not supported in non-clustered mode
+_NO_PEERS = 10005  # no suitable peers for placement: a server of the cluster is offline
+
+
+class ClusterNotReadyError(Exception):
+    """The NATS cluster cannot place a stream now (a server is offline): try again."""
+
+
 #: Errors after which a request may be tried again: the servers away, or the stream without a
 #: RAFT leader for a moment (no responders, service unavailable) while it elects one.
 UNREACHABLE: tuple[type[BaseException], ...] = (
     NatsTimeoutError, ConnectionClosedError, NoServersError, NoRespondersError,
-    ServiceUnavailableError, NoStreamResponseError, OSError,
+    ServiceUnavailableError, NoStreamResponseError, ClusterNotReadyError, OSError,
 )  # fmt: skip
 _ROLLED_UP = ("st", "dd", "po", "pm")  # kinds whose subjects hold one record each
 
@@ -63,8 +71,13 @@ class BatchRefusedError(Exception):
     """The server refused a batch (nothing of it was stored); ``err_code`` says why."""
 
     def __init__(self, description: str, err_code: int | None) -> None:
-        super().__init__(description)
+        super().__init__(description if err_code is None else f"{description} ({err_code})")
         self.err_code = err_code
+        # A fence that failed: a subject written since. The servers say so with 10071, and in
+        # some races (a stream leader changing) with other codes and the same words.
+        self.wrong_sequence = err_code == WRONG_LAST_SEQUENCE or description.startswith(
+            "wrong last sequence"
+        )
 
 
 class BatchTimeoutError(Exception):
@@ -177,6 +190,8 @@ async def ensure_stream(
     try:
         info = await js.add_stream(config)
     except APIError as exc:
+        if exc.err_code == _NO_PEERS:
+            raise ClusterNotReadyError(f"stream {name} cannot be placed now: {exc}") from exc
         if exc.err_code != _NOT_CLUSTERED or replicas == 1:
             raise
         config.num_replicas = 1

@@ -1,4 +1,6 @@
-"""Egress records, dead letters and expiry on a cluster worker: writes that are not steps.
+"""Timers, positions, egress records, dead letters and expiry on a cluster worker.
+
+Timers and ingress positions are read from the view, for the partitions this worker serves.
 
 A playground egress record and a dead letter can be taken from any worker, whichever
 partition holds it: such a write is fenced on the record's own subject and published alone, so
@@ -8,7 +10,7 @@ expiry work on the partitions a worker serves only: each partition's by its owne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from pystatefun.errors import NoSuchDeadLetterError
 from pystatefun.store.jetstream._batch import Batch, Record
@@ -17,7 +19,7 @@ from pystatefun.store.jetstream._connection import BatchRefusedError
 from pystatefun.store.jetstream._layout import ClusterLayout
 from pystatefun.store.jetstream._ownership import Ownership
 from pystatefun.store.jetstream._view import ClusterView
-from pystatefun.store.records import DeadLetter, EgressRecord
+from pystatefun.store.records import DeadLetter, EgressRecord, TimerRecord
 from pystatefun.store.steps import NewMessage
 from pystatefun.types import Address
 
@@ -25,7 +27,8 @@ __all__ = ["Housekeeping"]
 
 
 class Housekeeping:
-    """The ``StorageEngine`` methods for egress, dead letters and expiry (the engine's)."""
+    """The ``StorageEngine`` methods for timers, positions, egress, dead letters and expiry
+    (the engine's)."""
 
     _batch_limit: int
     _clock_ms: Callable[[], int]
@@ -169,3 +172,25 @@ class Housekeeping:
             return made
 
         return await self._write(make)
+
+    # --- timers, positions, sizes ------------------------------------------------------------
+
+    def _timers(self) -> Iterable[TimerRecord]:
+        """The delayed messages of the partitions this worker serves (a timer is its sender's)."""
+        owns = self.owns
+        return (t for t in self.view.timers.values() if owns(t.sender))
+
+    async def due_timers(self, now_ms: int, limit: int) -> list[TimerRecord]:
+        due = sorted((t for t in self._timers() if t.fire_at_ms <= now_ms),
+                     key=lambda t: (t.fire_at_ms, t.timer_id))  # fmt: skip
+        return due[:limit]
+
+    async def next_timer_at(self) -> int | None:
+        return min((t.fire_at_ms for t in self._timers()), default=None)
+
+    async def positions(self, source: str) -> dict[str, str]:
+        return {key: p for (s, key), p in self.view.positions.items() if s == source}
+
+    async def counts(self, tables: tuple[str, ...]) -> dict[str, int]:
+        sizes = self.view.counts()
+        return {table: sizes[table] for table in tables}

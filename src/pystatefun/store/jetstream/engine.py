@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, final
 
+from nats.js.errors import APIError
+
 from pystatefun.errors import ClusterStorageError
 from pystatefun.store.contents import Contents
 from pystatefun.store.engine import EngineStatistics, OwnershipListener
@@ -33,13 +35,14 @@ from pystatefun.store.jetstream._blocking import connect
 from pystatefun.store.jetstream._commits import Committer, Job
 from pystatefun.store.jetstream._connection import UNREACHABLE, BatchRefusedError
 from pystatefun.store.jetstream._directory import read_directory, write_directory
+from pystatefun.store.jetstream._forwarding import Forwarding, forwardable
 from pystatefun.store.jetstream._housekeeping import Housekeeping
 from pystatefun.store.jetstream._layout import ClusterLayout, check_cluster_name
 from pystatefun.store.jetstream._membership import Membership
 from pystatefun.store.jetstream._ownership import Ownership
 from pystatefun.store.jetstream._tail import Tail
 from pystatefun.store.jetstream._view import ClusterView
-from pystatefun.store.records import InboxMessage, StateValue, TimerRecord
+from pystatefun.store.records import InboxMessage, StateValue
 from pystatefun.store.steps import Step, StepOutcome
 from pystatefun.types import Address
 
@@ -93,6 +96,7 @@ class JetStreamEngine(Housekeeping):
         self._view: ClusterView | None = None
         self._committer: Committer | None = None
         self._ownership: Ownership | None = None
+        self._forwarding: Forwarding | None = None
         self._membership: Membership | None = None
         self._tail: Tail | None = None
         self._instance_id: str | None = None
@@ -126,6 +130,12 @@ class JetStreamEngine(Housekeeping):
                              self.cluster, type(exc).__name__, exc)  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+            except APIError as exc:  # the servers refused: settings, permissions, limits
+                await self.close()
+                raise ClusterStorageError(
+                    f"cluster {self.cluster!r} at {','.join(self.servers)} refused to open: "
+                    f"{exc}; check the NATS servers' JetStream settings and limits"
+                ) from exc
             except BaseException:
                 await self.close()
                 raise
@@ -167,6 +177,9 @@ class JetStreamEngine(Housekeeping):
                           idle=lambda: not committer.busy)  # fmt: skip
         await self._tail.start()
         await ownership.start()
+        self._forwarding = Forwarding(self._nc, layout, ownership, commit=self.commit,
+                                      commit_here=self._commit_forwarded)  # fmt: skip
+        await self._forwarding.start()
 
     def _report(self) -> dict[str, object]:
         serving = [] if self._ownership is None else sorted(self._ownership.serving)
@@ -183,6 +196,9 @@ class JetStreamEngine(Housekeeping):
 
     async def close(self) -> None:
         """Stop moving partitions, commit what is queued, leave the cluster, disconnect."""
+        if self._forwarding is not None:
+            await self._forwarding.stop()  # the steps forwarded here are committed first
+            self._forwarding = None
         if self._ownership is not None:
             await self._ownership.stop()
         if self._committer is not None:
@@ -204,6 +220,11 @@ class JetStreamEngine(Housekeeping):
 
     def listen(self, listener: OwnershipListener) -> None:
         self.ownership.listener = listener
+
+    @property
+    def forwarding(self) -> Forwarding:
+        assert self._forwarding is not None, "the store is not open"
+        return self._forwarding
 
     @property
     def ownership(self) -> Ownership:
@@ -247,11 +268,23 @@ class JetStreamEngine(Housekeeping):
         step.provisional = ids
         return ids, self._queue(step)
 
+    async def _commit_forwarded(self, step: Step) -> StepOutcome:
+        """A step another worker sent here (``_forwarding``): committed like this worker's
+        own, but its messages are not in this runtime's memory; it reads them as another
+        worker's."""
+        job = Job(partial(self._build_step, step=step, in_memory=False), step)
+        outcome: StepOutcome = await self.committer.queue(job)
+        ownership, layout = self.ownership, self.layout
+        for message in step.messages:
+            ownership.arrival(layout.partition_of(message.target.id))
+        return outcome
+
     def _queue(self, step: Step) -> asyncio.Future[StepOutcome]:
         home = home_of(step, self.layout, self.view, self._provisional)
-        # A step homed in another worker's partition (an ingress request that came here) is
-        # fenced on its idempotency key's or position's subject: alone, so that a refusal
-        # (the key just taken elsewhere) is its own and not its batch's.
+        if home not in self.committer.markers and forwardable(step):
+            return asyncio.ensure_future(self.forwarding.forward(step, home))
+        # A step homed in another worker's partition with an ingress position is fenced on the
+        # position's subject: alone, so that a refusal (the position moved) is its own.
         solo = home not in self.committer.markers and bool(step.dedup_key or step.positions)
         job = Job(partial(self._build_step, step=step), step, solo=solo)
         future: asyncio.Future[StepOutcome] = self.committer.queue(job)
@@ -265,7 +298,7 @@ class JetStreamEngine(Housekeeping):
             return StepOutcome(committed=False, error=reason)
 
     def _build_step(
-        self, batch: Batch, *, step: Step
+        self, batch: Batch, *, step: Step, in_memory: bool = True
     ) -> Callable[[int], StepOutcome] | StepOutcome:
         refused = batch.refusal(step)
         if refused is not None:
@@ -286,7 +319,8 @@ class JetStreamEngine(Housekeeping):
         def finish(first: int) -> StepOutcome:
             found = [batch.seq_of(record, first) for record in message_records]
             seqs = tuple(seq for seq in found if seq is not None)
-            self._own.update(self._served_seqs(seqs))
+            if in_memory:  # the runtime delivers them to memory
+                self._own.update(self._served_seqs(seqs))
             if provisional is not None:
                 self._stored.update(
                     (n, seq) for n, seq in zip(provisional, found, strict=True) if seq is not None
@@ -345,26 +379,6 @@ class JetStreamEngine(Housekeeping):
 
     async def read_state(self, address: Address) -> dict[str, StateValue]:
         return dict(self.view.state.get(address, {}))
-
-    def _timers(self) -> Iterable[TimerRecord]:
-        """The delayed messages of the partitions this worker serves (a timer is its sender's)."""
-        owns = self.owns
-        return (t for t in self.view.timers.values() if owns(t.sender))
-
-    async def due_timers(self, now_ms: int, limit: int) -> list[TimerRecord]:
-        due = sorted((t for t in self._timers() if t.fire_at_ms <= now_ms),
-                     key=lambda t: (t.fire_at_ms, t.timer_id))  # fmt: skip
-        return due[:limit]
-
-    async def next_timer_at(self) -> int | None:
-        return min((t.fire_at_ms for t in self._timers()), default=None)
-
-    async def positions(self, source: str) -> dict[str, str]:
-        return {key: p for (s, key), p in self.view.positions.items() if s == source}
-
-    async def counts(self, tables: tuple[str, ...]) -> dict[str, int]:
-        sizes = self.view.counts()
-        return {table: sizes[table] for table in tables}
 
     # --- whole contents ----------------------------------------------------------------------
 
