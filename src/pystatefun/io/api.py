@@ -21,7 +21,7 @@ The contract (docs/architecture.md, "Connectors"):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -95,15 +95,17 @@ class RuntimeHandle(Protocol):
         steps as back-pressure allows: one, unless a target is full, in which case what is
         complete so far (up to a message with a position) commits first. ``ACCEPTED`` once all
         are durable, ``STOPPING`` if the runtime stopped first (what committed stays, with its
-        position). For sources that read in batches, such as a Kafka partition."""
+        position), ``UNAVAILABLE`` if the source partition is no longer this runtime's to read
+        (``serves``). For sources that read in batches, such as a Kafka partition."""
         ...
 
     async def reject(
         self, target: Address, error: str, message: IngressMessage | None, *, position: Position
-    ) -> None:
+    ) -> IngestOutcome:
         """Dead-letter what an ingress read but cannot deliver (a record without a key), for
         ``target`` (the address it would have gone to, as far as known), with ``position``
-        in the same step: the source goes on after it."""
+        in the same step: the source goes on after it. ``ACCEPTED``, or ``UNAVAILABLE`` as
+        for ``append``."""
         ...
 
     async def ingest(
@@ -123,6 +125,17 @@ class RuntimeHandle(Protocol):
 
     async def positions(self, source: str) -> dict[str, str]:
         """Where ingress ``source`` has read up to, by partition key, as last committed."""
+        ...
+
+    def serves(self, source: str, key: str) -> bool:
+        """Whether this runtime reads ingress ``source``'s partition ``key`` now: always, but
+        on a cluster worker, which reads the source partitions whose positions it owns (and
+        ``append`` of another one answers ``UNAVAILABLE``, nothing written)."""
+        ...
+
+    def watch_serving(self, changed: Callable[[], None]) -> None:
+        """Call ``changed`` whenever what ``serves`` answers may have changed (a cluster
+        worker's partitions moved); never on a runtime that serves everything."""
         ...
 
     async def pop_egress(self, egress: str, topic: str) -> bytes | None:

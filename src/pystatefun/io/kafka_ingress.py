@@ -25,7 +25,7 @@ import logging
 import threading
 from typing import final
 
-from pystatefun.io.api import ConnectorContext, RuntimeHandle
+from pystatefun.io.api import ConnectorContext, IngestOutcome, RuntimeHandle
 from pystatefun.io.kafka_reader import KafkaReader, KafkaRecord, partition_key
 from pystatefun.io.routing import Route, Routed, append_routed, value_refusal
 from pystatefun.module import KafkaIngress
@@ -84,18 +84,24 @@ class KafkaIngressConnector:
         self._pending = 0  # records handed over and not appended (the reader's backlog)
         self._stopping = False
         self._lock = threading.Lock()
+        self._reassigning: asyncio.Task[None] | None = None
+        self._again = False
+        self._dropped: set[str] = set()  # partitions whose records were handed over, not kept
 
     async def start(self, runtime: RuntimeHandle) -> None:
         """Read the stored positions and start the reader; ``ModuleError`` at the ingress's
         document if the Kafka client refuses its settings."""
         self._runtime, self._loop = runtime, asyncio.get_running_loop()
+        source = self._spec.id
         self._reader = KafkaReader(
             self._spec,
-            stored=await runtime.positions(self._spec.id),
+            stored=await runtime.positions(source),
             on_records=self._on_records,
             backlog=lambda: self._pending,
+            wanted=lambda key: runtime.serves(source, key),  # on the reader's thread
         )
         self._reader.start()
+        runtime.watch_serving(self._serving_changed)
         _log.info("kafka ingress %s: reading %s from %s (offsets committed for group %s)",
                   self._spec.id, ", ".join(self._targets), self._spec.bootstrap_servers,
                   self._spec.consumer_group_id)  # fmt: skip
@@ -105,6 +111,8 @@ class KafkaIngressConnector:
         stopping, so that is quick); what is not appended is read again after a restart, from
         the stored positions."""
         self._stopping = True
+        if self._reassigning is not None:
+            await self._reassigning
         if self._reader is not None:
             await asyncio.to_thread(self._reader.stop, _CLOSE_TIMEOUT_S)
         for waiting in self._queues.values():
@@ -122,9 +130,54 @@ class KafkaIngressConnector:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._deliver, key, batch)
 
+    # --- a cluster worker's partitions moving -------------------------------------------------
+
+    def _serving_changed(self) -> None:
+        # One reassignment at a time: changes during one make one more, not one each.
+        self._again = True
+        if self._reassigning is None and not self._stopping:
+            self._reassigning = asyncio.get_running_loop().create_task(self._reassign())
+
+    async def _reassign(self) -> None:
+        """Stop appending the partitions this worker no longer serves, and have the reader
+        read the ones it serves now from their stored positions."""
+        runtime, reader = self._runtime, self._reader
+        assert runtime is not None
+        assert reader is not None
+        try:
+            while self._again and not self._stopping:
+                self._again = False
+                for key in [k for k in self._queues if not runtime.serves(self._spec.id, k)]:
+                    self._end_partition(key)
+                stored = await runtime.positions(self._spec.id)
+                reread, self._dropped = frozenset(self._dropped), set()
+                reader.reassign(stored, reread=reread)
+        finally:
+            self._reassigning = None
+
+    def _end_partition(self, key: str) -> None:
+        """Drop what waits for partition ``key`` (it is read again by whoever reads it next,
+        from its stored position) and end its task after the append it is in."""
+        waiting = self._queues.pop(key)
+        self._tasks.pop(key, None)
+        while not waiting.empty():
+            batch = waiting.get_nowait()
+            with self._lock:
+                self._pending -= len(batch or ())
+        waiting.put_nowait(None)
+
+    # --- appending ---------------------------------------------------------------------------
+
     def _deliver(self, key: str, batch: list[KafkaRecord]) -> None:
         if self._stopping:
             return  # read again after the restart
+        assert self._runtime is not None
+        if not self._runtime.serves(self._spec.id, key):  # handed over as it moved away
+            with self._lock:
+                self._pending -= len(batch)
+            self._dropped.add(key)  # should it come back at once: read again, not skipped
+            self._serving_changed()
+            return
         waiting = self._queues.get(key)
         if waiting is None:
             waiting = self._queues[key] = asyncio.Queue()
@@ -145,16 +198,29 @@ class KafkaIngressConnector:
             except Exception:  # noqa: BLE001 - the store failed: the runtime stops; a restart resumes
                 _log.exception("kafka ingress %s: partition %s stops", self._spec.id, key)
                 return
-            if not appended:
+            if appended is IngestOutcome.STOPPING:
                 return  # the runtime stops: the rest is read again after the restart
+            if appended is IngestOutcome.UNAVAILABLE:  # another worker reads it now
+                _log.info("kafka ingress %s: partition %s moved to another worker",
+                          self._spec.id, key)  # fmt: skip
+                with self._lock:
+                    self._pending -= len(batch)
+                if self._queues.get(key) is waiting:
+                    self._end_partition(key)
+                assert self._reader is not None  # read it again from its stored position
+                self._reader.reassign(await runtime.positions(self._spec.id),
+                                      reread=frozenset((key,)))  # fmt: skip
+                return
             with self._lock:
                 self._pending -= len(batch)
             last = batch[-1]
             assert self._reader is not None
             self._reader.done(last.topic, last.partition, last.offset + 1)
 
-    async def _append(self, runtime: RuntimeHandle, key: str, batch: list[KafkaRecord]) -> bool:
-        """Append ``batch`` of partition ``key``; False if the runtime stopped meanwhile."""
+    async def _append(
+        self, runtime: RuntimeHandle, key: str, batch: list[KafkaRecord]
+    ) -> IngestOutcome:
+        """Append ``batch`` of partition ``key`` (see ``append_routed``)."""
         topic = self._targets[batch[0].topic]
         route = Route(topic.targets, topic.value_type)
         routed = [_routed(self._spec.id, r, topic.value_type, self._max_bytes) for r in batch]

@@ -6,6 +6,8 @@ position, polls batches and hands them over by partition (``on_records``), pause
 while ``backlog()`` is over ``BACKLOG_MAX``, and commits to the consumer group the offsets the
 runtime has made durable (``done``). It never joins the group's protocol: partitions are
 assigned here, so no rebalance takes them away and a restart needs no session timeout to pass.
+On a cluster worker only the partitions whose positions it owns are read (``wanted``), and
+``reassign`` moves them as the worker's cluster partitions move.
 
 Partitions are looked up every ``topic.metadata.refresh.interval.ms`` (librdkafka's property for
 the same purpose; default here ``_DISCOVERY_S``), every ``_RETRY_S`` while a topic is missing or
@@ -110,10 +112,15 @@ class KafkaReader:
         stored: dict[str, str],
         on_records: Callable[[str, list[KafkaRecord]], None],
         backlog: Callable[[], int],
+        wanted: Callable[[str], bool] = lambda key: True,
     ) -> None:
         self._spec = spec
         self._topics = {t.topic for t in spec.topics}
         self._stored = stored
+        self._wanted = wanted  # which partitions (by key) this runtime reads now
+        self._reassigned: queue.SimpleQueue[tuple[dict[str, str], frozenset[str]]] = (
+            queue.SimpleQueue()
+        )
         self._on_records = on_records
         self._backlog = backlog
         # Topics found by the first lookup: their partitions without a stored position start
@@ -166,6 +173,12 @@ class KafkaReader:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
+    def reassign(self, stored: dict[str, str], *, reread: frozenset[str] = frozenset()) -> None:
+        """What ``wanted`` answers changed (a cluster worker's partitions moved): stop reading
+        the partitions no longer wanted (and those of ``reread``, whose records handed over
+        were not appended), and start the wanted ones that are not read at ``stored``."""
+        self._reassigned.put((stored, reread))
+
     def done(self, topic: str, partition: int, next_offset: int) -> None:
         """The runtime made the records before ``next_offset`` durable: commit it to the group
         (asynchronously: for lag tools and new data dirs; the stored positions are the truth)."""
@@ -181,6 +194,8 @@ class KafkaReader:
         next_lookup = 0.0
         try:
             while not self._stop.is_set():
+                if self._take_reassignment(consumer):
+                    next_lookup = 0.0  # assign what is wanted now
                 if time.monotonic() >= next_lookup:
                     complete = self._discover(consumer)
                     wait_s = self._discovery_s if complete else _RETRY_S
@@ -199,6 +214,28 @@ class KafkaReader:
         finally:
             self._commit_done(consumer)
             consumer.close()
+
+    def _take_reassignment(self, consumer: Consumer) -> bool:
+        """Apply the latest ``reassign``, if any: unassign what is no longer wanted."""
+        taken: list[tuple[dict[str, str], frozenset[str]]] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                taken.append(self._reassigned.get_nowait())
+        if not taken:
+            return False
+        self._stored = taken[-1][0]
+        reread = frozenset().union(*(keys for _, keys in taken))
+        gone = [p for p in self._assigned
+                if partition_key(*p) in reread or not self._wanted(partition_key(*p))]  # fmt: skip
+        if gone:
+            consumer.incremental_unassign([TopicPartition(*p) for p in gone])
+            for where in gone:
+                self._assigned.discard(where)
+                self._next.pop(where, None)  # read again from the position, if it comes back
+            names = ", ".join(partition_key(*p) for p in sorted(gone))
+            _log.info("kafka ingress %s: no longer reading %s (another worker does)",
+                      self._spec.id, names)  # fmt: skip
+        return True
 
     def _discover(self, consumer: Consumer) -> bool:
         """Assign the topics' partitions not assigned yet; False if a topic is missing or the
@@ -223,7 +260,7 @@ class KafkaReader:
             TopicPartition(name, number)
             for name, numbers in found.items()
             for number in numbers
-            if (name, number) not in self._assigned
+            if (name, number) not in self._assigned and self._wanted(partition_key(name, number))
         ]
         if new:
             self._assign(consumer, new)

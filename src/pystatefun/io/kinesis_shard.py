@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pystatefun.io.api import RuntimeHandle
+from pystatefun.io.api import IngestOutcome, RuntimeHandle
 from pystatefun.io.backoff import Backoff
 from pystatefun.io.kinesis_client import describe_error, error_code
 from pystatefun.io.routing import Route, Routed, append_routed, value_refusal
@@ -146,7 +146,8 @@ class ShardReader:
 
     async def _append(self, runtime: RuntimeHandle, records: list[RecordTypeDef]) -> bool:
         routed = [self._routed(record) for record in records]
-        if not await append_routed(runtime, self._route, routed, _log, "the shard"):
+        outcome = await append_routed(runtime, self._route, routed, _log, "the shard")
+        if outcome is not IngestOutcome.ACCEPTED:  # stopping (Kinesis never runs clustered)
             return False
         self._after = records[-1]["SequenceNumber"]
         return True

@@ -38,10 +38,15 @@ EGRESS_KINDS: Mapping[str, str] = MappingProxyType(
 )
 
 #: The kinds whose connectors run on a store that several workers share (cluster mode). The
-#: Kafka and Kinesis connectors read every partition or shard and publish from the whole
-#: store, so on several workers they would read and publish the same records twice.
+#: Kafka ingress reads only the partitions whose positions the worker owns; the Kafka egress and
+#: the Kinesis connectors publish from, or read into, the whole store, so on several workers
+#: they would publish and read the same records twice.
 SHARED_STORE_KINDS = frozenset(
-    ("io.statefun.playground.v1/ingress", "io.statefun.playground.v1/egress")
+    (
+        "io.statefun.playground.v1/ingress",
+        "io.statefun.playground.v1/egress",
+        "io.statefun.kafka.v1/ingress",
+    )
 )
 
 #: Client libraries connectors import, and the extra of ``pystatefun`` that installs each.

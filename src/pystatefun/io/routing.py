@@ -66,19 +66,22 @@ async def append_routed(
     records: Sequence[Routed],
     log: logging.Logger,
     goes_on: str,
-) -> bool:
-    """Deliver ``records`` (of one partition or shard, in order); False if the runtime stopped
-    first (what committed stays, with its position). ``goes_on`` names what carries on after a
+) -> IngestOutcome:
+    """Deliver ``records`` (of one partition or shard, in order): ``ACCEPTED``; ``STOPPING`` if
+    the runtime stopped first (what committed stays, with its position), ``UNAVAILABLE`` if the
+    partition is no longer this runtime's to read. ``goes_on`` names what carries on after a
     dead-lettered record in the log line (``the partition``)."""
     messages: list[IngressMessage] = []
     for record in records:
         if record.refused is not None:
-            if not await _flush(runtime, messages):
-                return False
+            if (flushed := await _flush(runtime, messages)) is not IngestOutcome.ACCEPTED:
+                return flushed
             messages = []
             target = Address.of(route.targets[0], record.address_id)
             kept = IngressMessage(target, route.value_type, record.value)
-            await runtime.reject(target, record.refused, kept, position=record.position)
+            rejected = await runtime.reject(target, record.refused, kept, position=record.position)
+            if rejected is not IngestOutcome.ACCEPTED:
+                return rejected
             log.error("%s; dead-lettered, and %s goes on", record.refused, goes_on)
             continue
         for index, target_type in enumerate(route.targets):
@@ -88,5 +91,5 @@ async def append_routed(
     return await _flush(runtime, messages)
 
 
-async def _flush(runtime: RuntimeHandle, messages: list[IngressMessage]) -> bool:
-    return not messages or await runtime.append(messages) is not IngestOutcome.STOPPING
+async def _flush(runtime: RuntimeHandle, messages: list[IngressMessage]) -> IngestOutcome:
+    return await runtime.append(messages) if messages else IngestOutcome.ACCEPTED

@@ -37,6 +37,11 @@ from pystatefun.types import Address
 
 __all__ = ["Ingestion"]
 
+
+class _MovedError(Exception):
+    """An append step was refused: its source partition is another worker's now."""
+
+
 _log = logging.getLogger("pystatefun.runtime")
 
 
@@ -59,6 +64,7 @@ class Ingestion:
         options: RuntimeOptions,
         stopping: Callable[[], bool],
         on_fatal: Callable[[str], None] = lambda reason: None,
+        watch_serving: Callable[[Callable[[], None]], None] = lambda changed: None,
     ) -> None:
         self._store = engine
         self._on_fatal = on_fatal
@@ -66,6 +72,7 @@ class Ingestion:
         self._replies = replies
         self._options = options
         self._stopping = stopping
+        self._watch_serving = watch_serving
 
     async def ingest(
         self,
@@ -184,6 +191,9 @@ class Ingestion:
             pending = await self._commit_complete(pending)
             assert not pending, "the last message of a batch carries its position"
             return IngestOutcome.ACCEPTED
+        except _MovedError as moved:
+            _log.info("an ingress append was not taken: %s", moved)
+            return IngestOutcome.UNAVAILABLE
         finally:
             for message in pending:  # not written: their reservations end empty
                 self._dispatcher.mailboxes.release(message.target, None)
@@ -207,7 +217,10 @@ class Ingestion:
             for message in ready:
                 self._dispatcher.mailboxes.release(message.target, None)
             raise
-        assert outcome.committed, outcome.error  # nothing in an append step can be refused
+        if not outcome.committed:  # its source partition moved to another worker
+            for message in ready:
+                self._dispatcher.mailboxes.release(message.target, None)
+            raise _MovedError(outcome.error)
         for new, seq in zip(step.messages, outcome.seqs, strict=True):
             delivered = InboxMessage(seq, new.target, None, new.payload)
             self._dispatcher.mailboxes.release(new.target, delivered)
@@ -215,7 +228,7 @@ class Ingestion:
 
     async def reject(
         self, target: Address, error: str, message: IngressMessage | None, *, position: Position
-    ) -> None:
+    ) -> IngestOutcome:
         """Dead-letter what an ingress cannot deliver, with its position, in one step."""
         kept = (
             ()
@@ -224,10 +237,16 @@ class Ingestion:
         )
         step = Step(dead_letter=DeadLetterEntry(target, error, 1, kept), positions=[position])
         outcome = await self._store.commit(step)
-        assert outcome.committed, outcome.error
+        return IngestOutcome.ACCEPTED if outcome.committed else IngestOutcome.UNAVAILABLE
 
     async def positions(self, source: str) -> dict[str, str]:
         return await self._store.positions(source)
+
+    def serves(self, source: str, key: str) -> bool:
+        return self._store.owns_position(source, key)
+
+    def watch_serving(self, changed: Callable[[], None]) -> None:
+        self._watch_serving(changed)
 
     async def pop_egress(self, egress: str, topic: str) -> bytes | None:
         record = await self._store.pop_egress(egress, topic)

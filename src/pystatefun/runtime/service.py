@@ -103,6 +103,7 @@ class Runtime:
             options=self.options,
             stopping=lambda: self._stopping,
             on_fatal=self._fail,
+            watch_serving=self._serving.watch,
         )
         self._stop = asyncio.Event()
         #: Set when the runtime cannot go on (the store failed to commit); ``failure`` says why.

@@ -34,6 +34,20 @@ class Serving:
         self._on_fatal = on_fatal
         self._again = False
         self._scan: asyncio.Task[None] | None = None
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, changed: Callable[[], None]) -> None:
+        """Call ``changed`` (on the loop) whenever what this runtime serves changed: a
+        connector that reads source partitions by their positions' owner (Kafka) reassigns."""
+        self._watchers.append(changed)
+
+    def _changed(self) -> None:
+        for changed in self._watchers:
+            changed()
+
+    def acquired(self) -> None:
+        self._changed()
+        self.arrived()
 
     def arrived(self) -> None:
         # One scan at a time: arrivals during a scan make one more, not one each.
@@ -53,6 +67,7 @@ class Serving:
             self._scan = None
 
     async def release(self, gone: Callable[[Address], bool]) -> None:
+        self._changed()  # connectors stop reading what is no longer served, at once
         await self._dispatcher.release(gone)
 
     def lost(self, reason: str) -> None:

@@ -58,6 +58,11 @@ class OwnershipListener(Protocol):
         (another worker; or a partition was acquired with what waits in it): look again."""
         ...
 
+    def acquired(self) -> None:
+        """This runtime serves more than before (partitions claimed): look at what waits in
+        them, and read the ingress sources they hold the positions of."""
+        ...
+
     async def release(self, gone: Callable[[Address], bool]) -> None:
         """Stop working on the addresses ``gone`` selects (their messages stay stored, for
         their next owner); return once no invocation of one of them is running."""
@@ -98,6 +103,13 @@ class StorageEngine(Protocol):
 
     def owns(self, address: Address) -> bool:
         """Whether this runtime serves ``address`` now (always, but on a cluster worker)."""
+        ...
+
+    def owns_position(self, source: str, key: str) -> bool:
+        """Whether this runtime may write where ingress ``source`` read up to in its
+        partition ``key`` now, and so read that partition (always, but on a cluster worker:
+        each source partition's position lives in one cluster partition, whose owner reads
+        it)."""
         ...
 
     def listen(self, listener: OwnershipListener) -> None:
@@ -240,6 +252,9 @@ class WholeStore:
     shared = False
 
     def owns(self, address: Address) -> bool:
+        return True
+
+    def owns_position(self, source: str, key: str) -> bool:
         return True
 
     def listen(self, listener: OwnershipListener) -> None:

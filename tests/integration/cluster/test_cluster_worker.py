@@ -193,19 +193,17 @@ def test_a_cluster_url_that_is_not_one_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()
 
 
-def test_a_kafka_ingress_is_refused_in_cluster_mode_at_its_line(
+def test_a_kafka_egress_is_refused_in_cluster_mode_at_its_line(
     tmp_path: Path, nats_url: str
 ) -> None:
-    """Every worker would read every Kafka partition: refused before anything connects."""
+    """Every worker would publish every record: refused before anything connects."""
     module = counter_module(tmp_path)
     kafka = (
-        "\n---\nkind: io.statefun.kafka.v1/ingress\nspec:\n  id: cl/in\n"
-        "  address: 127.0.0.1:9\n  consumerGroupId: g\n"
-        "  topics:\n    - topic: t\n      valueType: io.statefun.types/string\n"
-        "      targets: [cl/counter]\n"
+        "\n---\nkind: io.statefun.kafka.v1/egress\nspec:\n  id: cl/out\n"
+        "  address: 127.0.0.1:9\n  deliverySemantic:\n    type: at-least-once\n"
     )
     module.write_text(module.read_text() + kafka)
-    kind_line = module.read_text().splitlines().index("kind: io.statefun.kafka.v1/ingress") + 1
+    kind_line = module.read_text().splitlines().index("kind: io.statefun.kafka.v1/egress") + 1
     run = subprocess.run(
         [
             PYSTATEFUN,
@@ -225,7 +223,7 @@ def test_a_kafka_ingress_is_refused_in_cluster_mode_at_its_line(
     )
     assert run.returncode == 1, run.stderr
     assert f"module.yaml:{kind_line}" in run.stderr
-    assert "io.statefun.kafka.v1/ingress does not run in cluster mode yet" in run.stderr
+    assert "io.statefun.kafka.v1/egress does not run in cluster mode yet" in run.stderr
     assert "PSF-MOD0001" in run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "d").exists()  # a failed start leaves nothing behind

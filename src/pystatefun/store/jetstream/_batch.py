@@ -283,8 +283,9 @@ class Batch:
 def home_of(  # noqa: PLR0911 - one answer per kind of step
     step: Step, layout: ClusterLayout, view: ClusterView, provisional: dict[int, str]
 ) -> int:
-    """The partition ``step`` belongs to: its address's, else what it consumes, fires or keys
-    by; a step that only appends messages belongs to its first target's."""
+    """The partition ``step`` belongs to: its address's, else what it consumes or fires, its
+    ingress position's, its dead letter's or its key's; a step that only appends messages
+    belongs to its first target's."""
     if step.state_address is not None:
         return layout.partition_of(step.state_address.id)
     for message_id in step.consumed:
@@ -298,10 +299,10 @@ def home_of(  # noqa: PLR0911 - one answer per kind of step
         timer = view.timers.get(timer_id)
         if timer is not None:
             return layout.partition_of(timer.sender.id)
+    if step.positions:  # an ingress's (a record, or one it dead-letters): the position's
+        return layout.partition_of_key(step.positions[0].source, step.positions[0].key)
     if step.dead_letter is not None:
         return layout.partition_of(step.dead_letter.target.id)
     if step.dedup_key is not None:
         return layout.partition_of_key(step.dedup_key)
-    if step.positions:
-        return layout.partition_of_key(step.positions[0].source, step.positions[0].key)
     return layout.partition_of(step.messages[0].target.id) if step.messages else 0

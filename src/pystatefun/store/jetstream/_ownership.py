@@ -179,7 +179,7 @@ class Ownership:
                       self.membership.worker, _ranges(wanted), self._layout.name,
                       _ranges(self.serving))  # fmt: skip
             if self.listener is not None:
-                self.listener.arrived()
+                self.listener.acquired()
         else:
             self.wake()  # a marker moved meanwhile: look again once the tail has it
 

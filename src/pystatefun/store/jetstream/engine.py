@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_PARTITIONS", "JetStreamEngine"]
 
 _log = logging.getLogger("pystatefun.store")
+_MOVED = "the partition holding this ingress position moved to another worker"
 
 _Finish = Callable[[int], StepOutcome]
 
@@ -218,6 +219,9 @@ class JetStreamEngine(Housekeeping):
     def owns(self, address: Address) -> bool:
         return self.layout.partition_of(address.id) in self.ownership.serving
 
+    def owns_position(self, source: str, key: str) -> bool:
+        return self.layout.partition_of_key(source, key) in self.ownership.serving
+
     def listen(self, listener: OwnershipListener) -> None:
         self.ownership.listener = listener
 
@@ -283,9 +287,15 @@ class JetStreamEngine(Housekeeping):
         home = home_of(step, self.layout, self.view, self._provisional)
         if home not in self.committer.markers and forwardable(step):
             return asyncio.ensure_future(self.forwarding.forward(step, home))
-        # A step homed in another worker's partition with an ingress position is fenced on the
-        # position's subject: alone, so that a refusal (the position moved) is its own.
-        solo = home not in self.committer.markers and bool(step.dedup_key or step.positions)
+        # A step homed in another worker's partition with an idempotency key and more than
+        # messages is fenced on the key's subject: alone, so that a refusal is its own.
+        if home not in self.committer.markers and step.positions:
+            # Only a position's partition owner writes it (it alone reads that source
+            # partition): a step after the partition moved away is refused, nothing written.
+            refused: asyncio.Future[StepOutcome] = asyncio.get_running_loop().create_future()
+            refused.set_result(StepOutcome(committed=False, error=_MOVED))
+            return refused
+        solo = home not in self.committer.markers and step.dedup_key is not None
         job = Job(partial(self._build_step, step=step), step, solo=solo)
         future: asyncio.Future[StepOutcome] = self.committer.queue(job)
         return future if not solo else asyncio.ensure_future(self._answer(future))
