@@ -4,12 +4,14 @@
 1. **Step commits**, through the storage engine alone: a chain of steps (each consumes the
    message the previous one sent, writes one state value and sends one message), committed one
    at a time (latency p50/p99) and 64 at a time (throughput, group commit), on SQLite
-   (``fsync``), on one NATS server (R1) and on a local 3-node cluster (R3). CPU per step is
-   this process's (the engine) and the NATS servers' together.
+   (``fsync``), on one NATS server (R1) and on a local 3-node cluster (R3), the latter with
+   the 16 partitions in one stream and spread over three (each step then mostly sends its
+   message to another stream, through the outbox). CPU per step is this process's (the
+   engine) and the NATS servers' together.
 2. **Workers end to end**: ``pystatefun run --cluster`` with 1, 2 and 3 workers of the counter
    module (``tests/support/cluster_counter.py``: counter -> reporter -> egress), N one-way
-   messages through the workers' ingresses, until every egress record is popped; and the same
-   module embedded.
+   messages through the workers' ingresses, until every egress record is popped, on one
+   stream and on as many streams as workers; and the same module embedded.
 3. **Failover**: 2 workers, one killed with SIGKILL; the time until every message sent after
    the kill has been processed (the lease is 2.5 s).
 4. **Stream leader lost**: commits one at a time on R3 while the stream's RAFT leader server
@@ -48,7 +50,7 @@ from pystatefun.store import DataDir, SqliteEngine  # noqa: E402
 from pystatefun.store.engine import StorageEngine  # noqa: E402
 from pystatefun.store.jetstream import JetStreamEngine  # noqa: E402
 from pystatefun.store.records import Payload, StateValue  # noqa: E402
-from pystatefun.store.steps import NewMessage, Step  # noqa: E402
+from pystatefun.store.steps import RELAYED, NewMessage, Step  # noqa: E402
 from pystatefun.types import Address  # noqa: E402
 
 _PAYLOAD = Payload("io.statefun.types/int", b"\x08\x01")
@@ -79,6 +81,15 @@ def _step(n: int, consumed: int | None) -> Step:
     )
 
 
+async def _sent(engine: StorageEngine, n: int, seq: int) -> int:
+    """The id of the message step ``n`` sent: its outcome's, or, relayed to another stream,
+    the one its mailbox holds."""
+    if seq != RELAYED:
+        return seq
+    target = Address("bench", "chain", f"a{(n + 1) % 1000}")
+    return max(m.seq or 0 for m in await engine.read_batch(target, 1000))
+
+
 async def _sequential(engine: StorageEngine, steps: int) -> list[float]:
     latencies, consumed = [], None
     for n in range(steps):
@@ -86,7 +97,7 @@ async def _sequential(engine: StorageEngine, steps: int) -> list[float]:
         outcome = await engine.commit(_step(n, consumed))
         latencies.append(time.perf_counter() - started)
         assert outcome.committed, outcome.error
-        consumed = outcome.seqs[0]
+        consumed = await _sent(engine, n, outcome.seqs[0])
     return latencies
 
 
@@ -98,7 +109,7 @@ async def _concurrent(engine: StorageEngine, steps: int, chains: int = 64) -> fl
         for n in range(c, steps, chains):
             outcome = await engine.commit(_step(n + 1000 * c, consumed))
             assert outcome.committed, outcome.error
-            consumed = outcome.seqs[0]
+            consumed = await _sent(engine, n + 1000 * c, outcome.seqs[0])
 
     started = time.perf_counter()
     async with asyncio.TaskGroup() as group:
@@ -121,8 +132,8 @@ async def _commits(name: str, engine: StorageEngine, steps: int, servers: list[i
             f"{per_step:,.0f} |")  # fmt: skip
 
 
-def _jetstream(urls: list[str], cluster: str, replicas: int) -> JetStreamEngine:
-    return JetStreamEngine(urls, cluster=cluster, worker="bench",
+def _jetstream(urls: list[str], cluster: str, replicas: int, streams: int) -> JetStreamEngine:
+    return JetStreamEngine(urls, cluster=cluster, worker="bench", streams=streams,
                            clock_ms=lambda: int(time.time() * 1000), replicas=replicas)  # fmt: skip
 
 
@@ -138,9 +149,12 @@ def bench_commits(scratch: Path, one: LocalCluster, three: LocalCluster, steps: 
     sqlite = SqliteEngine(DataDir(scratch / "sqlite"), durability="fsync",
                           clock_ms=lambda: int(time.time() * 1000))  # fmt: skip
     print(asyncio.run(_commits("SQLite, fsync", sqlite, steps, [])))
-    for label, cluster, replicas in (("JetStream R1, 1 server", one, 1),
-                                     ("JetStream R3, 3 servers", three, 3)):  # fmt: skip
-        engine = _jetstream(cluster.urls, f"commits{replicas}", replicas)
+    for label, cluster, replicas, streams in (
+        ("JetStream R1, 1 server", one, 1, 1),
+        ("JetStream R3, 3 servers", three, 3, 1),
+        ("JetStream R3, 3 servers, 3 streams", three, 3, 3),
+    ):
+        engine = _jetstream(cluster.urls, f"commits{replicas}s{streams}", replicas, streams)
         print(asyncio.run(_commits(label, engine, steps, _pids(cluster))))
     print()
 
@@ -223,10 +237,12 @@ def bench_workers(scratch: Path, three: LocalCluster, messages: int) -> None:
         print(_row("embedded (SQLite, fsync)", [embedded], [], messages))
     finally:
         embedded.terminate()
-    for count in (1, 2, 3):
-        workers = _start_workers(module, scratch, three.urls, f"load{count}", count)
+    for count, streams in ((1, 1), (2, 1), (3, 1), (2, 2), (3, 3)):
+        workers = _start_workers(module, scratch, three.urls, f"load{count}s{streams}", count,
+                                 streams=streams)  # fmt: skip
         try:
-            print(_row(f"{count} worker(s), R3", workers, _pids(three), messages))
+            label = f"{count} worker(s), R3, {streams} stream(s)"
+            print(_row(label, workers, _pids(three), messages))
         finally:
             for worker in workers:
                 worker.terminate()
@@ -234,13 +250,13 @@ def bench_workers(scratch: Path, three: LocalCluster, messages: int) -> None:
 
 
 def _start_workers(
-    module: Path, scratch: Path, urls: list[str], name: str, count: int
+    module: Path, scratch: Path, urls: list[str], name: str, count: int, *, streams: int = 1
 ) -> list[RuntimeProcess]:
     workers = []
     for n in range(count):
         workers.append(start_runtime(
             module, scratch / f"{name}-w{n}", "--cluster", ",".join(urls), "--cluster-name",
-            name, "--worker", f"w{n}",
+            name, "--worker", f"w{n}", "--streams", str(streams),
         ))  # fmt: skip
     return workers
 
@@ -269,7 +285,7 @@ def bench_failover(scratch: Path, three: LocalCluster, rounds: int) -> None:
 
 
 async def _stall(three: LocalCluster, seconds: float) -> tuple[float, str]:
-    engine = _jetstream(three.urls, "stall", 3)
+    engine = _jetstream(three.urls, "stall", 3, 1)
     await engine.open(128)
     try:
         stream = engine.layout.stream

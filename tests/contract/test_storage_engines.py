@@ -102,13 +102,14 @@ def _memory(tmp_path: Path, clock: Clock) -> Engines:
     return Engines(lambda: engine, lambda fresh: engine.loader(fresh=fresh))
 
 
-def _jetstream(tmp_path: Path, clock: Clock, nats_url: str = "") -> Engines:
+def _jetstream(tmp_path: Path, clock: Clock, nats_url: str = "", streams: int = 1) -> Engines:
     """A cluster on the session's real NATS server, named after the test's directory (so
-    ``other`` storage of the same kind is another cluster)."""
+    ``other`` storage of the same kind is another cluster). With ``streams`` 2, messages
+    between partitions 0 and 1 (of 4) cross streams through the outbox."""
     name = f"c{digest(str(tmp_path))[:20]}"
     return Engines(
         lambda: JetStreamEngine(
-            [nats_url], cluster=name, worker="w1", clock_ms=clock, partitions=4
+            [nats_url], cluster=name, worker="w1", clock_ms=clock, partitions=4, streams=streams
         ),
         lambda fresh: JetStreamLoader(
             [nats_url],
@@ -117,11 +118,17 @@ def _jetstream(tmp_path: Path, clock: Clock, nats_url: str = "") -> Engines:
             clock_ms=clock,
             key_groups=KEY_GROUPS,
             partitions=4,
+            streams=streams,
         ),
     )
 
 
-ENGINES = {"sqlite": _sqlite, "memory": _memory, "jetstream": _jetstream}
+ENGINES = {
+    "sqlite": _sqlite,
+    "memory": _memory,
+    "jetstream": _jetstream,
+    "jetstream-2-streams": functools.partial(_jetstream, streams=2),
+}
 
 
 @pytest.fixture
@@ -134,8 +141,8 @@ async def engines(
     request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
 ) -> AsyncIterator[Engines]:
     make = ENGINES[request.param]
-    if request.param == "jetstream":
-        make = functools.partial(_jetstream, nats_url=request.getfixturevalue("nats_url"))
+    if request.param.startswith("jetstream"):
+        make = functools.partial(make, nats_url=request.getfixturevalue("nats_url"))
     opened = make(tmp_path, clock)
     opened.sibling = make
     opened.kind = request.param

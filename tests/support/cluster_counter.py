@@ -78,6 +78,8 @@ def popped(worker: RuntimeProcess, count: int, deadline_s: float = 60) -> list[s
     return records
 
 
-def start_worker(module: Path, data_dir: Path, url: str, name: str, worker: str) -> RuntimeProcess:
+def start_worker(
+    module: Path, data_dir: Path, url: str, name: str, worker: str, *extra: str
+) -> RuntimeProcess:
     return start_runtime(module, data_dir, "--cluster", url, "--cluster-name", name,
-                         "--worker", worker)  # fmt: skip
+                         "--worker", worker, *extra)  # fmt: skip

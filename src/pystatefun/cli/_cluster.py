@@ -100,10 +100,13 @@ def ranges(numbers: Iterable[int]) -> str:
 
 
 def _show(status: dict[str, object]) -> None:
-    click.echo(
-        f"cluster {status['cluster']}  stream {status['stream']}  replicas {status['replicas']}"
-        f"  leader {status['leader'] or '-'}  last seq {status['last_seq']}"
-    )
+    streams = status["streams"]
+    assert isinstance(streams, list)
+    for stream in streams:
+        click.echo(
+            f"cluster {status['cluster']}  stream {stream['stream']}  replicas "
+            f"{stream['replicas']}  leader {stream['leader'] or '-'}  last seq {stream['last_seq']}"
+        )
     workers = status["workers"]
     assert isinstance(workers, list)
     rows = [("WORKER", "PARTITIONS", "LAG")]

@@ -51,9 +51,12 @@ class ClusterWorker:
     servers: tuple[str, ...]
     name: str
     worker: str
+    streams: int | None = None  # for a new cluster; None: one, or the cluster's
 
     @staticmethod
-    def of(urls: str, *, name: str, worker: str | None) -> ClusterWorker:
+    def of(
+        urls: str, *, name: str, worker: str | None, streams: int | None = None
+    ) -> ClusterWorker:
         from pystatefun.store.jetstream._layout import check_cluster_name  # noqa: PLC0415
 
         try:
@@ -61,7 +64,8 @@ class ClusterWorker:
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="'--cluster-name'") from exc
         servers = tuple(cluster_urls(urls))
-        return ClusterWorker(servers, name, worker or f"{socket.gethostname()}-{os.getpid()}")
+        worker = worker or f"{socket.gethostname()}-{os.getpid()}"
+        return ClusterWorker(servers, name, worker, streams)
 
     def loader(self, key_groups: int) -> JetStreamLoader:
         """A loader into this cluster, which must hold nothing yet (a savepoint restore)."""
@@ -73,11 +77,11 @@ class ClusterWorker:
             fresh=True,
             clock_ms=lambda: int(time.time() * 1000),
             key_groups=key_groups,
+            streams=self.streams,
         )
 
     def engine(self, options: RuntimeOptions) -> JetStreamEngine:
         from pystatefun.store.jetstream import JetStreamEngine  # noqa: PLC0415 - cluster extra
 
-        return JetStreamEngine(
-            self.servers, cluster=self.name, worker=self.worker, clock_ms=options.clock_ms
-        )
+        return JetStreamEngine(self.servers, cluster=self.name, worker=self.worker,
+                               clock_ms=options.clock_ms, streams=self.streams)  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-__all__ = ["DEFAULT_DATA_DIR", "cluster_options", "data_dir_option"]
+__all__ = ["DEFAULT_DATA_DIR", "cluster_options", "data_dir_option", "streams_option"]
 
 #: Where `pystatefun run` keeps its data when no --data-dir is given.
 DEFAULT_DATA_DIR = Path("pystatefun-data")
@@ -45,3 +45,8 @@ def cluster_options(
         "name is part of one database.",
     )
     return lambda command: urls(name(command))
+
+
+def streams_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--streams K``: how many JetStream streams a new cluster spreads its partitions over."""
+    return click.option("--streams", type=click.IntRange(1, 16), default=None, help=help_text)

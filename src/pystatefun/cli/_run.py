@@ -13,7 +13,7 @@ import click
 from pystatefun.cli._cluster_worker import ClusterWorker
 from pystatefun.cli._errors import CodedError
 from pystatefun.cli._http_options import http_limits_options
-from pystatefun.cli._options import cluster_options, data_dir_option
+from pystatefun.cli._options import cluster_options, data_dir_option, streams_option
 from pystatefun.errors import PystatefunError
 
 if TYPE_CHECKING:  # the runtime, asyncio and pydantic load when the command runs, not for --help
@@ -168,6 +168,10 @@ async def _serve(module: Module, options: RuntimeOptions, cluster: ClusterWorker
     "worker_name",
     help="This worker's name in the cluster (default: host name and process id).",
 )
+@streams_option(
+    "Streams (RAFT groups) a new cluster spreads its 16 partitions over; fixed when the "
+    "cluster is made [default: 1, or the cluster's]."
+)
 @click.option(
     "--port-offset",
     type=click.IntRange(0, 60000),
@@ -204,6 +208,7 @@ def run(  # click passes options by keyword
     cluster_urls: str | None,
     cluster_name: str,
     worker_name: str | None,
+    streams: int | None,
     port_offset: int,
     http_limits: HttpLimits,
     log_level: str,
@@ -247,7 +252,9 @@ def run(  # click passes options by keyword
         )
         cluster = None
         if cluster_urls is not None:
-            cluster = ClusterWorker.of(cluster_urls, name=cluster_name, worker=worker_name)
+            cluster = ClusterWorker.of(
+                cluster_urls, name=cluster_name, worker=worker_name, streams=streams
+            )
         run_event_loop(_serve(module, options, cluster))  # on uvloop when it is installed
     except PystatefunError as exc:
         raise CodedError(exc) from exc

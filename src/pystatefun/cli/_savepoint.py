@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pystatefun import savepoint as savepoints
-from pystatefun.cli._options import cluster_options, data_dir_option
+from pystatefun.cli._options import cluster_options, data_dir_option, streams_option
 
 if TYPE_CHECKING:
     from pystatefun.cli._cluster_worker import ClusterWorker
@@ -29,12 +29,14 @@ def savepoint() -> None:
     """Savepoints: back up a data dir, move it to another machine, restore it."""
 
 
-def _cluster(urls: str | None, name: str) -> ClusterWorker | None:
+def _cluster(urls: str | None, name: str, streams: int | None = None) -> ClusterWorker | None:
     if urls is None:
+        if streams is not None:
+            raise click.UsageError("--streams is for a restore into a cluster (--cluster)")
         return None
     from pystatefun.cli._cluster_worker import ClusterWorker  # noqa: PLC0415 - only if asked
 
-    return ClusterWorker.of(urls, name=name, worker=None)
+    return ClusterWorker.of(urls, name=name, worker=None, streams=streams)
 
 
 def _one_source(ctx: click.Context, cluster: ClusterWorker | None) -> None:
@@ -90,10 +92,11 @@ def create(ctx: click.Context, path: Path, data_dir: Path, cluster_urls: str | N
     default=None,
     help="Key groups of the new data dir or cluster; default: the savepoint's.",
 )
-def restore(path: Path, data_dir: Path | None, cluster_urls: str | None, cluster_name: str,
-            key_groups: int | None) -> None:  # fmt: skip
+@streams_option("Streams the new cluster spreads its partitions over [default: 1].")
+def restore(path: Path, *, data_dir: Path | None, cluster_urls: str | None, cluster_name: str,
+            key_groups: int | None, streams: int | None) -> None:  # fmt: skip
     """Restore the savepoint PATH into a new data dir (or cluster), then `pystatefun run` it."""
-    cluster = _cluster(cluster_urls, cluster_name)
+    cluster = _cluster(cluster_urls, cluster_name, streams)
     if (data_dir is None) == (cluster is None):
         raise click.UsageError("give --data-dir or --cluster (one of them)")
     started = time.monotonic()

@@ -159,9 +159,9 @@ class Dispatcher:
             self._idle.set()
 
     def _full_batch(self, address: Address) -> int:
-        """How many messages one request carries at most. An unbounded endpoint still gets
-        bounded requests, so no single request grows without limit."""
-        return self._routes.route(address).max_batch or _UNBOUNDED_BATCH
+        """Messages per request at most: bounded if the endpoint is not, and by a step's."""
+        bound = self._routes.route(address).max_batch or _UNBOUNDED_BATCH
+        return min(bound, self._store.max_step_messages)
 
     def _batch_limit(self, address: Address) -> int:
         """The full batch, or less while the address's function is failing (isolation)."""

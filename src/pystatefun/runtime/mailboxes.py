@@ -18,7 +18,7 @@ from typing import NamedTuple, final
 
 from pystatefun.errors import StoppingError
 from pystatefun.runtime.replies import is_reply_address
-from pystatefun.store import InboxMessage
+from pystatefun.store import RELAYED, InboxMessage
 from pystatefun.types import Address
 
 __all__ = ["Batch", "Mailbox", "Mailboxes"]
@@ -86,6 +86,8 @@ class Mailboxes:
     def deliver(self, message: InboxMessage) -> None:
         """Queue ``message`` behind the ones already waiting for its target."""
         target = message.target
+        if message.seq == RELAYED:
+            return  # the store delivers it to its mailbox itself
         if not self._owns(target) and not is_reply_address(target):
             return  # stored; its partition's owner reads it
         self._box(target).queue.append(message)
@@ -179,6 +181,8 @@ class Mailboxes:
         """End an ``admit`` reservation with the ``message`` it became (committed, or held in
         memory), or with None when nothing was added."""
         self._box(address).reserved -= 1
+        if message is not None and message.seq == RELAYED:
+            message = None  # the store delivers it to its mailbox itself
         if message is not None and (self._owns(address) or is_reply_address(address)):
             self.deliver(message)
         else:

@@ -32,6 +32,7 @@ from pystatefun.store.records import InboxMessage as InboxMessage
 from pystatefun.store.records import Payload as Payload
 from pystatefun.store.records import StateValue as StateValue
 from pystatefun.store.records import TimerRecord as TimerRecord
+from pystatefun.store.steps import RELAYED as RELAYED
 from pystatefun.store.steps import CancelTimer as CancelTimer
 from pystatefun.store.steps import DeadLetterEntry as DeadLetterEntry
 from pystatefun.store.steps import EgressOut as EgressOut
@@ -49,6 +50,7 @@ _LAZY = {"MemoryEngine": "pystatefun.store.memory", "SqliteEngine": "pystatefun.
 
 __all__ = [
     "DEFAULT_KEY_GROUPS",
+    "RELAYED",
     "BulkLoader",
     "CancelTimer",
     "Content",

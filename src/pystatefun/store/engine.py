@@ -101,6 +101,10 @@ class StorageEngine(Protocol):
     #: consumer, a transactional producer) must know.
     shared: bool
 
+    #: The most messages one step may consume (a cluster's steps are atomic batches of
+    #: bounded size): the runtime sends no function more in one request.
+    max_step_messages: int
+
     def owns(self, address: Address) -> bool:
         """Whether this runtime serves ``address`` now (always, but on a cluster worker)."""
         ...
@@ -122,8 +126,9 @@ class StorageEngine(Protocol):
         """Apply ``step`` atomically; return once it is durable (or refused)."""
         ...
 
-    def submit(self, step: Step) -> tuple[range, asyncio.Future[StepOutcome]]:
-        """Queue ``step`` and return its messages' provisional ids and its durability future."""
+    def submit(self, step: Step) -> tuple[Sequence[int], asyncio.Future[StepOutcome]]:
+        """Queue ``step`` and return its messages' provisional ids (``RELAYED`` for one the
+        store delivers itself) and its durability future."""
         ...
 
     @property
@@ -250,6 +255,7 @@ class WholeStore:
     every address, and that never changes."""
 
     shared = False
+    max_step_messages = 1 << 30  # a transaction of any size
 
     def owns(self, address: Address) -> bool:
         return True

@@ -8,6 +8,7 @@ step whole or not at all (docs/architecture.md, "The consistency contract").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, final
 
@@ -15,6 +16,7 @@ from pystatefun.store.records import Payload, StateValue
 from pystatefun.types import Address
 
 __all__ = [
+    "RELAYED",
     "CancelTimer",
     "DeadLetterEntry",
     "EgressOut",
@@ -107,7 +109,13 @@ class Step:
     dead_letter: DeadLetterEntry | None = None
     positions: list[Position] = field(default_factory=list)
     # Set by the store for a step whose messages are delivered before it commits: their ids.
-    provisional: range | None = None
+    provisional: Sequence[int] | None = None
+
+
+#: The id a store gives a message that it delivers to its mailbox by itself, after the step
+#: committed (a cluster's message to a partition in another stream goes through an outbox):
+#: the runtime does not hold it in memory, and learns of it as of any stored message.
+RELAYED = 0
 
 
 @final
@@ -115,7 +123,8 @@ class StepOutcome(NamedTuple):
     """What happened to a step: committed, refused as a duplicate, or failed (nothing written).
 
     ``seqs`` are the mailbox positions the store gave the step's ``messages``, in order: the
-    runtime keeps committed messages in memory too, and needs their positions to consume them.
+    runtime keeps committed messages in memory too, and needs their positions to consume them
+    (``RELAYED``: the store delivers that one itself, later).
     ``dead_letter_id`` is the id of the step's dead letter, if it made one.
     """
 

@@ -12,8 +12,10 @@ rejoins. Once during the run the NATS server that leads the data stream's RAFT g
 SIGKILLed too, and restarted a few messages later. The client retries an unacknowledged
 message, with the same ``Idempotency-Key``, through another worker. At the end every
 address's state must equal the model's and every egress record must have been published
-exactly once. Failures print the seed; rerun one with
-``PYSTATEFUN_CLUSTER_CRASH_SEEDS=<seed> python3 dev.py test -k cluster_crash``.
+exactly once. Runs with ``seed:2`` spread the partitions over two streams, so that most
+messages between addresses cross streams through the outbox. Failures print the seed; rerun
+one with ``PYSTATEFUN_CLUSTER_CRASH_SEEDS=<seed>[:<streams>] python3 dev.py test -k
+cluster_crash``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,13 @@ from pystatefun.store import TimerRecord
 from pystatefun.store.contents import MessageContent
 from pystatefun.store.jetstream import cluster_contents
 
-SEEDS = [int(s) for s in os.environ.get("PYSTATEFUN_CLUSTER_CRASH_SEEDS", "7,8,2").split(",")]
+RUNS = [
+    (int(seed), int(streams or 1))
+    for seed, _, streams in (
+        run.partition(":")
+        for run in os.environ.get("PYSTATEFUN_CLUSTER_CRASH_SEEDS", "7,8:2,2:2").split(",")
+    )
+]
 SOURCES = 90
 INSTANCES = 12
 KILLS = 3
@@ -102,9 +110,10 @@ def own_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
         cluster.down(purge=True)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("seed", "streams"), RUNS)
 def test_kill_9_of_workers_loses_and_duplicates_nothing(
     seed: int,
+    streams: int,
     tmp_path: Path,
     own_cluster: LocalCluster,
     official_python_function_server: ListeningProcess,
@@ -121,7 +130,8 @@ def test_kill_9_of_workers_loses_and_duplicates_nothing(
     starts = iter(range(1000))
 
     def start(worker: str) -> RuntimeProcess:
-        return start_worker(module, tmp_path / f"{worker}-{next(starts)}", url, name, worker)
+        return start_worker(module, tmp_path / f"{worker}-{next(starts)}", url, name, worker,
+                            "--streams", str(streams))  # fmt: skip
 
     workers = {w: start(w) for w in WORKERS}
     try:
@@ -158,7 +168,7 @@ def test_kill_9_of_workers_loses_and_duplicates_nothing(
         codes = [workers[w].terminate() for w in WORKERS]
         assert codes == [0, 0, 0]
     except BaseException:
-        print(f"reproduce with PYSTATEFUN_CLUSTER_CRASH_SEEDS={seed}; worker logs:")
+        print(f"reproduce with PYSTATEFUN_CLUSTER_CRASH_SEEDS={seed}:{streams}; worker logs:")
         for w in WORKERS:
             print(f"--- {w}\n{workers[w].log_text()[-20000:]}")
             workers[w].kill()

@@ -13,6 +13,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from support.cluster_counter import counter_module, popped, send_counts
 from support.nats import cluster_name
 from support.runtime_process import PYSTATEFUN, start_runtime
@@ -57,14 +58,15 @@ def _source(tmp_path: Path) -> Path:
     return source
 
 
+@pytest.mark.parametrize("streams", [1, 3])
 def test_a_savepoint_goes_into_a_cluster_and_comes_back_the_same(
-    tmp_path: Path, nats_url: str
+    tmp_path: Path, nats_url: str, streams: int
 ) -> None:
     source, name = _source(tmp_path), cluster_name("sp")
     first, second = tmp_path / "first.psfsp", tmp_path / "second.psfsp"
     assert _cli("create", first, "--data-dir", source).returncode == 0
     into = _cli("restore", first, "--cluster", nats_url, "--cluster-name", name,
-                "--key-groups", "5")  # fmt: skip
+                "--key-groups", "5", "--streams", streams)  # fmt: skip
     assert into.returncode == 0, into.stderr
     assert f"into cluster {name!r}: {EXTRA + 1:,} state" in into.stderr
     out = _cli("create", second, "--cluster", nats_url, "--cluster-name", name)
@@ -85,13 +87,14 @@ def test_a_savepoint_goes_into_a_cluster_and_comes_back_the_same(
     assert json.loads(query.stdout) == [{"n": EXTRA}], query.stderr
 
 
+@pytest.mark.parametrize("streams", [1, 2])
 def test_a_savepoint_of_a_running_cluster_holds_what_it_committed(
-    tmp_path: Path, nats_url: str
+    tmp_path: Path, nats_url: str, streams: int
 ) -> None:
     module, name = counter_module(tmp_path), cluster_name("live")
     ids = [f"user-{n}" for n in range(5)]
     worker = start_runtime(module, tmp_path / "scratch", "--cluster", nats_url,
-                           "--cluster-name", name)  # fmt: skip
+                           "--cluster-name", name, "--streams", str(streams))  # fmt: skip
     try:
         send_counts(worker, ids * 2)
         assert len(popped(worker, 10)) == 10  # every step committed

@@ -4,7 +4,8 @@ Steps are translated into records in queue order, each checked against the view 
 earlier steps of the batch wrote (a cancellation token still pending, an idempotency key in its
 window); a refused step adds nothing. Every partition that a step of the batch belongs to adds
 its progress marker last, fenced on the marker's sequence, so the batch commits only while this
-worker still owns every one of them.
+worker still owns every one of them. A batch goes to one stream; a message to a partition of
+another stream becomes an outbox record of the step's own partition (``_relay`` delivers it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import final
 
 from pystatefun.store._rows import clashing_timer_reason
 from pystatefun.store.contents import (
-    Content,
     DeadLetterContent,
     DedupKey,
     EgressContent,
@@ -24,7 +24,7 @@ from pystatefun.store.contents import (
     StateContent,
 )
 from pystatefun.store.jetstream._layout import ClusterLayout, digest
-from pystatefun.store.jetstream._view import ClusterView
+from pystatefun.store.jetstream._view import ClusterView, Held, Outbound
 from pystatefun.store.records import TimerRecord
 from pystatefun.store.steps import CancelTimer, NewMessage, Step, StepOutcome
 from pystatefun.types import Address
@@ -40,7 +40,7 @@ class Record:
     """One message of a batch: a record on ``subject`` (None: a tombstone)."""
 
     subject: str
-    content: Content | None
+    content: Held | None
     expect_seq: int | None = None  # fenced: the subject's last sequence must be this
 
 
@@ -70,8 +70,10 @@ class Batch:
         now_ms: int,
         limit: int,
         id_prefix: str = "",
+        stream: int = 0,
     ) -> None:
         self.layout = layout
+        self.stream = stream
         self.id = id_prefix + uuid.uuid4().hex[:20]
         self._slots: list[Record | None] = []
         self._where: dict[str, int] = {}  # subject -> its slot
@@ -104,7 +106,7 @@ class Batch:
         at = self._position.get(id(record))
         return None if at is None else first + at
 
-    def _token(self) -> str:
+    def token(self) -> str:
         self._count += 1
         return f"{self.id}_{self._count}"
 
@@ -203,8 +205,8 @@ class Batch:
                 records.append(Record(subject, StateContent(address, value)))
         message_records = []
         for n, message in enumerate(step.messages):
-            message_records.append(self._message(message, self._now_ms))
-            if step.provisional is not None:
+            message_records.append(self._message(message, home))
+            if step.provisional is not None and step.provisional[n]:  # not RELAYED
                 self._provisional[step.provisional[n]] = message_records[-1].subject
         records.extend(message_records)
         self._timer_records(step, home, records)
@@ -215,7 +217,7 @@ class Batch:
             messages = tuple((m.caller, m.payload) for m in letter.messages)
             dead = DeadLetterContent(letter.target, letter.error, self._now_ms, letter.attempts,
                                      messages)  # fmt: skip
-            letter_record = Record(self.layout.subject("dl", home, self._token()), dead)
+            letter_record = Record(self.layout.subject("dl", home, self.token()), dead)
             records.append(letter_record)
         return records, message_records, letter_record
 
@@ -238,7 +240,7 @@ class Batch:
         layout = self.layout
         for egress, topic, payload in step.egress:
             content = EgressContent(egress, topic, payload, self._now_ms)
-            records.append(Record(layout.subject("eg", home, self._token()), content))
+            records.append(Record(layout.subject("eg", home, self.token()), content))
         for position in step.positions:
             subject = layout.subject("po", home, digest(position.source, position.key))
             records.append(Record(subject, PositionContent(*position)))
@@ -247,14 +249,20 @@ class Batch:
             subject = layout.subject("dd", home, digest(step.dedup_key))
             records.append(Record(subject, DedupKey(step.dedup_key, step.dedup_expires_at_ms)))
 
-    def message_record(self, message: NewMessage) -> Record:
-        """A record appending ``message`` to its target's mailbox now."""
-        return self._message(message, self._now_ms)
+    def message_record(self, message: NewMessage, home: int) -> Record:
+        """A record appending ``message`` to its target's mailbox now, sent by a step of
+        partition ``home``."""
+        return self._message(message, home)
 
-    def _message(self, message: NewMessage, now_ms: int) -> Record:
-        target = message.target
-        subject = self.layout.subject("in", self.layout.partition_of(target.id), self._token())
-        return Record(subject, MessageContent(target, message.caller, message.payload, now_ms))
+    def _message(self, message: NewMessage, home: int) -> Record:
+        """The record of ``message``: in its target's mailbox, or, when that partition is in
+        another stream, in ``home``'s outbox."""
+        target, layout = message.target, self.layout
+        content = MessageContent(target, message.caller, message.payload, self._now_ms)
+        partition = layout.partition_of(target.id)
+        if layout.stream_of(partition) != self.stream:
+            return Record(layout.subject("ob", home, self.token()), Outbound(content))
+        return Record(layout.subject("in", partition, self.token()), content)
 
     def state_subject(self, address: Address, name: str) -> str:
         """The subject of ``address``'s state value ``name`` (in the address's partition)."""
@@ -273,7 +281,7 @@ class Batch:
                     records.append(Record(subject, None))
                 self._tokens[at] = None
                 continue
-            subject = self.layout.subject("tm", home, self._token())
+            subject = self.layout.subject("tm", home, self.token())
             timer = TimerRecord(0, op.fire_at_ms, op.sender, op.token, op.target, op.payload)
             records.append(Record(subject, timer))
             if op.token:
@@ -295,10 +303,10 @@ def home_of(  # noqa: PLR0911 - one answer per kind of step
         subject = provisional.get(message_id)
         if subject is not None:
             return layout.parse(subject)[1]
-    for timer_id in step.fired_timers:
-        timer = view.timers.get(timer_id)
-        if timer is not None:
-            return layout.partition_of(timer.sender.id)
+    for timer_id in step.fired_timers:  # where it is kept: its sender's step's partition
+        subject = view.subject_of.get(timer_id)
+        if subject is not None:
+            return layout.parse(subject)[1]
     if step.positions:  # an ingress's (a record, or one it dead-letters): the position's
         return layout.partition_of_key(step.positions[0].source, step.positions[0].key)
     if step.dead_letter is not None:

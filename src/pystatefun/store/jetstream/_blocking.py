@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pystatefun.errors import ClusterStorageError
 from pystatefun.store.contents import Contents
-from pystatefun.store.jetstream._connection import read_live
 from pystatefun.store.jetstream._directory import read_directory
-from pystatefun.store.jetstream._view import ClusterView
+from pystatefun.store.jetstream._reading import read_contents
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -78,10 +77,10 @@ async def connect(servers: Sequence[str], *, reconnect: bool = False) -> Client:
 def cluster_contents(servers: Sequence[str], cluster: str) -> Contents:
     """Every record of the cluster as of one commit (workers may go on committing).
 
-    The stream is read from every subject's last record on; records committed while the read
-    goes on arrive after it, in order, and the read ends where nothing is pending: what it
-    holds then is the stream as of its last record, a batch boundary (batches are stored
-    whole)."""
+    Each stream is read from every subject's last record on; records committed while the
+    read goes on arrive after it, in order, and the read ends where nothing is pending: what
+    it holds then is the stream as of its last record, a batch boundary (batches are stored
+    whole). Several streams make one consistent cut (``_reading``)."""
 
     async def read() -> Contents:
         nc = await connect(servers)
@@ -93,12 +92,7 @@ def cluster_contents(servers: Sequence[str], cluster: str) -> Contents:
                     f"cluster {cluster!r} holds nothing: no worker ever ran on it (check "
                     "--cluster-name)"
                 )
-            layout = directory.layout(cluster)
-            view = ClusterView(directory.key_groups)
-            for record in await read_live(js, layout.stream, f"{layout.prefix}.>"):
-                if layout.parse(record.subject)[0] != "pm":
-                    view.apply(record.subject, record.seq, record.content)
-            return view.contents()
+            return await read_contents(js, directory.layout(cluster))
         finally:
             await nc.close()
 

@@ -1,7 +1,8 @@
-"""Publishing steps: group commit, claiming and releasing partitions, lost acknowledgements.
+"""Publishing steps into one stream: group commit, claims and releases, lost acknowledgements.
 
-One task publishes; everything queued while a batch is in flight goes into the next one, in
-queue order, up to the batch limit. A batch the server refused because a marker moved means
+Each stream of the cluster has its committer (``_writers``). One task publishes; everything
+queued while a batch is in flight goes into the next one, in queue order, up to the batch
+limit. A batch the server refused because a marker moved means
 another worker claimed that partition: nothing of it was stored, and this worker stops
 committing (a later step may depend on the refused one). A *solo* job (a claim, a release, an
 egress record popped, a step fenced on one subject of another worker's partition) is published
@@ -60,7 +61,7 @@ class Job:
 
 @final
 class Committer:
-    """The one writer of a worker's partitions."""
+    """The one writer of a worker's partitions of stream ``stream``."""
 
     def __init__(
         self,
@@ -68,6 +69,8 @@ class Committer:
         layout: ClusterLayout,
         view: ClusterView,
         *,
+        stream: int,
+        markers: dict[int, int],
         worker: str,
         instance: str,
         clock_ms: Callable[[], int],
@@ -79,6 +82,8 @@ class Committer:
         self._nc = nc
         self._layout = layout
         self._view = view
+        self.stream = stream
+        self._stream_name = layout.stream_name(stream)
         self._worker = worker
         self.instance = instance
         self._clock_ms = clock_ms
@@ -86,7 +91,7 @@ class Committer:
         self._limit = batch_limit
         self._timeout = publish_timeout
         self._deadline = commit_deadline
-        self.markers: dict[int, int] = {}  # partition -> its marker's sequence
+        self.markers = markers  # partition -> its marker's sequence (shared by the streams)
         self._waiting: list[Job] = []
         self._applying: list[Job] = []
         self._wake = asyncio.Event()
@@ -100,9 +105,8 @@ class Committer:
 
     async def start(self, js: JetStreamContext, *, replicas: int) -> None:
         """Make the stream if new, and start publishing."""
-        layout = self._layout
-        await ensure_stream(js, name=layout.stream, subjects=[f"{layout.prefix}.>"],
-                            replicas=replicas)  # fmt: skip
+        subjects = self._layout.stream_subjects(self.stream)
+        await ensure_stream(js, name=self._stream_name, subjects=subjects, replicas=replicas)
         self._task = asyncio.create_task(self._loop(), name="pystatefun-cluster-committer")
 
     def _marker_body(self, batch_id: str, *, released: bool = False) -> bytes:
@@ -214,7 +218,7 @@ class Committer:
     async def _commit_next(self) -> None:
         batch = Batch(self._layout, self._view, markers=self.markers,
                       provisional=self._provisional, now_ms=self._clock_ms(),
-                      limit=self._limit, id_prefix=self.instance)  # fmt: skip
+                      limit=self._limit, id_prefix=self.instance, stream=self.stream)  # fmt: skip
         finishing: list[tuple[Job, Callable[[int], Any]]] = []
         while self._waiting:
             job = self._waiting[0]
@@ -288,9 +292,11 @@ class Committer:
                 delay = min(delay * 2, 1.0)
         first = last - len(messages) + 1
         records = batch.records
+        global_id = self._layout.global_id
         for n, record in enumerate(records):
             if not record.subject.startswith(self._layout.marker_prefix):
-                self._view.apply_newer(record.subject, first + n, record.content)
+                self._view.apply_newer(record.subject, global_id(self.stream, first + n),
+                                       record.content)  # fmt: skip
         for n, partition in enumerate(sorted(batch.partitions)):
             self.markers[partition] = first + len(records) + n
         return first
@@ -304,7 +310,7 @@ class Committer:
         subject = layout.marker(partitions[0]) if partitions else batch.records[0].subject
         js = self._nc.jetstream(timeout=self._timeout)
         try:
-            found = await last_on(js, layout.stream, subject)
+            found = await last_on(js, self._stream_name, subject)
         except _RETRYABLE:
             if quiet:
                 return None
@@ -321,7 +327,7 @@ class Committer:
             return ClusterStorageError(f"cluster {name!r}: a commit was refused ({exc})")
         js = self._nc.jetstream(timeout=self._timeout)
         for partition in sorted(batch.partitions):
-            marker = await last_on(js, self._layout.stream, self._layout.marker(partition))
+            marker = await last_on(js, self._stream_name, self._layout.marker(partition))
             owner = None if marker is None or marker.body is None else marker.body.get("worker")
             if marker is not None and marker.seq != self.markers.get(partition, 0):
                 return ClusterStorageError(

@@ -24,7 +24,8 @@ from nats.js.errors import (
 )
 
 from pystatefun.store.content_json import content_from_json, content_to_json
-from pystatefun.store.contents import Content
+from pystatefun.store.contents import Content, MessageContent
+from pystatefun.store.jetstream._view import Held, Mark, Outbound
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -40,6 +41,7 @@ __all__ = [
     "StoredRecord",
     "decode",
     "ensure_stream",
+    "held_of",
     "last_on",
     "publish_batch",
     "read_live",
@@ -64,7 +66,7 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     NatsTimeoutError, ConnectionClosedError, NoServersError, NoRespondersError,
     ServiceUnavailableError, NoStreamResponseError, ClusterNotReadyError, OSError,
 )  # fmt: skip
-_ROLLED_UP = ("st", "dd", "po", "pm")  # kinds whose subjects hold one record each
+_ROLLED_UP = ("st", "dd", "po", "pm", "rx", "rl")  # kinds whose subjects hold one record each
 
 
 class BatchRefusedError(Exception):
@@ -96,19 +98,33 @@ class StoredRecord:
     batch: str | None = None  # the id of the batch that stored it
 
 
+def _body(content: Held | None) -> bytes:
+    if content is None:
+        return b""
+    if isinstance(content, Mark):
+        return json.dumps({"upto": content.upto}).encode()
+    if isinstance(content, Outbound):
+        content = content.message
+    return json.dumps(content_to_json(content), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def held_of(record: StoredRecord, kind: str) -> Held | None:
+    """What ``record`` of ``kind`` holds in a view: the outbox's and relay marks' records are
+    the engine's own kinds (None: a tombstone)."""
+    if kind == "ob" and isinstance(record.content, MessageContent):
+        return Outbound(record.content)
+    if kind in ("rx", "rl"):
+        return None if record.body is None else Mark(int(record.body["upto"]))
+    return record.content
+
+
 def _encode(record: Record, kind: str) -> tuple[bytes, dict[str, str]]:
     headers: dict[str, str] = {}
     if record.content is None and kind != "pm":
         headers = {GONE: "1", "Nats-Rollup": "sub", "Nats-TTL": TOMBSTONE_TTL}
         body = b""
     else:
-        body = (
-            b""
-            if record.content is None
-            else json.dumps(
-                content_to_json(record.content), ensure_ascii=False, separators=(",", ":")
-            ).encode()
-        )
+        body = _body(record.content)
         if kind in _ROLLED_UP:
             headers["Nats-Rollup"] = "sub"
     if record.expect_seq is not None:

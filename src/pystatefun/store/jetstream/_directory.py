@@ -1,7 +1,7 @@
 """A cluster's directory record: what every worker must agree on, written once.
 
-The record names the key groups and partitions (fixed when the cluster is made, like a data
-dir's key groups), the instance id, and which generation of the data stream is live.
+The record names the key groups, partitions and streams (fixed when the cluster is made, like a
+data dir's key groups), the instance id, and which generation of the data stream is live.
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ class Directory:
     generation: int
     instance_id: str
     created_at_ms: int
+    streams: int = 1
     seq: int = 0
 
     def layout(self, name: str) -> ClusterLayout:
-        return ClusterLayout(name, self.key_groups, self.partitions, self.generation)
+        return ClusterLayout(name, self.key_groups, self.partitions, self.generation,
+                             self.streams)  # fmt: skip
 
 
 async def read_directory(js: JetStreamContext, name: str, *, replicas: int) -> Directory | None:
@@ -53,7 +55,8 @@ async def read_directory(js: JetStreamContext, name: str, *, replicas: int) -> D
         return None
     body = found.body
     return Directory(body["key_groups"], body["partitions"], body["generation"],
-                     body["instance_id"], body["created_at_ms"], found.seq)  # fmt: skip
+                     body["instance_id"], body["created_at_ms"], body.get("streams", 1),
+                     found.seq)  # fmt: skip
 
 
 async def write_directory(
@@ -63,6 +66,7 @@ async def write_directory(
     key_groups: int,
     partitions: int,
     generation: int,
+    streams: int,
     after: Directory | None,
     keep_instance: bool = False,
 ) -> Directory:
@@ -75,6 +79,7 @@ async def write_directory(
         generation,
         instance_id or uuid.uuid4().hex,
         int(time.time() * 1000),
+        streams,
     )
     body = {k: v for k, v in asdict(record).items() if k != "seq"}
     headers = {

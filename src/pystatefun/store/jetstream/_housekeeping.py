@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pystatefun.errors import NoSuchDeadLetterError
 from pystatefun.store.jetstream._batch import Batch, Record
-from pystatefun.store.jetstream._commits import Committer, Job
+from pystatefun.store.jetstream._commits import Job
 from pystatefun.store.jetstream._connection import BatchRefusedError
 from pystatefun.store.jetstream._layout import ClusterLayout
 from pystatefun.store.jetstream._ownership import Ownership
 from pystatefun.store.jetstream._view import ClusterView
+from pystatefun.store.jetstream._writers import Writers
 from pystatefun.store.records import DeadLetter, EgressRecord, TimerRecord
 from pystatefun.store.steps import NewMessage
 from pystatefun.types import Address
@@ -42,7 +43,7 @@ class Housekeeping:
         raise NotImplementedError
 
     @property
-    def committer(self) -> Committer:
+    def writers(self) -> Writers:
         raise NotImplementedError
 
     @property
@@ -56,40 +57,53 @@ class Housekeeping:
         self, make: Callable[[Batch], list[tuple[Record, int]]], *, anywhere: bool = False
     ) -> int:
         """Commit the records ``make`` builds from the view (each with its partition), in the
-        commit order of steps; how many it made. ``anywhere``: records of any worker's
-        partitions, each fenced on its own subject, alone in a batch (``BatchRefusedError``:
-        one of them changed meanwhile, and nothing was written)."""
+        commit order of steps; how many it made. Each stream's batch takes the records of its
+        own partitions (``make`` is asked once per stream). ``anywhere``: records of any
+        worker's partitions, each fenced on its own subject, alone in a batch
+        (``BatchRefusedError``: one of them changed meanwhile, and nothing more was written)."""
+        stream_of = self.layout.stream_of
 
         def build(batch: Batch) -> Callable[[int], int]:
-            made = make(batch)
+            made = [(r, p) for r, p in make(batch) if stream_of(p) == batch.stream]
             for record, partition in made:
                 batch.add([record], partition, fence_subjects=anywhere)
             return lambda first: len(made)
 
-        result: int = await self.committer.queue(Job(build, None, solo=anywhere))
-        return result
+        total = 0
+        for committer in self.writers:
+            written: int = await committer.queue(Job(build, None, solo=anywhere))
+            total += written
+        return total
 
     async def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
         """The oldest record of ``topic`` of any partition; a worker that pops the same one at
         the same time makes this one take the next."""
-        popped: list[EgressRecord] = []
         taken: set[int] = set()  # popped elsewhere meanwhile (the tail will say so soon)
-
-        def make(batch: Batch) -> list[tuple[Record, int]]:
-            popped.clear()
-            for seq, record in self.view.egress.items():
-                if record.egress == egress and record.topic == topic and seq not in taken:
-                    popped.append(record)
-                    return [self._gone(seq)]
-            return []
-
+        view = self.view
         while True:
+            found = [(view.egress_created[seq], seq) for seq, record in view.egress.items()
+                     if record.egress == egress and record.topic == topic
+                     and seq not in taken]  # fmt: skip
+            if not found:
+                return None
+            seq = min(found)[1]
+            record, (gone, partition) = view.egress[seq], self._gone(seq)
+
+            def build(
+                batch: Batch, seq: int = seq, gone: Record = gone, partition: int = partition
+            ) -> Callable[[int], bool]:
+                if seq not in view.egress:
+                    return lambda first: False
+                batch.add([gone], partition, fence_subjects=True)
+                return lambda first: True
+
             try:
-                await self._write(make, anywhere=True)
+                popped: bool = await self.writers.queue(Job(build, None, solo=True), partition)
             except BatchRefusedError:
-                taken.add(popped[0].seq)
-                continue
-            return popped[0] if popped else None
+                popped = False
+            if popped:
+                return record
+            taken.add(seq)
 
     def _gone(self, seq: int) -> tuple[Record, int]:
         subject = self.view.subject_of[seq]
@@ -135,10 +149,11 @@ class Housekeeping:
         def make(batch: Batch) -> list[tuple[Record, int]]:
             made: list[tuple[Record, int]] = []
             for letter in self._chosen(ids):
-                made.append(self._gone(letter.dead_letter_id))
+                gone = self._gone(letter.dead_letter_id)
+                made.append(gone)
                 for m in letter.messages:
-                    record = batch.message_record(NewMessage(m.target, m.caller, m.payload))
-                    made.append((record, made[0][1]))
+                    new = NewMessage(m.target, m.caller, m.payload)
+                    made.append((batch.message_record(new, gone[1]), gone[1]))
             return made
 
         chosen = self._chosen(ids)
@@ -176,13 +191,19 @@ class Housekeeping:
     # --- timers, positions, sizes ------------------------------------------------------------
 
     def _timers(self) -> Iterable[TimerRecord]:
-        """The delayed messages of the partitions this worker serves (a timer is its sender's)."""
-        owns = self.owns
-        return (t for t in self.view.timers.values() if owns(t.sender))
+        """The delayed messages of the partitions this worker serves (a timer is kept in the
+        partition of the step that made it: its sender's)."""
+        return (t for t in self.view.timers.values() if self._served(t.timer_id))
 
     async def due_timers(self, now_ms: int, limit: int) -> list[TimerRecord]:
+        """The due timers of one stream (the earliest's): they fire in one step, which is one
+        batch of that stream."""
         due = sorted((t for t in self._timers() if t.fire_at_ms <= now_ms),
                      key=lambda t: (t.fire_at_ms, t.timer_id))  # fmt: skip
+        if due and self.layout.streams > 1:
+            locate = self.layout.locate
+            first = locate(due[0].timer_id)[0]
+            due = [t for t in due if locate(t.timer_id)[0] == first]
         return due[:limit]
 
     async def next_timer_at(self) -> int | None:

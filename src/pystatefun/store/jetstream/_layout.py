@@ -16,7 +16,17 @@ record are
 ``dd.<p>.<hash>``          an idempotency key and when it expires
 ``po.<p>.<hash>``          where an ingress has read up to in one of its partitions
 ``pm.<p>``                 partition ``p``'s progress marker: who owns it, the last batch
+``ob.<p>.<id>``            a message to a partition of another stream, until relayed
+``rx.<p>.<q>``             up to which outbox sequence of partition ``q`` has been relayed
+                           into partition ``p``'s mailboxes (the receiver's dedup mark)
+``rl.<p>.<q>``             up to which of ``p``'s outbox records to partition ``q`` are
+                           relayed and gone (so that a reader can tell a cut is whole)
 =========================  =====================================================
+
+A generation's partitions are spread over its streams (``--streams``, fixed when the cluster is
+made): partition ``p`` lives in stream ``p mod streams``, each with its own RAFT group and
+leader. Stream 0 is ``PSF_N_G<gen>``, stream ``s`` > 0 ``PSF_N_G<gen>_S<s>``. A record's id in
+a worker's view is global: its stream sequence times the number of streams, plus the stream.
 
 A record that is gone (consumed, fired, deleted) is overwritten by a tombstone that rolls its
 subject up, so the stream keeps only what is live. Partitions are contiguous ranges of key
@@ -32,10 +42,12 @@ from typing import final
 
 from pystatefun.store.keygroups import key_group_of
 
-__all__ = ["KINDS", "ClusterLayout", "check_cluster_name", "digest"]
+__all__ = ["KINDS", "RELAY_KINDS", "ClusterLayout", "check_cluster_name", "digest"]
 
 #: The record kinds, as the second token of a subject after the generation prefix.
 KINDS = ("st", "in", "tm", "dl", "eg", "dd", "po")
+#: The kinds that only the cluster engine reads: the outbox and the relay marks.
+RELAY_KINDS = ("ob", "rx", "rl")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -64,6 +76,7 @@ class ClusterLayout:
     key_groups: int
     partitions: int
     generation: int
+    streams: int = 1
 
     @staticmethod
     def directory_stream(name: str) -> str:
@@ -80,7 +93,36 @@ class ClusterLayout:
 
     @property
     def stream(self) -> str:
-        return f"PSF_{self.name}_G{self.generation}"
+        """The first stream (the only one unless the cluster was made with more)."""
+        return self.stream_name(0)
+
+    def stream_name(self, stream: int) -> str:
+        base = f"PSF_{self.name}_G{self.generation}"
+        return base if stream == 0 else f"{base}_S{stream}"
+
+    @property
+    def stream_names(self) -> list[str]:
+        return [self.stream_name(s) for s in range(self.streams)]
+
+    def stream_of(self, partition: int) -> int:
+        """The stream that holds ``partition``'s records."""
+        return partition % self.streams
+
+    def stream_subjects(self, stream: int) -> list[str]:
+        """The subjects stream ``stream`` holds: its partitions' records and markers."""
+        if self.streams == 1:
+            return [f"{self.prefix}.>"]
+        mine = [p for p in range(self.partitions) if p % self.streams == stream]
+        return [*(f"{self.prefix}.*.{p}.>" for p in mine), *(self.marker(p) for p in mine)]
+
+    def global_id(self, stream: int, seq: int) -> int:
+        """The id in a view of the record stored at ``seq`` of ``stream``."""
+        return seq * self.streams + stream
+
+    def locate(self, global_id: int) -> tuple[int, int]:
+        """The stream and sequence of a record's global id."""
+        seq, stream = divmod(global_id, self.streams)
+        return stream, seq
 
     @property
     def prefix(self) -> str:

@@ -22,10 +22,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 from pystatefun.errors import ClusterStorageError
-from pystatefun.store.jetstream._commits import Committer
 from pystatefun.store.jetstream._connection import StoredRecord
 from pystatefun.store.jetstream._layout import ClusterLayout
 from pystatefun.store.jetstream._membership import Membership
+from pystatefun.store.jetstream._writers import Writers
 
 if TYPE_CHECKING:
     from pystatefun.store.engine import OwnershipListener
@@ -49,7 +49,7 @@ class Ownership:
     def __init__(
         self,
         layout: ClusterLayout,
-        committer: Committer,
+        committer: Writers,
         membership: Membership,
         *,
         forget: Callable[[set[int]], None],
@@ -61,6 +61,7 @@ class Ownership:
         self.serving: set[int] = set()
         self.markers: dict[int, StoredRecord] = {}  # the last marker the tail saw, per partition
         self.listener: OwnershipListener | None = None
+        self.on_claimed: Callable[[], None] | None = None  # the relay: new outboxes to send
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lost: str | None = None
@@ -173,14 +174,17 @@ class Ownership:
         if not wanted:
             return
         expected = {p: self.markers[p].seq if p in self.markers else 0 for p in sorted(wanted)}
-        if await self._committer.claim(expected):
-            self.serving |= wanted
+        claimed = await self._committer.claim(expected)
+        if claimed:
+            self.serving |= claimed
             _log.info("worker %s claimed partitions %s of cluster %r (serving %s)",
-                      self.membership.worker, _ranges(wanted), self._layout.name,
+                      self.membership.worker, _ranges(claimed), self._layout.name,
                       _ranges(self.serving))  # fmt: skip
+            if self.on_claimed is not None:
+                self.on_claimed()
             if self.listener is not None:
                 self.listener.acquired()
-        else:
+        if claimed != wanted:
             self.wake()  # a marker moved meanwhile: look again once the tail has it
 
     async def _release(self, partitions: set[int]) -> None:

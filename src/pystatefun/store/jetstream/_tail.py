@@ -1,4 +1,4 @@
-"""The stream as it grows: every worker reads every record, and keeps its view current.
+"""A stream as it grows: every worker reads every record of every stream into its view.
 
 On open, the tail reads every subject's last record (the whole live contents); then it goes on
 with each new record as it is stored, in stream order. nats-py's ordered consumer does this,
@@ -10,7 +10,8 @@ A worker's own records come back too: they are in the view already, since its ac
 that deletes a message this worker sent is another worker's, and is not). Other workers'
 records go into the view as they come: messages into mailboxes of this worker's partitions
 (``on_arrival``), egress records any worker may pop, and partition markers (``on_marker``),
-which say who owns what.
+which say who owns what. Outbox records and relay marks of other workers go into the view too
+(``on_outbox``: there may be something to relay). There is one tail per stream.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, final
 
 from nats.js.api import DeliverPolicy
 
-from pystatefun.store.jetstream._connection import StoredRecord, decode
+from pystatefun.store.jetstream._connection import StoredRecord, decode, held_of
 from pystatefun.store.jetstream._layout import ClusterLayout
 from pystatefun.store.jetstream._view import ClusterView
 
@@ -38,7 +39,8 @@ _log = logging.getLogger("pystatefun.store")
 
 @final
 class Tail:
-    """Reads ``layout``'s stream into ``view``, from the live contents on."""
+    """Reads stream ``stream`` of ``layout`` into ``view``, from the live contents on;
+    ``positions[stream]`` is the last sequence read (the list is every tail's)."""
 
     def __init__(
         self,
@@ -46,29 +48,36 @@ class Tail:
         layout: ClusterLayout,
         view: ClusterView,
         *,
+        stream: int,
+        positions: list[int],
         own_prefix: str,
         on_arrival: Callable[[int], None],
+        on_outbox: Callable[[], None],
         on_marker: Callable[[int, StoredRecord], None],
         idle: Callable[[], bool],
     ) -> None:
         self._js = js
         self._layout = layout
         self._view = view
+        self._stream = stream
+        self._positions = positions
         self._own = own_prefix
         self._on_arrival = on_arrival
+        self._on_outbox = on_outbox
         self._on_marker = on_marker
         self._idle = idle
-        self.position = 0  # the last stream sequence read
         self._caught_up = asyncio.Event()
         self._subscription: JetStreamContext.PushSubscription | None = None
 
     async def start(self) -> None:
         """Subscribe, and return once the live contents are in the view."""
-        info: StreamInfo = await self._js.stream_info(self._layout.stream)
+        name = self._layout.stream_name(self._stream)
+        info: StreamInfo = await self._js.stream_info(name)
         if info.state.messages == 0:
             self._caught_up.set()
         self._subscription = await self._js.subscribe(
             f"{self._layout.prefix}.>",
+            stream=name,
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
             cb=self._read,
@@ -88,19 +97,29 @@ class Tail:
             self._apply(record)
         except Exception:  # noqa: BLE001 - a record it cannot read stops nothing else
             _log.exception("cannot read record %d (%s) of the stream", seq, message.subject)
-        self.position = max(self.position, seq)
+        positions = self._positions
+        positions[self._stream] = max(positions[self._stream], seq)
         if meta.num_pending == 0:
             self._caught_up.set()
         if self._idle():
-            self._view.passed(self.position)
+            self._view.passed(positions)
+
+    @property
+    def position(self) -> int:
+        return self._positions[self._stream]
 
     def _apply(self, record: StoredRecord) -> None:
-        kind, partition = self._layout.parse(record.subject)
+        layout = self._layout
+        kind, partition = layout.parse(record.subject)
         if kind == "pm":
             self._on_marker(partition, record)
             return
         if record.batch is not None and record.batch.startswith(self._own):
             return  # this worker's own: in the view since its acknowledgement
-        applied = self._view.apply_newer(record.subject, record.seq, record.content)
-        if applied and kind == "in" and record.content is not None:
+        global_id = layout.global_id(self._stream, record.seq)
+        held = held_of(record, kind)
+        applied = self._view.apply_newer(record.subject, global_id, held)
+        if applied and kind == "in" and held is not None:
             self._on_arrival(partition)
+        elif applied and kind == "ob" and held is not None:
+            self._on_outbox()

@@ -3,15 +3,19 @@
 The stream is the truth; the view is what reading it gives, kept current by applying every
 record a committed batch wrote (and, on open, every record the stream holds). Reads serve
 from it, and steps are checked against it (a pending cancellation token, an idempotency key
-in its window) before they are published. Ids are stream sequence numbers: a message's id, a
-timer's, a dead letter's and an egress record's ``seq`` are the sequence of the record that
-made them, so they only grow and are never reused.
+in its window) before they are published. Ids are global ids (``ClusterLayout.global_id``: the
+stream sequence of the record that made them, and its stream): a message's id, a timer's, a
+dead letter's and an egress record's ``seq``, so they grow within a stream and are never reused.
+
+Outbox records (messages on their way to another stream) and relay marks are the engine's own:
+they are kept apart (``outbox``, ``marks``) and never read as a mailbox's messages.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import final
 
 from pystatefun.store.contents import (
@@ -27,16 +31,40 @@ from pystatefun.store.contents import (
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.types import Address
 
-__all__ = ["ClusterView"]
+__all__ = ["ClusterView", "Held", "Mark", "Outbound"]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """An outbox record: ``message``, sent to a partition of another stream, until relayed."""
+
+    message: MessageContent
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A relay mark: an outbox sequence up to which something is done (``_relay``)."""
+
+    upto: int
+
+
+#: What a subject of the view holds.
+Held = Content | Outbound | Mark
 
 
 @final
 class ClusterView:
     """Records by subject, with the indexes that reads need."""
 
-    def __init__(self, key_groups: int) -> None:
+    def __init__(self, key_groups: int, streams: int = 1) -> None:
         self.key_groups = key_groups
-        self._at: dict[str, tuple[int, Content]] = {}  # subject -> (seq, record)
+        self._streams = streams
+        self._at: dict[str, tuple[int, Held]] = {}  # subject -> (global id, record)
+        self.outbox: dict[int, MessageContent] = {}  # global id -> message, until relayed
+        self.marks: dict[str, int] = {}  # relay mark subject -> its outbox sequence
+        self.on_mark: Callable[[str, int], None] | None = None
         self.subject_of: dict[int, str] = {}  # seq -> subject, for records with ids
         self.inbox: dict[int, MessageContent] = {}  # seq order
         self.by_target: dict[Address, dict[int, None]] = {}
@@ -50,30 +78,34 @@ class ClusterView:
         self.positions: dict[tuple[str, str], str] = {}
         self._gone: dict[str, int] = {}  # subject -> its tombstone's seq, until the tail passes
 
-    def apply_newer(self, subject: str, seq: int, content: Content | None) -> bool:
+    def apply_newer(self, subject: str, seq: int, content: Held | None) -> bool:
         """``apply``, unless the view holds a newer record (or tombstone) on ``subject``.
 
         A worker learns of records twice, in any order: from its own commit's acknowledgement
         and from the stream's tail. Whichever comes second must not bring back what the other
         replaced (a popped egress record, say)."""
-        if seq <= max(self.seq_at(subject), self._gone.get(subject, 0)):
+        found = self._at.get(subject)
+        if seq <= max(0 if found is None else found[0], self._gone.get(subject, 0)):
             return False
         self.apply(subject, seq, content)
         if content is None:
             self._gone[subject] = seq
         return True
 
-    def passed(self, seq: int) -> None:
-        """The tail has read the stream up to ``seq``: no older record can arrive any more."""
+    def passed(self, positions: list[int]) -> None:
+        """The tails have read each stream up to its ``positions``: no older record of it can
+        arrive any more."""
         if len(self._gone) > 1024:
-            self._gone = {s: at for s, at in self._gone.items() if at > seq}
+            streams = self._streams
+            self._gone = {s: at for s, at in self._gone.items()
+                          if at // streams > positions[at % streams]}  # fmt: skip
 
     def seq_at(self, subject: str) -> int:
-        """The sequence of the live record on ``subject`` (0: none)."""
+        """The stream sequence of the live record on ``subject`` (0: none), for a fence."""
         found = self._at.get(subject)
-        return 0 if found is None else found[0]
+        return 0 if found is None else found[0] // self._streams
 
-    def apply(self, subject: str, seq: int, content: Content | None) -> None:
+    def apply(self, subject: str, seq: int, content: Held | None) -> None:
         """Make the view hold ``content`` on ``subject`` (None: a tombstone, nothing)."""
         old = self._at.pop(subject, None)
         if old is not None:
@@ -81,6 +113,18 @@ class ClusterView:
         if content is None:
             return
         self._at[subject] = (seq, content)
+        if isinstance(content, Mark):
+            self.marks[subject] = content.upto
+            if self.on_mark is not None:
+                self.on_mark(subject, content.upto)
+            return
+        if isinstance(content, Outbound):
+            self.outbox[seq] = content.message
+        else:
+            self._index(subject, seq, content)
+        self.subject_of[seq] = subject
+
+    def _index(self, subject: str, seq: int, content: Content) -> None:
         if isinstance(content, StateContent):
             self.state.setdefault(content.address, {})[content.value.name] = content.value
         elif isinstance(content, MessageContent):
@@ -106,11 +150,14 @@ class ClusterView:
             self.dedup[content.key] = (content.expires_at_ms, subject)
         else:
             self.positions[(content.source, content.key)] = content.position
-        self.subject_of[seq] = subject
 
-    def _forget(self, seq: int, content: Content) -> None:
+    def _forget(self, seq: int, content: Held) -> None:
         self.subject_of.pop(seq, None)
-        if isinstance(content, StateContent):
+        if isinstance(content, Outbound):
+            del self.outbox[seq]
+        elif isinstance(content, Mark):
+            pass  # a mark is only ever replaced by a newer one
+        elif isinstance(content, StateContent):
             values = self.state.get(content.address, {})
             values.pop(content.value.name, None)
             if not values:
@@ -137,15 +184,17 @@ class ClusterView:
 
     # --- whole contents ----------------------------------------------------------------------
 
-    def contents(self) -> Contents:
-        """A copy of every record, in the order savepoints list them."""
-        return Contents(self.key_groups, iter(list(self._records())))
+    def contents(self, in_flight: Iterable[MessageContent] = ()) -> Contents:
+        """A copy of every record, in the order savepoints list them, with the messages
+        ``in_flight`` between streams as their mailboxes' (``_relay.in_flight``)."""
+        return Contents(self.key_groups, iter(list(self._records(in_flight))))
 
-    def _records(self) -> Iterator[Content]:
+    def _records(self, in_flight: Iterable[MessageContent]) -> Iterator[Content]:
         for address in sorted(self.state):
             for name in sorted(self.state[address]):
                 yield StateContent(address, self.state[address][name])
         yield from self.inbox.values()
+        yield from in_flight
         yield from self.timers.values()
         for letter in self.dead_letters.values():
             messages = tuple((m.caller, m.payload) for m in letter.messages)

@@ -1,14 +1,15 @@
-"""The cluster storage engine: partitions of a NATS JetStream stream, one atomic batch per commit.
+"""The cluster storage engine: partitions of NATS JetStream streams, one atomic batch per commit.
 
-Each worker reads the whole stream into its view and keeps reading it as it grows (``_tail``),
+Each worker reads every stream into its view and keeps reading them as they grow (``_tail``),
 and serves the partitions it owns (``_ownership``: dealt over the live workers). It claims a
 partition by writing the partition's progress marker, fenced on the marker's last sequence;
 from then on every batch it publishes carries the markers of the partitions its steps belong
 to, fenced the same way. A worker whose partition another one claimed since cannot commit:
-the server refuses the whole batch. One batch is in flight at a time; steps queued meanwhile go
-into the next one (group commit), up to the batch limit of the server. Messages to addresses
-of other workers' partitions are appended to their mailboxes in the same batch; their owner
-reads them from the stream.
+the server refuses the whole batch. Per stream, one batch is in flight at a time; steps queued
+meanwhile go into the next one (group commit), up to the batch limit of the server. Messages to
+addresses of other workers' partitions of the same stream are appended to their mailboxes in
+the same batch; their owner reads them from the stream. Messages to another stream's
+partitions go through an outbox (``_relay``).
 
 A publish that gets no acknowledgement may have committed: the engine reads the first
 partition's marker, which names the last batch stored, and publishes again only when that is
@@ -21,8 +22,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from functools import partial
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, final
 
 from nats.js.errors import APIError
@@ -30,38 +30,39 @@ from nats.js.errors import APIError
 from pystatefun.errors import ClusterStorageError
 from pystatefun.store.contents import Contents
 from pystatefun.store.engine import EngineStatistics, OwnershipListener
-from pystatefun.store.jetstream._batch import Batch, home_of
 from pystatefun.store.jetstream._blocking import connect
-from pystatefun.store.jetstream._commits import Committer, Job
-from pystatefun.store.jetstream._connection import UNREACHABLE, BatchRefusedError
-from pystatefun.store.jetstream._directory import read_directory, write_directory
-from pystatefun.store.jetstream._forwarding import Forwarding, forwardable
+from pystatefun.store.jetstream._commits import Committer
+from pystatefun.store.jetstream._connection import UNREACHABLE
+from pystatefun.store.jetstream._directory import Directory, read_directory, write_directory
+from pystatefun.store.jetstream._forwarding import Forwarding
 from pystatefun.store.jetstream._housekeeping import Housekeeping
 from pystatefun.store.jetstream._layout import ClusterLayout, check_cluster_name
 from pystatefun.store.jetstream._membership import Membership
 from pystatefun.store.jetstream._ownership import Ownership
+from pystatefun.store.jetstream._relay import Relay, in_flight
+from pystatefun.store.jetstream._stepping import Stepping
 from pystatefun.store.jetstream._tail import Tail
 from pystatefun.store.jetstream._view import ClusterView
+from pystatefun.store.jetstream._writers import Writers
 from pystatefun.store.records import InboxMessage, StateValue
-from pystatefun.store.steps import Step, StepOutcome
 from pystatefun.types import Address
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
+    from nats.js import JetStreamContext
 
 __all__ = ["DEFAULT_PARTITIONS", "JetStreamEngine"]
 
 _log = logging.getLogger("pystatefun.store")
-_MOVED = "the partition holding this ingress position moved to another worker"
-
-_Finish = Callable[[int], StepOutcome]
 
 DEFAULT_PARTITIONS = 16
 
 
 @final
-class JetStreamEngine(Housekeeping):
-    """A ``StorageEngine`` on a NATS JetStream cluster (``servers``), named ``cluster``."""
+class JetStreamEngine(Stepping, Housekeeping):
+    """A ``StorageEngine`` on a NATS JetStream cluster (``servers``), named ``cluster``;
+    ``streams`` is how many streams a new cluster spreads its partitions over (None: one, or
+    the cluster's own number)."""
 
     shared = True  # every worker of the cluster serves its share of it
 
@@ -73,6 +74,7 @@ class JetStreamEngine(Housekeeping):
         worker: str,
         clock_ms: Callable[[], int],
         partitions: int = DEFAULT_PARTITIONS,
+        streams: int | None = None,
         replicas: int = 3,
         batch_limit: int = 1000,
         publish_timeout: float = 3.0,
@@ -86,8 +88,11 @@ class JetStreamEngine(Housekeeping):
         self.where = f"cluster {cluster!r} at {','.join(self.servers)}"
         self._clock_ms = clock_ms
         self._partitions = partitions
+        self._streams = streams
         self._replicas = replicas
         self._batch_limit = batch_limit
+        # Room left for the state writes, sent messages and markers of the step (one batch).
+        self.max_step_messages = batch_limit // 2
         self._publish_timeout = publish_timeout
         self._commit_deadline = commit_deadline
         self._heartbeat_s, self._lease_s = heartbeat_s, lease_s
@@ -95,16 +100,19 @@ class JetStreamEngine(Housekeeping):
         self._nc: Client | None = None
         self._layout: ClusterLayout | None = None
         self._view: ClusterView | None = None
-        self._committer: Committer | None = None
+        self._writers: Writers | None = None
         self._ownership: Ownership | None = None
         self._forwarding: Forwarding | None = None
         self._membership: Membership | None = None
-        self._tail: Tail | None = None
+        self._relay: Relay | None = None
+        self._tails: list[Tail] = []
+        self._positions: list[int] = []  # per stream, the last sequence its tail read
         self._instance_id: str | None = None
         self._next_id = -1
         self._provisional: dict[int, str] = {}  # provisional id -> subject, until consumed
         self._stored: dict[int, int] = {}  # provisional id -> seq, once committed
         self._own: set[int] = set()
+        self._outboxed: dict[int, list[int]] = {}
         self._closed_statistics = EngineStatistics(0, 0)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -144,26 +152,18 @@ class JetStreamEngine(Housekeeping):
     async def _open(self, key_groups: int) -> None:
         assert self._nc is not None
         js = self._nc.jetstream(timeout=10)
-        directory = await read_directory(js, self.cluster, replicas=self._replicas)
-        if directory is None:
-            directory = await write_directory(js, self.cluster, key_groups=key_groups,
-                                              partitions=self._partitions, generation=1,
-                                              after=None)  # fmt: skip
-        if directory.key_groups != key_groups:
-            raise ClusterStorageError(
-                f"cluster {self.cluster!r} was made with {directory.key_groups} key groups, "
-                f"not {key_groups}: start the worker with the cluster's number"
-            )
+        directory = await self._directory(js, key_groups)
         self._instance_id = directory.instance_id
         layout = self._layout = directory.layout(self.cluster)
-        view = self._view = ClusterView(key_groups)
-        self._committer = committer = Committer(
-            self._nc, layout, view, worker=self.worker, instance=self._instance,
-            clock_ms=self._clock_ms, provisional=self._provisional,
+        view = self._view = ClusterView(key_groups, layout.streams)
+        markers: dict[int, int] = {}
+        self._writers = writers = Writers(layout, [Committer(
+            self._nc, layout, view, stream=stream, markers=markers, worker=self.worker,
+            instance=self._instance, clock_ms=self._clock_ms, provisional=self._provisional,
             batch_limit=self._batch_limit, publish_timeout=self._publish_timeout,
             commit_deadline=self._commit_deadline,
-        )  # fmt: skip
-        await committer.start(js, replicas=self._replicas)
+        ) for stream in range(layout.streams)])  # fmt: skip
+        await writers.start(js, replicas=self._replicas)
         self._own.clear()
         self._membership = membership = Membership(
             self._nc, cluster=self.cluster, worker=self.worker, instance=self._instance,
@@ -172,19 +172,49 @@ class JetStreamEngine(Housekeeping):
             heartbeat_s=self._heartbeat_s,
             lease_s=self._lease_s,
         )  # fmt: skip
-        self._ownership = ownership = Ownership(layout, committer, membership, forget=self._forget)
-        self._tail = Tail(js, layout, view, own_prefix=self._instance,
-                          on_arrival=ownership.arrival, on_marker=ownership.marker_seen,
-                          idle=lambda: not committer.busy)  # fmt: skip
-        await self._tail.start()
+        self._ownership = ownership = Ownership(layout, writers, membership, forget=self._forget)
+        self._relay = relay = Relay(layout, view, writers, serving=lambda: ownership.serving,
+                                    arrival=ownership.arrival)  # fmt: skip
+        ownership.on_claimed = relay.wake
+        self._positions = [0] * layout.streams
+        self._tails = [Tail(js, layout, view, stream=stream, positions=self._positions,
+                            own_prefix=self._instance, on_arrival=ownership.arrival,
+                            on_outbox=relay.wake, on_marker=ownership.marker_seen,
+                            idle=lambda: not writers.busy)
+                       for stream in range(layout.streams)]  # fmt: skip
+        for tail in self._tails:
+            await tail.start()
         await ownership.start()
+        relay.start()
         self._forwarding = Forwarding(self._nc, layout, ownership, commit=self.commit,
                                       commit_here=self._commit_forwarded)  # fmt: skip
         await self._forwarding.start()
 
+    async def _directory(self, js: JetStreamContext, key_groups: int) -> Directory:
+        """The cluster's directory, written first if the cluster is new; refused if it was
+        made with other key groups or another number of streams than asked for."""
+        directory = await read_directory(js, self.cluster, replicas=self._replicas)
+        if directory is None:
+            directory = await write_directory(js, self.cluster, key_groups=key_groups,
+                                              partitions=self._partitions, generation=1,
+                                              streams=self._streams or 1,
+                                              after=None)  # fmt: skip
+        if directory.key_groups != key_groups:
+            raise ClusterStorageError(
+                f"cluster {self.cluster!r} was made with {directory.key_groups} key groups, "
+                f"not {key_groups}: start the worker with the cluster's number"
+            )
+        if self._streams is not None and directory.streams != self._streams:
+            raise ClusterStorageError(
+                f"cluster {self.cluster!r} was made with {directory.streams} stream(s), not "
+                f"{self._streams}: leave --streams out, or give the cluster's number (a "
+                "savepoint restored into a new cluster can have another)"
+            )
+        return directory
+
     def _report(self) -> dict[str, object]:
         serving = [] if self._ownership is None else sorted(self._ownership.serving)
-        return {"serving": serving, "position": 0 if self._tail is None else self._tail.position}
+        return {"serving": serving, "positions": list(self._positions)}
 
     def _forget(self, partitions: set[int]) -> None:
         """Released partitions: their messages are no longer this worker's own (should they
@@ -202,16 +232,19 @@ class JetStreamEngine(Housekeeping):
             self._forwarding = None
         if self._ownership is not None:
             await self._ownership.stop()
-        if self._committer is not None:
-            await self._committer.stop()
-            self._closed_statistics = self._committer.statistics()
-            self._committer = None
+        if self._relay is not None:
+            await self._relay.stop()
+            self._relay = None
+        if self._writers is not None:
+            await self._writers.stop()
+            self._closed_statistics = self._writers.statistics()
+            self._writers = None
         if self._membership is not None:
             await self._membership.stop()  # after the last commit: the others claim at once
             self._membership = None
-        if self._tail is not None:
-            await self._tail.stop()
-            self._tail = None
+        for tail in self._tails:
+            await tail.stop()
+        self._tails = []
         if self._nc is not None:
             nc, self._nc = self._nc, None
             await nc.close()
@@ -251,117 +284,29 @@ class JetStreamEngine(Housekeeping):
         return self._view
 
     @property
-    def committer(self) -> Committer:
-        assert self._committer is not None, "the store is not open"
-        return self._committer
+    def writers(self) -> Writers:
+        assert self._writers is not None, "the store is not open"
+        return self._writers
+
+    @property
+    def relay(self) -> Relay:
+        assert self._relay is not None, "the store is not open"
+        return self._relay
 
     def statistics(self) -> EngineStatistics:
-        committer = self._committer
-        return self._closed_statistics if committer is None else committer.statistics()
-
-    # --- steps -------------------------------------------------------------------------------
-
-    async def commit(self, step: Step) -> StepOutcome:
-        return await self._queue(step)
-
-    def submit(self, step: Step) -> tuple[range, asyncio.Future[StepOutcome]]:
-        """Queue ``step``; its messages get provisional ids (negative) until it commits."""
-        count = len(step.messages)
-        ids = range(self._next_id, self._next_id - count, -1)
-        self._next_id -= count
-        step.provisional = ids
-        return ids, self._queue(step)
-
-    async def _commit_forwarded(self, step: Step) -> StepOutcome:
-        """A step another worker sent here (``_forwarding``): committed like this worker's
-        own, but its messages are not in this runtime's memory; it reads them as another
-        worker's."""
-        job = Job(partial(self._build_step, step=step, in_memory=False), step)
-        outcome: StepOutcome = await self.committer.queue(job)
-        ownership, layout = self.ownership, self.layout
-        for message in step.messages:
-            ownership.arrival(layout.partition_of(message.target.id))
-        return outcome
-
-    def _queue(self, step: Step) -> asyncio.Future[StepOutcome]:
-        home = home_of(step, self.layout, self.view, self._provisional)
-        if home not in self.committer.markers and forwardable(step):
-            return asyncio.ensure_future(self.forwarding.forward(step, home))
-        # A step homed in another worker's partition with an idempotency key and more than
-        # messages is fenced on the key's subject: alone, so that a refusal is its own.
-        if home not in self.committer.markers and step.positions:
-            # Only a position's partition owner writes it (it alone reads that source
-            # partition): a step after the partition moved away is refused, nothing written.
-            refused: asyncio.Future[StepOutcome] = asyncio.get_running_loop().create_future()
-            refused.set_result(StepOutcome(committed=False, error=_MOVED))
-            return refused
-        solo = home not in self.committer.markers and step.dedup_key is not None
-        job = Job(partial(self._build_step, step=step), step, solo=solo)
-        future: asyncio.Future[StepOutcome] = self.committer.queue(job)
-        return future if not solo else asyncio.ensure_future(self._answer(future))
-
-    async def _answer(self, refused: asyncio.Future[StepOutcome]) -> StepOutcome:
-        try:
-            return await refused
-        except BatchRefusedError:  # its key or position was written since the view saw it
-            reason = "an idempotency key or ingress position changed meanwhile; retry"
-            return StepOutcome(committed=False, error=reason)
-
-    def _build_step(
-        self, batch: Batch, *, step: Step, in_memory: bool = True
-    ) -> Callable[[int], StepOutcome] | StepOutcome:
-        refused = batch.refusal(step)
-        if refused is not None:
-            return refused
-        home = batch.home(step)
-        if home not in self.committer.markers and (
-            step.state_address is not None or step.consumed or step.fired_timers
-        ):
-            raise ClusterStorageError(
-                f"cluster {self.cluster!r}: a step of partition {home}, which this worker "
-                "released, came after the release; this worker commits nothing more. Restart "
-                "it to rejoin the cluster."
-            )
-        records, message_records, letter_record = batch.records_of(step, home)
-        batch.add(records, home)
-        provisional = step.provisional
-
-        def finish(first: int) -> StepOutcome:
-            found = [batch.seq_of(record, first) for record in message_records]
-            seqs = tuple(seq for seq in found if seq is not None)
-            if in_memory:  # the runtime delivers them to memory
-                self._own.update(self._served_seqs(seqs))
-            if provisional is not None:
-                self._stored.update(
-                    (n, seq) for n, seq in zip(provisional, found, strict=True) if seq is not None
-                )
-                seqs = ()  # the runtime holds them by their provisional ids
-            for message_id in step.consumed:
-                self._provisional.pop(message_id, None)
-                self._own.discard(self._stored.pop(message_id, message_id))
-            letter = None if letter_record is None else batch.seq_of(letter_record, first)
-            return StepOutcome(committed=True, seqs=seqs, dead_letter_id=letter)
-
-        return finish
-
-    def _served_seqs(self, seqs: Iterable[int]) -> Iterator[int]:
-        """The messages whose mailboxes this worker serves: the runtime holds those in memory;
-        the others are for whichever worker serves them (this one too, once it claims them)."""
-        layout, subject_of = self.layout, self.view.subject_of
-        serving = self.ownership.serving
-        return (seq for seq in seqs
-                if seq in subject_of and layout.parse(subject_of[seq])[1] in serving)  # fmt: skip
+        writers = self._writers
+        return self._closed_statistics if writers is None else writers.statistics()
 
     @property
     def backlog(self) -> int:
-        committer = self._committer
-        return 0 if committer is None else committer.backlog
+        writers = self._writers
+        return 0 if writers is None else writers.backlog
 
     # --- reads -------------------------------------------------------------------------------
 
     def _excluded(self, in_memory: Iterable[int], foreign: bool) -> set[int]:
         excluded = {self._stored.get(i, i) for i in in_memory}
-        excluded.update(self._stored.get(i, i) for i in self.committer.undurable_consumed())
+        excluded.update(self._stored.get(i, i) for i in self.writers.undurable_consumed())
         if foreign:
             excluded.update(self._own)
         return excluded
@@ -393,5 +338,6 @@ class JetStreamEngine(Housekeeping):
     # --- whole contents ----------------------------------------------------------------------
 
     def snapshot(self) -> Contents:
-        """Every record of the view as of the last commit (a copy)."""
-        return self.view.contents()
+        """Every record of the view as of the last commit (a copy), with the messages on their
+        way between streams in their mailboxes."""
+        return self.view.contents(in_flight(self.layout, self.view))

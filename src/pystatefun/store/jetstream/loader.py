@@ -1,7 +1,7 @@
 """Bulk loads into a cluster: a savepoint restore or a bootstrap, all or nothing.
 
 One atomic batch holds at most a thousand messages, so a load cannot be one batch. It fills a
-new generation of the data stream instead (with what the live one holds first, unless the load
+new generation of the data streams instead (with what the live one holds first, unless the load
 is ``fresh``), and then points the cluster's directory at it in one fenced write: until that
 write, workers and readers see the old generation whole; after it, the new one whole. A load
 that fails deletes its generation, leaving nothing behind. No worker may run meanwhile (as no
@@ -34,12 +34,7 @@ from pystatefun.store.contents import (
 from pystatefun.store.held_loader import HeldLoader
 from pystatefun.store.jetstream._batch import Record
 from pystatefun.store.jetstream._blocking import connect, run_blocking
-from pystatefun.store.jetstream._connection import (
-    BatchRefusedError,
-    ensure_stream,
-    publish_batch,
-    read_live,
-)
+from pystatefun.store.jetstream._connection import BatchRefusedError, ensure_stream, publish_batch
 from pystatefun.store.jetstream._directory import (
     Directory,
     read_directory,
@@ -47,12 +42,14 @@ from pystatefun.store.jetstream._directory import (
     write_directory,
 )
 from pystatefun.store.jetstream._layout import ClusterLayout, digest
+from pystatefun.store.jetstream._reading import read_contents
 from pystatefun.store.jetstream.engine import DEFAULT_PARTITIONS
 from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS, KeyGroups
 from pystatefun.store.records import TimerRecord
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
+    from nats.js import JetStreamContext
 
 __all__ = ["JetStreamLoader", "subject_for"]
 
@@ -94,6 +91,7 @@ class JetStreamLoader(HeldLoader):
         clock_ms: Callable[[], int],
         key_groups: int = DEFAULT_KEY_GROUPS,
         partitions: int = DEFAULT_PARTITIONS,
+        streams: int | None = None,
         replicas: int = 3,
     ) -> None:
         super().__init__()
@@ -102,11 +100,18 @@ class JetStreamLoader(HeldLoader):
         self._fresh = fresh
         self._clock_ms = clock_ms
         self._partitions = partitions
+        self._streams = streams or 1
         self._replicas = replicas
         self._directory = run_blocking(self._look)
         if self._directory is not None and not fresh:  # an empty cluster takes any layout
             key_groups = self._directory.key_groups
             self._partitions = self._directory.partitions
+            self._streams = streams or self._directory.streams
+            if self._streams != self._directory.streams:
+                raise DataDirError(
+                    f"cluster {cluster!r} has {self._directory.streams} stream(s), not "
+                    f"{streams}: leave --streams out to load into it"
+                )
         self.key_groups = KeyGroups(key_groups)
 
     async def _look(self) -> Directory | None:
@@ -115,9 +120,8 @@ class JetStreamLoader(HeldLoader):
             js = nc.jetstream(timeout=10)
             directory = await read_directory(js, self._cluster, replicas=self._replicas)
             if directory is not None and self._fresh:
-                layout = directory.layout(self._cluster)
-                live = await read_live(js, layout.stream, f"{layout.prefix}.*.*.*")
-                if any(record.content is not None for record in live):
+                contents = await read_contents(js, directory.layout(self._cluster))
+                if next(iter(contents.records), None) is not None:
                     raise DataDirError(
                         f"cluster {self._cluster!r} is not empty; restore into a new cluster "
                         "(another --cluster-name)"
@@ -133,41 +137,57 @@ class JetStreamLoader(HeldLoader):
         nc = await connect(self._servers)
         old = self._directory
         generation = 1 if old is None else old.generation + 1
-        layout = ClusterLayout(self._cluster, self.key_groups.count, self._partitions, generation)
+        layout = ClusterLayout(self._cluster, self.key_groups.count, self._partitions, generation,
+                               self._streams)  # fmt: skip
         js = nc.jetstream(timeout=10)
-        with contextlib.suppress(NotFoundError):  # a failed load's, if it left one
-            await js.delete_stream(layout.stream)
+        await self._drop(js, layout)  # a failed load's, if it left one
         try:
-            await ensure_stream(js, name=layout.stream, subjects=[f"{layout.prefix}.>"],
-                                replicas=self._replicas)  # fmt: skip
+            for stream, name in enumerate(layout.stream_names):
+                await ensure_stream(js, name=name, subjects=layout.stream_subjects(stream),
+                                    replicas=self._replicas)  # fmt: skip
             records: list[Content] = []
             if old is not None and not self._fresh:
-                before = old.layout(self._cluster)
-                live = await read_live(js, before.stream, f"{before.prefix}.*.*.*")
-                records = [r.content for r in live if r.content is not None]
+                records = list((await read_contents(js, old.layout(self._cluster))).records)
             await self._publish(nc, layout, [*records, *pending])
             try:
                 await write_directory(js, self._cluster, key_groups=layout.key_groups,
                                       partitions=layout.partitions, generation=generation,
-                                      after=old, keep_instance=not self._fresh)  # fmt: skip
+                                      streams=layout.streams, after=old,
+                                      keep_instance=not self._fresh)  # fmt: skip
             except Exception as exc:
                 raise refused_directory(self._cluster, getattr(exc, "err_code", None)) from exc
         except BaseException:
-            await js.delete_stream(layout.stream)
+            await self._drop(js, layout)
             await nc.close()
             raise
         if old is not None:
-            await js.delete_stream(old.layout(self._cluster).stream)
+            await self._drop(js, old.layout(self._cluster))
         self._directory = None
         await nc.close()
 
+    @staticmethod
+    async def _drop(js: JetStreamContext, layout: ClusterLayout) -> None:
+        """Delete every stream of ``layout``'s generation that exists."""
+        for name in layout.stream_names:
+            with contextlib.suppress(NotFoundError):
+                await js.delete_stream(name)
+
     async def _publish(self, nc: Client, layout: ClusterLayout, contents: list[Content]) -> None:
-        for start in range(0, len(contents), _BATCH):
-            chunk = [Record(subject_for(layout, c), c) for c in contents[start : start + _BATCH]]
-            kinds = {r.subject: layout.parse(r.subject)[0] for r in chunk}
-            try:
-                await publish_batch(nc, chunk, batch_id=uuid.uuid4().hex, kind_of=kinds,
-                                    marker_body=b"", timeout=30)  # fmt: skip
-            except BatchRefusedError as exc:
-                reason = f"cluster {self._cluster!r}: loading failed ({exc})"
-                raise ClusterStorageError(reason) from exc
+        """Publish ``contents`` in batches, each into the stream of its records' partitions."""
+        by_stream: dict[int, list[Record]] = {}
+        for content in contents:
+            subject = subject_for(layout, content)
+            stream = layout.stream_of(layout.parse(subject)[1])
+            by_stream.setdefault(stream, []).append(Record(subject, content))
+        for records in by_stream.values():
+            for start in range(0, len(records), _BATCH):
+                await self._publish_chunk(nc, layout, records[start : start + _BATCH])
+
+    async def _publish_chunk(self, nc: Client, layout: ClusterLayout, chunk: list[Record]) -> None:
+        kinds = {r.subject: layout.parse(r.subject)[0] for r in chunk}
+        try:
+            await publish_batch(nc, chunk, batch_id=uuid.uuid4().hex, kind_of=kinds,
+                                marker_body=b"", timeout=30)  # fmt: skip
+        except BatchRefusedError as exc:
+            reason = f"cluster {self._cluster!r}: loading failed ({exc})"
+            raise ClusterStorageError(reason) from exc

@@ -1,9 +1,10 @@
 """``pystatefun cluster status``: the workers of a cluster, what each serves, how far behind.
 
-Read from outside, without joining: the directory, the data stream's state (its last
+Read from outside, without joining: the directory, each data stream's state (its last
 sequence, replicas and RAFT leader), every partition's marker (who claimed it last, whether it
 was released), and the workers' heartbeats for a little longer than one heartbeat period
-(each says which partitions it serves and how far it has read the stream: its lag).
+(each says which partitions it serves and how far it has read each stream: its lag is what it
+has still to read, over all streams).
 """
 
 from __future__ import annotations
@@ -54,13 +55,14 @@ async def _status(servers: Sequence[str], cluster: str) -> dict[str, object]:
                 "--cluster-name)"
             )
         layout = directory.layout(cluster)
-        info = await js.stream_info(layout.stream)
-        markers = await read_live(js, layout.stream, f"{layout.prefix}.pm.*")
+        infos = [await js.stream_info(name) for name in layout.stream_names]
+        markers = [marker for name in layout.stream_names
+                   for marker in await read_live(js, name, f"{layout.prefix}.pm.*")]  # fmt: skip
         await asyncio.sleep(LISTEN_S)
         await subscription.unsubscribe()
     finally:
         await nc.close()
-    last = info.state.last_seq
+    lasts = [info.state.last_seq for info in infos]
     owners = {}
     for marker in markers:
         body = marker.body or {}
@@ -68,18 +70,29 @@ async def _status(servers: Sequence[str], cluster: str) -> dict[str, object]:
             None if body.get("released") else body.get("worker")
         )
     workers = [
-        {"worker": name, "serving": body.get("serving", []),
-         "lag": max(0, last - int(str(body.get("position", 0))))}
+        {"worker": name, "serving": body.get("serving", []), "lag": _lag(lasts, body)}
         for name, body in sorted(heard.items())
+    ]
+    streams = [
+        {"stream": info.config.name, "replicas": info.config.num_replicas,
+         "leader": None if info.cluster is None else info.cluster.leader,
+         "last_seq": info.state.last_seq}
+        for info in infos
     ]  # fmt: skip
     return {
         "cluster": cluster,
-        "stream": layout.stream,
-        "replicas": info.config.num_replicas,
-        "leader": None if info.cluster is None else info.cluster.leader,
-        "last_seq": last,
+        **streams[0],  # the first stream's, as the one line of a one-stream cluster
+        "streams": streams,
         "partitions": layout.partitions,
         "key_groups": layout.key_groups,
         "workers": workers,
         "owners": {str(p): owners.get(p) for p in range(layout.partitions)},
     }
+
+
+def _lag(lasts: list[int], heartbeat: dict[str, object]) -> int:
+    """How many records a worker has still to read, over all streams."""
+    positions = heartbeat.get("positions")
+    if not isinstance(positions, list):
+        positions = [0] * len(lasts)
+    return sum(max(0, last - int(p)) for last, p in zip(lasts, positions, strict=False))
