@@ -250,11 +250,16 @@ def run(  # click passes options by keyword
             http_limits=http_limits,
             port_offset=port_offset,
         )
-        cluster = None
-        if cluster_urls is not None:
-            cluster = ClusterWorker.of(
-                cluster_urls, name=cluster_name, worker=worker_name, streams=streams
-            )
+        cluster = _worker(cluster_urls, name=cluster_name, worker=worker_name, streams=streams)
         run_event_loop(_serve(module, options, cluster))  # on uvloop when it is installed
     except PystatefunError as exc:
         raise CodedError(exc) from exc
+
+
+def _worker(
+    urls: str | None, *, name: str, worker: str | None, streams: int | None
+) -> ClusterWorker | None:
+    """The cluster worker this runtime is (None: embedded)."""
+    if urls is None:
+        return None
+    return ClusterWorker.of(urls, name=name, worker=worker, streams=streams)

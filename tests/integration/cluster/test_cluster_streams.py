@@ -16,7 +16,7 @@ from support.nats import cluster_name
 from pystatefun.errors import ClusterStorageError
 from pystatefun.store import RELAYED, NewMessage, Payload, StateValue, Step
 from pystatefun.store.contents import MessageContent
-from pystatefun.store.jetstream import JetStreamEngine, cluster_contents
+from pystatefun.store.jetstream import JetStreamEngine, cluster_contents, cluster_status
 from pystatefun.store.jetstream._batch import Record
 from pystatefun.store.jetstream._connection import publish_batch
 from pystatefun.store.jetstream._layout import ClusterLayout
@@ -168,3 +168,20 @@ async def test_a_worker_asking_for_another_number_of_streams_is_refused(nats_url
         assert taken.layout.streams == STREAMS
     finally:
         await taken.close()
+
+
+async def test_status_lists_every_stream_and_who_owns_each_partition(
+    opened: JetStreamEngine, nats_url: str
+) -> None:
+    await opened.commit(Step(messages=[NewMessage(Address("ns", "fn", "x"), None, _text("1"))]))
+    status = await asyncio.to_thread(cluster_status, [nats_url], opened.cluster)
+    streams = status["streams"]
+    assert isinstance(streams, list)
+    assert [s["stream"] for s in streams] == opened.layout.stream_names
+    assert sum(int(s["last_seq"]) for s in streams) > 0
+    assert status["owners"] == {str(p): "w1" for p in range(PARTITIONS)}
+    workers = status["workers"]
+    assert isinstance(workers, list)
+    assert [(w["worker"], w["serving"], w["lag"]) for w in workers] == [
+        ("w1", list(range(PARTITIONS)), 0)
+    ]
