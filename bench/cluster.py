@@ -71,7 +71,8 @@ def _cpu_of(pids: list[int]) -> float:
 
 
 def _step(n: int, consumed: int | None) -> Step:
-    """Step ``n`` of the chain: consume the last message, write a value, send the next."""
+    """Step ``n`` of a chain: consume the last message (sent to this step's address), write a
+    value, send the next (to step ``n + 1``'s address)."""
     address = Address("bench", "chain", f"a{n % 1000}")
     return Step(
         consumed=[] if consumed is None else [consumed],
@@ -105,11 +106,11 @@ async def _concurrent(engine: StorageEngine, steps: int, chains: int = 64) -> fl
     """Steps/s with ``chains`` chains committing at once (each one step at a time)."""
 
     async def chain(c: int) -> None:
-        consumed = None
-        for n in range(c, steps, chains):
-            outcome = await engine.commit(_step(n + 1000 * c, consumed))
+        consumed, first = None, c * (steps // chains + 1)
+        for n in range(first, first + len(range(c, steps, chains))):
+            outcome = await engine.commit(_step(n, consumed))
             assert outcome.committed, outcome.error
-            consumed = await _sent(engine, n + 1000 * c, outcome.seqs[0])
+            consumed = await _sent(engine, n, outcome.seqs[0])
 
     started = time.perf_counter()
     async with asyncio.TaskGroup() as group:

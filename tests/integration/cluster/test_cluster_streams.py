@@ -185,3 +185,19 @@ async def test_status_lists_every_stream_and_who_owns_each_partition(
     assert [(w["worker"], w["serving"], w["lag"]) for w in workers] == [
         ("w1", list(range(PARTITIONS)), 0)
     ]
+
+
+async def test_a_step_consuming_another_streams_message_is_refused_alone(
+    opened: JetStreamEngine,
+) -> None:
+    layout = opened.layout
+    sender, receiver = _in_stream(layout, 0, "s"), _in_stream(layout, 1, "r")
+    stored = await opened.commit(Step(messages=[NewMessage(receiver, None, _text("m"))]))
+    assert stored.committed
+    wrong = await opened.commit(Step(state_address=sender, consumed=[stored.seqs[0]]))
+    assert not wrong.committed
+    assert "its own partition's stream" in (wrong.error or "")
+    # Nothing of it was written, and the engine goes on committing.
+    assert [m.payload.value for m in await opened.read_batch(receiver, 10)] == [b"m"]
+    assert (await opened.commit(Step(state_address=receiver, consumed=[stored.seqs[0]]))).committed
+    assert await opened.read_batch(receiver, 10) == []

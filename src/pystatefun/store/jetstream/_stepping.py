@@ -29,6 +29,7 @@ from pystatefun.store.steps import RELAYED, Step, StepOutcome
 __all__ = ["Stepping"]
 
 _MOVED = "the partition holding this ingress position moved to another worker"
+_OTHER_STREAM = "a step may only consume messages and timers of its own partition's stream"
 _ELSEWHERE = (
     "a step for another worker's partition can only append messages to one stream; send "
     "the messages to other streams' addresses in separate requests"
@@ -171,6 +172,8 @@ class Stepping:
                 "released, came after the release; this worker commits nothing more. Restart "
                 "it to rejoin the cluster."
             )
+        if self._elsewhere(step, batch.stream):
+            return StepOutcome(committed=False, error=_OTHER_STREAM)
         records, message_records, letter_record = batch.records_of(step, home)
         batch.add(records, home)
         provisional, global_id, stream = step.provisional, self.layout.global_id, batch.stream
@@ -198,6 +201,18 @@ class Stepping:
             return StepOutcome(committed=True, seqs=seqs, dead_letter_id=letter_id)
 
         return finish
+
+    def _elsewhere(self, step: Step, stream: int) -> bool:
+        """Whether ``step`` consumes a message or fires a timer of another stream than its
+        own (no runtime step does: it consumes its address's mailbox and its timers)."""
+        if self.layout.streams == 1:
+            return False
+        layout, subject_of = self.layout, self.view.subject_of
+        for record_id in (*step.consumed, *step.fired_timers):
+            subject = subject_of.get(record_id) or self._provisional.get(record_id)
+            if subject is not None and layout.stream_of(layout.parse(subject)[1]) != stream:
+                return True
+        return False
 
     def _served_seqs(self, seqs: Iterable[int]) -> Iterator[int]:
         """The messages whose mailboxes this worker serves: the runtime holds those in memory;
