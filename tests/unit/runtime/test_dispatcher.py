@@ -46,6 +46,23 @@ async def test_one_invocation_per_address_and_what_arrives_meanwhile_is_the_next
 
 
 @virtual_time
+async def test_no_batch_holds_more_messages_than_one_step_of_the_store_may_consume() -> None:
+    # An unbounded endpoint on a store whose steps are bounded (a cluster's atomic batches).
+    rig = Rig(max_batch=0)
+    rig.engine.max_step_messages = 3
+    gate = rig.functions.gates["a"] = asyncio.Event()
+    rig.dispatcher.start()
+    await rig.send(A, "a1")
+    await rig.until(lambda: rig.functions.running[A] == 1)
+    await rig.send(A, *values("a", 8)[1:])
+    gate.set()
+    await rig.dispatcher.idle()
+    batches = [c.values for c in rig.functions.of("a")]
+    assert batches == [["a1"], ["a2", "a3", "a4"], ["a5", "a6", "a7"], ["a8"]]
+    assert rig.committed == values("a", 8)
+
+
+@virtual_time
 async def test_the_in_flight_limit_bounds_how_many_addresses_are_invoked_at_once() -> None:
     # Four workers, but the adaptive limit starts at its floor of two.
     rig = Rig(max_inflight=4, min_inflight=2)
