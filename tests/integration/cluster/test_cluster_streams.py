@@ -44,6 +44,16 @@ def _engine(url: str, name: str, worker: str = "w1") -> JetStreamEngine:
                            partitions=PARTITIONS, streams=STREAMS)  # fmt: skip
 
 
+async def _made(url: str, name: str) -> tuple[ClusterLayout, Address, Address]:
+    """Make cluster ``name`` (a worker opens it and leaves); its layout, and a sender and a
+    receiver in streams 0 and 1."""
+    first = _engine(url, name)
+    await first.open(KEY_GROUPS)
+    layout = first.layout
+    await first.close()
+    return layout, _in_stream(layout, 0, "s"), _in_stream(layout, 1, "r")
+
+
 @pytest.fixture
 async def opened(nats_url: str) -> AsyncIterator[JetStreamEngine]:
     engine = _engine(nats_url, cluster_name("streams"))
@@ -81,11 +91,7 @@ async def test_an_outbox_record_already_received_is_deleted_not_delivered_again(
     its outbox (written here by hand, as it would have left it): the next owner of the
     partition must not deliver them a second time."""
     name = cluster_name("dedup")
-    first = _engine(nats_url, name)
-    await first.open(KEY_GROUPS)
-    layout = first.layout
-    await first.close()
-    sender, receiver = _in_stream(layout, 0, "s"), _in_stream(layout, 1, "r")
+    layout, sender, receiver = await _made(nats_url, name)
     source = layout.partition_of(sender.id)
     target = layout.partition_of(receiver.id)
     message = MessageContent(receiver, sender, _text("once"), 1_000)
@@ -118,11 +124,7 @@ async def test_an_outbox_record_already_received_is_deleted_not_delivered_again(
 async def test_an_outbox_left_by_a_dead_owner_is_relayed_by_the_next(nats_url: str) -> None:
     """An outbox record whose relay never ran (its worker died right after the step)."""
     name = cluster_name("left")
-    first = _engine(nats_url, name)
-    await first.open(KEY_GROUPS)
-    layout = first.layout
-    await first.close()
-    sender, receiver = _in_stream(layout, 0, "s"), _in_stream(layout, 1, "r")
+    layout, sender, receiver = await _made(nats_url, name)
     message = MessageContent(receiver, sender, _text("late"), 1_000)
     nc = await nats.connect(nats_url)
     try:
@@ -153,9 +155,7 @@ async def _publish(nc: nats.NATS, records: list[Record]) -> int:
 
 async def test_a_worker_asking_for_another_number_of_streams_is_refused(nats_url: str) -> None:
     name = cluster_name("count")
-    first = _engine(nats_url, name)
-    await first.open(KEY_GROUPS)
-    await first.close()
+    await _made(nats_url, name)
     other = JetStreamEngine([nats_url], cluster=name, worker="w2", clock_ms=lambda: 1_000,
                             partitions=PARTITIONS, streams=3)  # fmt: skip
     with pytest.raises(ClusterStorageError, match="was made with 2 stream") as refused:

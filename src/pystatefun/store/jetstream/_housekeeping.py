@@ -16,10 +16,7 @@ from pystatefun.errors import NoSuchDeadLetterError
 from pystatefun.store.jetstream._batch import Batch, Record
 from pystatefun.store.jetstream._commits import Job
 from pystatefun.store.jetstream._connection import BatchRefusedError
-from pystatefun.store.jetstream._layout import ClusterLayout
-from pystatefun.store.jetstream._ownership import Ownership
-from pystatefun.store.jetstream._view import ClusterView
-from pystatefun.store.jetstream._writers import Writers
+from pystatefun.store.jetstream._parts import EngineParts
 from pystatefun.store.records import DeadLetter, EgressRecord, TimerRecord
 from pystatefun.store.steps import NewMessage
 from pystatefun.types import Address
@@ -27,28 +24,12 @@ from pystatefun.types import Address
 __all__ = ["Housekeeping"]
 
 
-class Housekeeping:
+class Housekeeping(EngineParts):
     """The ``StorageEngine`` methods for timers, positions, egress, dead letters and expiry
     (the engine's)."""
 
     _batch_limit: int
     _clock_ms: Callable[[], int]
-
-    @property
-    def view(self) -> ClusterView:
-        raise NotImplementedError
-
-    @property
-    def layout(self) -> ClusterLayout:
-        raise NotImplementedError
-
-    @property
-    def writers(self) -> Writers:
-        raise NotImplementedError
-
-    @property
-    def ownership(self) -> Ownership:
-        raise NotImplementedError
 
     def owns(self, address: Address) -> bool:
         raise NotImplementedError

@@ -42,12 +42,10 @@ from typing import final
 
 from pystatefun.store.keygroups import key_group_of
 
-__all__ = ["KINDS", "RELAY_KINDS", "ClusterLayout", "check_cluster_name", "digest"]
+__all__ = ["KINDS", "ClusterLayout", "check_cluster_name", "digest"]
 
 #: The record kinds, as the second token of a subject after the generation prefix.
 KINDS = ("st", "in", "tm", "dl", "eg", "dd", "po")
-#: The kinds that only the cluster engine reads: the outbox and the relay marks.
-RELAY_KINDS = ("ob", "rx", "rl")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 

@@ -210,8 +210,7 @@ class Relay:
                 batch.add([Record(mark, Mark(raw))], partition, fence_subjects=True)
             return lambda first: None
 
-        stream = layout.stream_of(entries[0].target)
-        await self._writers.committers[stream].queue(Job(build, None, solo=True))
+        await self._writers.queue(Job(build, None, solo=True), entries[0].target)
         for partition in targets:
             self._arrival(partition)
 
@@ -236,5 +235,4 @@ class Relay:
                 batch.add([Record(layout.subject("rl", source, str(target)), Mark(raw))], source)
             return lambda first: None
 
-        stream = layout.stream_of(entries[0].source)
-        await self._writers.committers[stream].queue(Job(build, None))
+        await self._writers.queue(Job(build, None), entries[0].source)

@@ -19,11 +19,9 @@ from pystatefun.store.jetstream._batch import Batch, home_of
 from pystatefun.store.jetstream._commits import Job
 from pystatefun.store.jetstream._connection import BatchRefusedError
 from pystatefun.store.jetstream._forwarding import Forwarding, forwardable
-from pystatefun.store.jetstream._layout import ClusterLayout
-from pystatefun.store.jetstream._ownership import Ownership
+from pystatefun.store.jetstream._parts import EngineParts
 from pystatefun.store.jetstream._relay import Relay
-from pystatefun.store.jetstream._view import ClusterView, Outbound
-from pystatefun.store.jetstream._writers import Writers
+from pystatefun.store.jetstream._view import Outbound
 from pystatefun.store.steps import RELAYED, Step, StepOutcome
 
 __all__ = ["Stepping"]
@@ -36,7 +34,7 @@ _ELSEWHERE = (
 )
 
 
-class Stepping:
+class Stepping(EngineParts):
     """The ``StorageEngine`` methods that take steps (the engine's)."""
 
     cluster: str
@@ -45,22 +43,6 @@ class Stepping:
     _stored: dict[int, int]  # provisional id -> global id, once committed
     _own: set[int]  # messages the runtime holds in memory
     _outboxed: dict[int, list[int]]  # id(step) -> its outbox records, until relayed
-
-    @property
-    def view(self) -> ClusterView:
-        raise NotImplementedError
-
-    @property
-    def layout(self) -> ClusterLayout:
-        raise NotImplementedError
-
-    @property
-    def writers(self) -> Writers:
-        raise NotImplementedError
-
-    @property
-    def ownership(self) -> Ownership:
-        raise NotImplementedError
 
     @property
     def forwarding(self) -> Forwarding:
@@ -89,13 +71,15 @@ class Stepping:
             self._provisional[self._next_id] = layout.subject("in", partition, "")
             self._next_id -= 1
         step.provisional = ids
-        return ids, self._queue(step)
+        return ids, self._queue(step, home)
 
     def _home(self, step: Step) -> int:
         return home_of(step, self.layout, self.view, self._provisional)
 
     def _crosses(self, home: int, target_id: str) -> bool:
         layout = self.layout
+        if layout.streams == 1:
+            return False
         return layout.stream_of(layout.partition_of(target_id)) != layout.stream_of(home)
 
     async def _commit_forwarded(self, step: Step) -> StepOutcome:
@@ -104,14 +88,15 @@ class Stepping:
         worker's."""
         home = self._home(step)
         job = Job(partial(self._build_step, step=step, in_memory=False), step)
-        outcome = await self._relayed(self.writers.queue(job, home), step, home)
+        outcome = await self._relayed(self.writers.queue(job, home), step)
         ownership, layout = self.ownership, self.layout
         for message in step.messages:
             ownership.arrival(layout.partition_of(message.target.id))
         return outcome
 
-    def _queue(self, step: Step) -> asyncio.Future[StepOutcome]:
-        home = self._home(step)
+    def _queue(self, step: Step, home: int | None = None) -> asyncio.Future[StepOutcome]:
+        """Queue ``step`` of partition ``home`` (None: found here)."""
+        home = self._home(step) if home is None else home
         markers = self.writers.markers
         if home not in markers and forwardable(step):
             return asyncio.ensure_future(self.forwarding.forward(step, home))
@@ -134,7 +119,7 @@ class Stepping:
         if solo:
             future = asyncio.ensure_future(self._answer(future))
         if crosses:
-            future = asyncio.ensure_future(self._relayed(future, step, home))
+            future = asyncio.ensure_future(self._relayed(future, step))
         return future
 
     async def _answer(self, refused: asyncio.Future[StepOutcome]) -> StepOutcome:
@@ -144,9 +129,7 @@ class Stepping:
             reason = "an idempotency key or ingress position changed meanwhile; retry"
             return StepOutcome(committed=False, error=reason)
 
-    async def _relayed(
-        self, committing: asyncio.Future[StepOutcome], step: Step, home: int
-    ) -> StepOutcome:
+    async def _relayed(self, committing: asyncio.Future[StepOutcome], step: Step) -> StepOutcome:
         """The outcome of ``step`` once the messages it sent to other streams are in their
         mailboxes."""
         try:
