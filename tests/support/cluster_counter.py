@@ -1,7 +1,8 @@
 """A counting module for cluster tests, and how they drive its worker processes.
 
 ``cl/counter`` counts its messages and sends each count through ``cl/reporter`` (mostly another
-partition) to the playground egress topic ``out`` as ``ID:COUNT``.
+partition) to the playground egress topic ``out`` as ``ID:COUNT``; ``cl/echo`` counts too, and
+answers a request-reply request with ``ID:COUNT``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from pystatefun.store.jetstream import cluster_status
 from support.runtime_process import RuntimeProcess, start_runtime
 
-__all__ = ["counter_module", "popped", "send_counts", "start_worker"]
+__all__ = ["asked", "counter_module", "popped", "send_counts", "settled", "start_worker"]
 
 COUNTER = """\
 from pystatefun.sdk import (
@@ -31,6 +33,15 @@ def counter(context, message):
     # Through a second address (another partition, mostly), then out.
     context.send(message_builder("cl/reporter", "r-" + context.address.id,
                                  str_value=f"{context.address.id}:{context.storage.count}"))
+
+
+@functions.bind("cl/echo", specs=[ValueSpec("count", IntType)])
+def echo(context, message):
+    # Answers a request-reply request with how often its address was asked.
+    context.storage.count = (context.storage.count or 0) + 1
+    if context.caller is not None:
+        context.send(message_builder(context.caller.typename, context.caller.id,
+                                     str_value=f"{context.address.id}:{context.storage.count}"))
 
 
 @functions.bind("cl/reporter")
@@ -61,6 +72,20 @@ def send_counts(worker: RuntimeProcess, ids: list[str]) -> None:
             assert response.status == 202
 
 
+def asked(worker: RuntimeProcess, address_id: str, key: str | None = None) -> tuple[int, str]:
+    """A request-reply request to ``cl/echo``: the status and the answer (or the refusal)."""
+    headers = {"Pystatefun-Request-Reply": "true", **({"Idempotency-Key": key} if key else {})}
+    request = urllib.request.Request(
+        f"{worker.ingress}/cl/echo/{address_id}", data=b"", method="POST", headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode()
+
+
 def popped(worker: RuntimeProcess, count: int, deadline_s: float = 60) -> list[str]:
     """``count`` records popped from the worker's egress (polled: the playground egress is
     pull-only), bounded by a deadline."""
@@ -76,6 +101,25 @@ def popped(worker: RuntimeProcess, count: int, deadline_s: float = 60) -> list[s
                 raise
             time.sleep(0.02)
     return records
+
+
+def settled(url: str, name: str, workers: set[str], deadline_s: float = 30) -> dict[str, object]:
+    """The cluster's status once exactly ``workers`` serve, every partition owned by one of
+    them and each serving its share (polled, bounded)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        status = cluster_status([url], name)
+        serving = {str(w["worker"]): w["serving"] for w in status["workers"]}  # type: ignore[attr-defined]
+        owners = set(status["owners"].values())  # type: ignore[attr-defined]
+        share = 16 // len(workers)
+        if (
+            set(serving) == workers
+            and owners == workers
+            and all(len(parts) == share for parts in serving.values())
+        ):
+            return status
+        assert time.monotonic() < deadline, f"partitions never settled over {workers}: {status}"
+        time.sleep(0.1)
 
 
 def start_worker(

@@ -54,9 +54,10 @@ class IngestOutcome(Enum):
     # request-reply: the message could not be processed and is in the dead letters
     DEAD_LETTERED = "dead_lettered"
     STOPPING = "stopping"  # the runtime is shutting down; nothing added
-    # request-reply to an address another cluster worker serves: only that worker can answer
-    # (replies are held in memory); nothing added
-    ELSEWHERE = "elsewhere"
+    # request-reply through a cluster worker that does not serve the address: the worker
+    # that does took it and then never answered (it stopped or was cut off): the message may
+    # or may not have been processed
+    UNANSWERED = "unanswered"
     # the store could not take it now (a cluster partition moving, its owner not answering);
     # nothing added: send it again
     UNAVAILABLE = "unavailable"

@@ -251,12 +251,13 @@ def _unanswered(target: Address, outcome: IngestOutcome) -> HttpResponse | None:
             "moving to another worker); nothing was added: send it again",
             {"Retry-After": "1"},
         )
-    if outcome is IngestOutcome.ELSEWHERE:
+    if outcome is IngestOutcome.UNANSWERED:
         return _text(
-            421,
-            f"{target} is served by another worker of this cluster, and only that worker can "
-            "answer a request-reply request; send it there, or send the message without "
-            "waiting for a reply (any worker takes those)",
+            504,
+            f"the cluster worker that serves {target} took the request and never answered "
+            "(it stopped or was cut off), so the message may or may not have been processed: "
+            "check before sending it again (a request with an Idempotency-Key may always be "
+            "sent again)",
         )
     if outcome is IngestOutcome.REPLY_TIMEOUT:
         return _text(

@@ -9,12 +9,18 @@ message to be dead-lettered, which is answered at once with the dead letter's id
 A request-reply message without an idempotency key is not stored before it is processed: its
 answer comes only after the step that processes it commits, so a crash before then loses
 nothing the client was told about, and saves two writes per request.
+
+On a cluster, only the worker serving an address sees its function's reply; a request-reply
+request that another worker received is asked of that one (``owner_requests``), which ingests
+it here as its own and sends back what became of it. While the address is between owners,
+the asking worker asks again, within the reply timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import final
 
@@ -22,12 +28,20 @@ from pystatefun.errors import DataDirError, StoppingError
 from pystatefun.io.api import IngestOutcome, IngestResult, IngressMessage
 from pystatefun.runtime.dispatcher import Dispatcher
 from pystatefun.runtime.options import RuntimeOptions
+from pystatefun.runtime.owner_requests import (
+    AskedRequest,
+    decode_request,
+    decode_result,
+    encode_request,
+    encode_result,
+)
 from pystatefun.runtime.replies import Answer, DeadLettered, ReplyWaiters
 from pystatefun.store import (
     DeadLetterEntry,
     EgressRecord,
     InboxMessage,
     NewMessage,
+    OwnerMovingError,
     Payload,
     Position,
     Step,
@@ -43,6 +57,9 @@ class _MovedError(Exception):
 
 
 _log = logging.getLogger("pystatefun.runtime")
+#: How much longer than the reply timeout a worker waits for the owner it asked: the owner
+#: answers "no reply in time" itself at the reply timeout.
+_ASK_MARGIN_S = 5.0
 
 
 def _give_up(answer: asyncio.Future[Answer | None]) -> None:
@@ -86,19 +103,33 @@ class Ingestion:
     ) -> IngestResult:
         """Append one message durably; with ``wait_for_reply``, also wait for the answer."""
         if wait_for_reply and not self._store.owns(target):
-            return IngestResult(IngestOutcome.ELSEWHERE)
+            return await self._through_owner(AskedRequest(target, typename, value, idempotency_key))
+        return await self._ingest_here(
+            target, typename, value, key=idempotency_key, wait=wait_for_reply, position=position
+        )
+
+    async def _ingest_here(
+        self,
+        target: Address,
+        typename: str,
+        value: bytes,
+        *,
+        key: str | None,
+        wait: bool,
+        position: Position | None,
+    ) -> IngestResult:
         if not await self._admitted(target):
             return IngestResult(IngestOutcome.STOPPING)
-        caller, answer = self._replies.open() if wait_for_reply else (None, None)
+        caller, answer = self._replies.open() if wait else (None, None)
         payload = Payload(typename, value)
         held: InboxMessage | None = None  # a request-reply message kept in memory only
         try:
             try:
-                if caller is not None and idempotency_key is None and position is None:
+                if caller is not None and key is None and position is None:
                     held = InboxMessage(None, target, caller, payload)
                     self._dispatcher.mailboxes.release(target, held)
                 elif (
-                    added := await self._append(target, payload, caller, idempotency_key, position)
+                    added := await self._append(target, payload, caller, key, position)
                 ) is not IngestOutcome.ACCEPTED:
                     return IngestResult(added)
             except DataDirError as exc:
@@ -116,6 +147,47 @@ class Ingestion:
             if caller is not None:
                 self._replies.close(caller)
         return self._answered(reply, held)
+
+    async def _through_owner(self, request: AskedRequest) -> IngestResult:
+        """A request-reply request for an address another worker serves, asked of that
+        worker; asked again while the address is between owners, until the reply timeout."""
+        reply_timeout_s = self._options.reply_timeout_s
+        give_up, delay = time.monotonic() + reply_timeout_s, 0.02
+        data = encode_request(request)
+        while not self._stopping():
+            try:
+                answer = await self._store.ask_owner(
+                    request.target, data, timeout_s=reply_timeout_s + _ASK_MARGIN_S
+                )
+            except OwnerMovingError as exc:
+                reason = str(exc)
+            except TimeoutError as exc:
+                _log.warning("a request-reply request for %s got no answer: %s",
+                             request.target, exc)  # fmt: skip
+                return IngestResult(IngestOutcome.UNANSWERED)
+            else:
+                result = decode_result(answer)
+                if result is not None:
+                    return result
+                reason = "it moved away from the worker asked"
+            if time.monotonic() > give_up:
+                _log.warning("a request-reply request for %s was not taken: %s",
+                             request.target, reason)  # fmt: skip
+                return IngestResult(IngestOutcome.UNAVAILABLE)
+            await asyncio.sleep(delay)  # the partition is moving: ask its next owner soon
+            delay = min(delay * 2, 0.25)
+        return IngestResult(IngestOutcome.STOPPING)
+
+    async def answer_asked(self, data: bytes) -> bytes:
+        """Ingest a request-reply request another worker received for an address this one
+        serves, and say what became of it (nothing, if the address is no longer served here:
+        the asking worker asks its new owner)."""
+        request = decode_request(data)
+        if not self._store.owns(request.target):
+            return encode_result(None)
+        target, typename, value, key = request
+        result = await self._ingest_here(target, typename, value, key=key, wait=True, position=None)
+        return encode_result(result)
 
     def _answered(self, reply: Answer | None, held: InboxMessage | None) -> IngestResult:
         """What a request-reply request is told once its wait ended."""

@@ -140,6 +140,7 @@ class Runtime:
         await self._store.open(self.options.key_groups)
         try:
             self._store.listen(self._serving)
+            self._store.answer_asked(self.handle.answer_asked)
             await self._recover()
             await self._colocated.start()  # function servers listen before the first batch
             await self._start_serving()

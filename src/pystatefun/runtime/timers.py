@@ -36,6 +36,7 @@ class TimerService:
         self._deliver = deliver
         self._wake = asyncio.Event()
         self.fired = 0
+        self._refused = False  # the last round's step was refused: wait before the next
 
     def wake(self) -> None:
         """A step scheduled a timer: re-check when the next one is due."""
@@ -58,7 +59,7 @@ class TimerService:
         self._wake.clear()
         if await self.fire_due():
             return
-        next_at = await self._store.next_timer_at()
+        next_at = None if self._refused else await self._store.next_timer_at()
         timeout = _IDLE_CHECK_S
         if next_at is not None:
             timeout = min(max(0.0, (next_at - self._clock_ms()) / 1000), _IDLE_CHECK_S)
@@ -69,14 +70,20 @@ class TimerService:
             waiter.cancel()
 
     async def fire_due(self) -> bool:
-        """Fire every timer due now (up to a batch) in one step; False if none was due."""
+        """Fire every timer due now (up to a batch) in one step; False if none was due, or
+        if the store refused the step (a cluster worker's partition moved meanwhile, or
+        another step fired one of them): the next round looks again, a moment later."""
+        self._refused = False
         due = await self._store.due_timers(self._clock_ms(), _FIRE_BATCH_MAX)
         if not due:
             return False
         messages = [NewMessage(t.target, t.sender, t.payload) for t in due]
         step = Step(fired_timers=[t.timer_id for t in due], messages=messages)
         outcome = await self._store.commit(step)
-        assert outcome.committed, outcome.error
+        if not outcome.committed:
+            _log.info("%d delayed message(s) not fired now: %s", len(due), outcome.error)
+            self._refused = True
+            return False
         self.fired += len(due)
         for message, seq in zip(messages, outcome.seqs, strict=True):
             self._deliver(InboxMessage(seq, message.target, message.caller, message.payload))

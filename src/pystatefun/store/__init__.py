@@ -20,6 +20,7 @@ from pystatefun.store.datadir import DataDirInfo as DataDirInfo
 from pystatefun.store.datadir import Durability as Durability
 from pystatefun.store.engine import BulkLoader as BulkLoader
 from pystatefun.store.engine import EngineStatistics as EngineStatistics
+from pystatefun.store.engine import OwnerMovingError as OwnerMovingError
 from pystatefun.store.engine import OwnershipListener as OwnershipListener
 from pystatefun.store.engine import StorageEngine as StorageEngine
 from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS as DEFAULT_KEY_GROUPS
@@ -69,6 +70,7 @@ __all__ = [
     "MemoryEngine",
     "NewMessage",
     "NewTimer",
+    "OwnerMovingError",
     "OwnershipListener",
     "Payload",
     "Position",

@@ -25,7 +25,7 @@ no runtime has open: everything it was given commits at once, or nothing does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple, Protocol, final
 
@@ -38,7 +38,14 @@ from pystatefun.types import Address
 if TYPE_CHECKING:  # in annotations only: a data dir can be read without loading asyncio
     import asyncio
 
-__all__ = ["BulkLoader", "EngineStatistics", "OwnershipListener", "StorageEngine", "WholeStore"]
+__all__ = [
+    "BulkLoader",
+    "EngineStatistics",
+    "OwnerMovingError",
+    "OwnershipListener",
+    "StorageEngine",
+    "WholeStore",
+]
 
 
 @final
@@ -47,6 +54,11 @@ class EngineStatistics(NamedTuple):
 
     commits: int
     steps: int
+
+
+class OwnerMovingError(Exception):
+    """No runtime took a request asked of an address's owner (``StorageEngine.ask_owner``):
+    the address is between owners this instant. Nothing was asked; ask again shortly."""
 
 
 class OwnershipListener(Protocol):
@@ -118,6 +130,19 @@ class StorageEngine(Protocol):
 
     def listen(self, listener: OwnershipListener) -> None:
         """Tell ``listener`` whenever what this runtime serves changes (``owns``)."""
+        ...
+
+    def answer_asked(self, answer: Callable[[bytes], Awaitable[bytes]]) -> None:
+        """Answer with ``answer`` what the other runtimes of a shared store ask this one
+        (``ask_owner``) about the addresses it serves: a request-reply request, whose reply
+        only the serving runtime sees. A store of one runtime is never asked."""
+        ...
+
+    async def ask_owner(self, address: Address, request: bytes, *, timeout_s: float) -> bytes:
+        """``request`` answered by the runtime that serves ``address`` now (its
+        ``answer_asked``). Raises ``OwnerMovingError`` when none took it (no runtime serves the
+        address this instant, or its owner is handing it over): nothing was asked, ask again;
+        ``TimeoutError`` when the owner took it and gave no answer within ``timeout_s``."""
         ...
 
     # --- steps -------------------------------------------------------------------------------
@@ -265,3 +290,9 @@ class WholeStore:
 
     def listen(self, listener: OwnershipListener) -> None:
         del listener  # nothing ever moves
+
+    def answer_asked(self, answer: Callable[[bytes], Awaitable[bytes]]) -> None:
+        del answer  # no other runtime shares this store
+
+    async def ask_owner(self, address: Address, request: bytes, *, timeout_s: float) -> bytes:
+        raise AssertionError(f"{address} is served here: a store of one runtime serves all")

@@ -17,11 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from support.cluster_counter import counter_module, popped, send_counts, start_worker
+from support.cluster_counter import counter_module, popped, send_counts, settled, start_worker
 from support.nats import cluster_name
 from support.runtime_process import PYSTATEFUN, RuntimeProcess
-
-from pystatefun.store.jetstream import cluster_status
 
 
 def test_state_lives_in_the_stream_across_a_kill(tmp_path: Path, nats_url: str) -> None:
@@ -44,25 +42,6 @@ def test_state_lives_in_the_stream_across_a_kill(tmp_path: Path, nats_url: str) 
     assert sorted(later) == sorted(f"{i}:4" for i in ids)
 
 
-def _serving(url: str, name: str, workers: set[str], deadline_s: float = 30) -> dict[str, object]:
-    """The cluster's status once exactly ``workers`` serve, every partition owned by one of
-    them and each serving its share (polled, bounded)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        status = cluster_status([url], name)
-        serving = {str(w["worker"]): w["serving"] for w in status["workers"]}  # type: ignore[attr-defined]
-        owners = set(status["owners"].values())  # type: ignore[attr-defined]
-        share = 16 // len(workers)
-        if (
-            set(serving) == workers
-            and owners == workers
-            and all(len(parts) == share for parts in serving.values())
-        ):
-            return status
-        assert time.monotonic() < deadline, f"partitions never settled over {workers}: {status}"
-        time.sleep(0.1)
-
-
 def test_workers_share_the_partitions_and_any_one_takes_any_message(
     tmp_path: Path, nats_url: str
 ) -> None:
@@ -74,7 +53,7 @@ def test_workers_share_the_partitions_and_any_one_takes_any_message(
         send_counts(one, ids)  # one serves every partition alone
         first = popped(one, len(ids))
         two = start_worker(module, tmp_path / "two", nats_url, name, "two")
-        _serving(nats_url, name, {"one", "two"})  # half each, handed over gracefully
+        settled(nats_url, name, {"one", "two"})  # half each, handed over gracefully
         assert "released partitions" in one.log_text()
         for n, address_id in enumerate(ids * 2):  # through either worker, whoever owns it
             send_counts(one if n % 2 else two, [address_id])
@@ -95,7 +74,7 @@ def test_a_killed_workers_partitions_are_taken_over(tmp_path: Path, nats_url: st
     one = start_worker(module, tmp_path / "one", nats_url, name, "one")
     two = start_worker(module, tmp_path / "two", nats_url, name, "two")
     try:
-        _serving(nats_url, name, {"one", "two"})
+        settled(nats_url, name, {"one", "two"})
         send_counts(one, ids)
         assert len(popped(one, len(ids))) == len(ids)
         two.kill()
@@ -103,7 +82,7 @@ def test_a_killed_workers_partitions_are_taken_over(tmp_path: Path, nats_url: st
         send_counts(one, ids)  # half of them wait in two's partitions until one claims them
         records = popped(one, len(ids))
         print(f"failover: every message processed {time.monotonic() - killed:.2f} s after kill -9")
-        _serving(nats_url, name, {"one"})
+        settled(nats_url, name, {"one"})
     finally:
         one.terminate()
         two.kill()
@@ -123,7 +102,7 @@ def test_a_worker_whose_partitions_were_taken_commits_nothing_more(
         assert len(popped(old, len(ids))) == len(ids)
         old.process.send_signal(signal.SIGSTOP)
         new = start_worker(module, tmp_path / "new", nats_url, name, "new")
-        _serving(nats_url, name, {"new"})  # old's lease ran out
+        settled(nats_url, name, {"new"})  # old's lease ran out
         send_counts(new, ids)
         assert sorted(popped(new, len(ids))) == sorted(f"{i}:2" for i in ids)
         old.process.send_signal(signal.SIGCONT)
@@ -163,7 +142,7 @@ def test_one_idempotency_key_through_two_workers_at_once_adds_one_message(
     one = start_worker(module, tmp_path / "one", nats_url, name, "one")
     two = start_worker(module, tmp_path / "two", nats_url, name, "two")
     try:
-        _serving(nats_url, name, {"one", "two"})
+        settled(nats_url, name, {"one", "two"})
         ids = [f"d{n}" for n in range(24)]
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(

@@ -135,7 +135,7 @@ async def test_ingress_refusals(
         (IngestResult(IngestOutcome.DUPLICATE), 202, ""),
         (IngestResult(IngestOutcome.STOPPING), 503, "the runtime is stopping"),
         (IngestResult(IngestOutcome.UNAVAILABLE), 503, "nothing was added: send it again"),
-        (IngestResult(IngestOutcome.ELSEWHERE), 421, "served by another worker of this cluster"),
+        (IngestResult(IngestOutcome.UNANSWERED), 504, "may or may not have been processed"),
         (IngestResult(IngestOutcome.REPLY_TIMEOUT), 504, "it is processed all the same"),
         (IngestResult(IngestOutcome.WITHDRAWN), 504, "nothing happened; send it again"),
         (
@@ -154,7 +154,7 @@ async def test_ingress_refusals(
         "duplicate",
         "stopping",
         "unavailable",
-        "elsewhere",
+        "unanswered",
         "reply-timeout",
         "withdrawn",
         "dead-lettered",

@@ -5,6 +5,7 @@ never fire; ``stop`` ends it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,7 +14,15 @@ from support.virtual_time import VirtualTimeLoop, running, virtual_time
 
 from pystatefun.runtime import timers
 from pystatefun.runtime.timers import TimerService
-from pystatefun.store import CancelTimer, InboxMessage, MemoryEngine, NewTimer, Payload, Step
+from pystatefun.store import (
+    CancelTimer,
+    InboxMessage,
+    MemoryEngine,
+    NewTimer,
+    Payload,
+    Step,
+    StepOutcome,
+)
 from pystatefun.types import Address
 
 SENDER = Address("ns", "fn", "sender")
@@ -196,5 +205,39 @@ async def test_a_wake_while_the_next_timer_is_read_is_not_lost() -> None:
     engine.during = a_step_schedules_a_sooner_timer
     service = asyncio.create_task(rig.timers.run(rig.stop))
     assert await rig.next_delivery() == pytest.approx(0.25)  # not at the next idle check
+    rig.stop.set()
+    await service
+
+
+class _RefusingEngine:
+    """A memory engine that refuses the first step firing timers, as a cluster worker's does
+    when a partition moved after the timers were read."""
+
+    def __init__(self) -> None:
+        self._engine = MemoryEngine(running().clock_ms)
+        self.refusals = 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    async def commit(self, step: Step) -> StepOutcome:
+        if step.fired_timers and self.refusals:
+            self.refusals -= 1
+            return StepOutcome(committed=False, error="its partition moved")
+        return await self._engine.commit(step)
+
+
+@virtual_time
+async def test_a_refused_firing_delivers_nothing_and_is_tried_again_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="pystatefun.runtime.timers")
+    rig = Rig(_RefusingEngine())
+    await rig.schedule(0, "due now")
+    service = asyncio.create_task(rig.timers.run(rig.stop))
+    # Refused at once; tried again at the next idle check (not in a busy loop), and fired once.
+    assert await rig.next_delivery() == pytest.approx(timers._IDLE_CHECK_S)
+    assert "1 delayed message(s) not fired now: its partition moved" in caplog.text
+    assert rig.texts() == ["due now"]
     rig.stop.set()
     await service

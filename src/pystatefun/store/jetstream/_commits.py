@@ -33,6 +33,7 @@ from pystatefun.store.jetstream._connection import (
     publish_batch,
 )
 from pystatefun.store.jetstream._layout import ClusterLayout
+from pystatefun.store.jetstream._own_batches import OwnBatches
 from pystatefun.store.jetstream._view import ClusterView
 from pystatefun.store.steps import Step, StepOutcome
 
@@ -86,6 +87,7 @@ class Committer:
         self._stream_name = layout.stream_name(stream)
         self._worker = worker
         self.instance = instance
+        self.own = OwnBatches(instance)  # what its stream's tail reads of this worker's batches
         self._clock_ms = clock_ms
         self._provisional = provisional
         self._limit = batch_limit
@@ -259,6 +261,28 @@ class Committer:
         messages = batch.messages()
         kind_of = {r.subject: self._layout.parse(r.subject)[0] for r in messages}
         ids: list[str] = []
+        self.own.publishing(ids)
+        try:
+            last = await self._attempt(batch, messages, kind_of, ids)
+        finally:
+            self.own.published()
+        first = last - len(messages) + 1
+        records = batch.records
+        global_id = self._layout.global_id
+        for n, record in enumerate(records):
+            if not record.subject.startswith(self._layout.marker_prefix):
+                self._view.apply_newer(record.subject, global_id(self.stream, first + n),
+                                       record.content)  # fmt: skip
+        for n, partition in enumerate(sorted(batch.partitions)):
+            self.markers[partition] = first + len(records) + n
+        self.own.applied(batch.id, last)
+        return first
+
+    async def _attempt(
+        self, batch: Batch, messages: list[Record], kind_of: dict[str, str], ids: list[str]
+    ) -> int:
+        """Publish until one attempt (its id appended to ``ids``) is stored; its last
+        sequence."""
         give_up = time.monotonic() + self._deadline
         delay = 0.05
         while True:
@@ -290,21 +314,15 @@ class Committer:
                 _log.warning("a commit got no acknowledgement (%s); retrying", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
-        first = last - len(messages) + 1
-        records = batch.records
-        global_id = self._layout.global_id
-        for n, record in enumerate(records):
-            if not record.subject.startswith(self._layout.marker_prefix):
-                self._view.apply_newer(record.subject, global_id(self.stream, first + n),
-                                       record.content)  # fmt: skip
-        for n, partition in enumerate(sorted(batch.partitions)):
-            self.markers[partition] = first + len(records) + n
-        return first
+        return last
 
     async def _stored_as(self, batch: Batch, ids: list[str], *, quiet: bool = False) -> int | None:
         """The last sequence of ``batch`` if one of its attempts (``ids``) was stored: its
         first marker (or, fenced on subjects only, its first record) names the batch that
         wrote it last."""
+        seen = self.own.first_seen()  # the tail read it: stored, for certain
+        if seen is not None:
+            return seen + len(batch.messages()) - 1
         partitions = sorted(batch.partitions)
         layout = self._layout
         subject = layout.marker(partitions[0]) if partitions else batch.records[0].subject

@@ -216,9 +216,10 @@ async def ensure_stream(
 
 
 async def last_on(js: JetStreamContext, stream: str, subject: str) -> StoredRecord | None:
-    """The last message on ``subject`` (None: there is none)."""
+    """The last message on ``subject`` (None: there is none), as the stream's leader has it:
+    a replica's answer may lag, and a commit's fate is decided on this."""
     try:
-        message = await js.get_msg(stream, subject=subject, direct=True)
+        message = await js.get_msg(stream, subject=subject)
     except NotFoundError:
         return None
     return decode(subject, message.seq or 0, message.data or b"", message.headers)

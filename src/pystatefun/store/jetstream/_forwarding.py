@@ -11,6 +11,11 @@ commits as any other, so a partition's keys have exactly one writer at any time.
 While a partition moves (released, or its owner dead and not yet taken over), the forwarder
 waits and asks again, up to ``FORWARD_DEADLINE_S``; a request whose answer was lost is asked
 again too, which the key itself makes safe (the owner answers "duplicate" if it committed it).
+
+The runtime asks owners too (``ask``, on ``psf.<cluster>.ask.<instance>``): a request-reply
+request is answered by the worker serving its address, the only one that sees the reply. The
+owner answers through the runtime's own handler (``answer_asked``). Such a request is sent
+once: without a key, asking again after a lost answer could deliver it twice.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, final
 
+from nats.errors import TimeoutError as NatsTimeoutError
+
 from pystatefun.errors import ClusterStorageError
 from pystatefun.store.content_json import content_from_json, content_to_json
 from pystatefun.store.contents import DedupKey, MessageContent
+from pystatefun.store.engine import OwnerMovingError
 from pystatefun.store.jetstream._connection import UNREACHABLE
 from pystatefun.store.jetstream._layout import ClusterLayout
 from pystatefun.store.jetstream._ownership import Ownership
@@ -42,6 +50,8 @@ _log = logging.getLogger("pystatefun.store")
 FORWARD_DEADLINE_S = 30.0
 _REQUEST_TIMEOUT_S = 10.0
 _MOVED = "moved"
+# The first byte of an answer to an ``ask``: the runtime's answer follows, or none took it.
+_ANSWERED, _NOT_TAKEN = b"a", b"n"
 
 
 def forwardable(step: Step) -> bool:
@@ -92,27 +102,34 @@ class Forwarding:
         self._ownership = ownership
         self._commit = commit  # a step of this worker's own
         self._commit_here = commit_here  # a step another worker sent
-        self._subscription: Subscription | None = None
+        self._subscriptions: list[Subscription] = []
+        self._answer_asked: Callable[[bytes], Awaitable[bytes]] | None = None
         self._serving: asyncio.Task[None] | None = None
         self._group: asyncio.TaskGroup | None = None
         self._stopped = asyncio.Event()
 
-    def _subject(self, instance: str) -> str:
-        return f"psf.{self._layout.name}.fwd.{instance}"
+    def _subject(self, instance: str, kind: str = "fwd") -> str:
+        return f"psf.{self._layout.name}.{kind}.{instance}"
 
     async def start(self) -> None:
         ready = asyncio.Event()
         self._serving = asyncio.create_task(self._serve(ready), name="pystatefun-forwarded")
         await ready.wait()
-        self._subscription = await self._nc.subscribe(
-            self._subject(self._ownership.instance), cb=self._received
-        )
+        instance = self._ownership.instance
+        self._subscriptions = [
+            await self._nc.subscribe(self._subject(instance), cb=self._received),
+            await self._nc.subscribe(self._subject(instance, "ask"), cb=self._asked),
+        ]
+
+    def answer_asked(self, answer: Callable[[bytes], Awaitable[bytes]]) -> None:
+        """Answer what other workers ``ask`` this one with ``answer`` (the runtime's)."""
+        self._answer_asked = answer
 
     async def stop(self) -> None:
         """Take no more forwarded steps; those being committed finish first."""
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+        for subscription in self._subscriptions:
+            await subscription.unsubscribe()
+        self._subscriptions = []
         self._stopped.set()
         if self._serving is not None:
             await self._serving
@@ -128,6 +145,23 @@ class Forwarding:
     async def _received(self, message: Msg) -> None:
         if self._group is not None:
             self._group.create_task(self._answer(message))
+
+    async def _asked(self, message: Msg) -> None:
+        if self._group is not None:
+            self._group.create_task(self._answer_ask(message))
+
+    async def _answer_ask(self, message: Msg) -> None:
+        answer = self._answer_asked
+        body = _NOT_TAKEN
+        if answer is not None:
+            try:
+                body = _ANSWERED + await answer(message.data)
+            except Exception:  # noqa: BLE001 - one bad request stops nothing else
+                _log.exception("a request another worker asked could not be answered")
+        try:
+            await message.respond(body)
+        except Exception as exc:  # noqa: BLE001 - the asker reports it unanswered
+            _log.warning("the answer to a request another worker asked was lost (%s)", exc)
 
     async def _answer(self, message: Msg) -> None:
         try:
@@ -170,6 +204,24 @@ class Forwarding:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+    async def ask(self, home: int, request: bytes, *, timeout_s: float) -> bytes:
+        """The runtime's answer to ``request`` from the owner of partition ``home`` (see
+        ``StorageEngine.ask_owner``): asked once, never again after it was sent."""
+        owner = self._owner(home)
+        if owner is None:
+            raise OwnerMovingError(f"partition {home} has no live owner this instant")
+        try:
+            reply = await self._nc.request(self._subject(owner, "ask"), request, timeout=timeout_s)
+        except NatsTimeoutError as exc:
+            raise TimeoutError(
+                f"worker instance {owner} took the request and did not answer in {timeout_s:.1f} s"
+            ) from exc
+        except UNREACHABLE as exc:  # no responders: it went away before it was asked
+            raise OwnerMovingError(f"partition {home}'s owner could not be asked: {exc}") from exc
+        if not reply.data.startswith(_ANSWERED):
+            raise OwnerMovingError(f"the owner of partition {home} did not take the request")
+        return reply.data[len(_ANSWERED) :]
 
     def _owner(self, home: int) -> str | None:
         """The instance that owns ``home`` now, as far as the markers and heartbeats tell."""

@@ -170,6 +170,9 @@ class Ownership:
         leaving = owned - assigned
         if leaving:
             await self._release(leaving)
+            # The live workers may have changed while the release waited: claim by what they
+            # are now, never by an assignment that no longer holds.
+            assigned, owned = self.assigned(), set(self._committer.markers)
         wanted = {p for p in assigned - owned if self._free(p)}
         if not wanted:
             return

@@ -28,6 +28,7 @@ __all__ = ["Stepping"]
 
 _MOVED = "the partition holding this ingress position moved to another worker"
 _OTHER_STREAM = "a step may only consume messages and timers of its own partition's stream"
+_TIMERS_GONE = "a delayed message was fired meanwhile, or its partition moved to another worker"
 _ELSEWHERE = (
     "a step for another worker's partition can only append messages to one stream; send "
     "the messages to other streams' addresses in separate requests"
@@ -147,6 +148,8 @@ class Stepping(EngineParts):
         if refused is not None:
             return refused
         home = batch.home(step)
+        if step.fired_timers and not self._timers_live(step, batch):
+            return StepOutcome(committed=False, error=_TIMERS_GONE)
         if home not in self.writers.markers and (
             step.state_address is not None or step.consumed or step.fired_timers
         ):
@@ -184,6 +187,21 @@ class Stepping(EngineParts):
             return StepOutcome(committed=True, seqs=seqs, dead_letter_id=letter_id)
 
         return finish
+
+    def _timers_live(self, step: Step, batch: Batch) -> bool:
+        """Whether every timer ``step`` fires is still pending and in a partition this worker
+        owns; if so, the batch is fenced by each of those partitions' markers (a step fires
+        due timers of several partitions), so that none is fired twice."""
+        layout, subject_of, markers = self.layout, self.view.subject_of, self.writers.markers
+        partitions = set()
+        for timer_id in step.fired_timers:
+            subject = subject_of.get(timer_id)
+            if subject is None or layout.parse(subject)[1] not in markers:
+                return False
+            partitions.add(layout.parse(subject)[1])
+        for partition in partitions:
+            batch.add([], partition)
+        return True
 
     def _elsewhere(self, step: Step, stream: int) -> bool:
         """Whether ``step`` consumes a message or fires a timer of another stream than its

@@ -5,10 +5,10 @@ with each new record as it is stored, in stream order. nats-py's ordered consume
 and starts again after the last record it had whenever a message went missing or the
 connection dropped, so nothing is skipped.
 
-A worker's own records come back too: they are in the view already, since its acknowledgement
-(the batch that stored them carries the worker's own prefix, and they are skipped; a record
-that deletes a message this worker sent is another worker's, and is not). Other workers'
-records go into the view as they come: messages into mailboxes of this worker's partitions
+A worker's own records come back too: the view holds them already, since their
+acknowledgement, and they are skipped, unless the committer had given up on their batch
+(``_own_batches``: then they are read in like anyone's). Other workers' records go into the
+view as they come: messages into mailboxes of this worker's partitions
 (``on_arrival``), egress records any worker may pop, and partition markers (``on_marker``),
 which say who owns what. Outbox records and relay marks of other workers go into the view too
 (``on_outbox``: there may be something to relay). There is one tail per stream.
@@ -50,7 +50,7 @@ class Tail:
         *,
         stream: int,
         positions: list[int],
-        own_prefix: str,
+        held: Callable[[str | None, int], bool],
         on_arrival: Callable[[int], None],
         on_outbox: Callable[[], None],
         on_marker: Callable[[int, StoredRecord], None],
@@ -61,7 +61,7 @@ class Tail:
         self._view = view
         self._stream = stream
         self._positions = positions
-        self._own = own_prefix
+        self._held = held
         self._on_arrival = on_arrival
         self._on_outbox = on_outbox
         self._on_marker = on_marker
@@ -114,7 +114,7 @@ class Tail:
         if kind == "pm":
             self._on_marker(partition, record)
             return
-        if record.batch is not None and record.batch.startswith(self._own):
+        if self._held(record.batch, record.seq):
             return  # this worker's own: in the view since its acknowledgement
         global_id = layout.global_id(self._stream, record.seq)
         held = held_of(record, kind)

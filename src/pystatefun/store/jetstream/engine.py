@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, final
 
 from nats.js.errors import APIError
@@ -178,7 +178,8 @@ class JetStreamEngine(Stepping, Housekeeping):
         ownership.on_claimed = relay.wake
         self._positions = [0] * layout.streams
         self._tails = [Tail(js, layout, view, stream=stream, positions=self._positions,
-                            own_prefix=self._instance, on_arrival=ownership.arrival,
+                            held=writers.committers[stream].own.held,
+                            on_arrival=ownership.arrival,
                             on_outbox=relay.wake, on_marker=ownership.marker_seen,
                             idle=lambda: not writers.busy)
                        for stream in range(layout.streams)]  # fmt: skip
@@ -257,6 +258,13 @@ class JetStreamEngine(Stepping, Housekeeping):
 
     def listen(self, listener: OwnershipListener) -> None:
         self.ownership.listener = listener
+
+    def answer_asked(self, answer: Callable[[bytes], Awaitable[bytes]]) -> None:
+        self.forwarding.answer_asked(answer)
+
+    async def ask_owner(self, address: Address, request: bytes, *, timeout_s: float) -> bytes:
+        home = self.layout.partition_of(address.id)
+        return await self.forwarding.ask(home, request, timeout_s=timeout_s)
 
     @property
     def forwarding(self) -> Forwarding:
