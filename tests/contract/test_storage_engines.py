@@ -314,6 +314,32 @@ async def test_a_publishing_egress_reads_after_a_seq_and_deletes_what_it_publish
     assert later.seq > records[3].seq
 
 
+async def test_egress_records_come_in_shards_that_together_hold_each_record_once(
+    engine: StorageEngine,
+) -> None:
+    """A publisher runs per shard (``egress_shards``): each record is in exactly one of the
+    shards this runtime publishes, seqs grow within a shard, and deleting one shard's records
+    leaves the others' (a store of one runtime has one shard; a cluster worker, its
+    partitions)."""
+    for n in range(12):
+        address = Address("t", "f", f"sharded-{n}")
+        egress = [EgressOut("eg", "x", text(f"{n}"))]
+        await engine.commit(Step(state_address=address, egress=egress))
+    shards = engine.egress_shards()
+    everything = await engine.egress_after("eg", 0, 100)
+    by_shard = {s: await engine.egress_after("eg", 0, 100, shard=s) for s in shards}
+    every_seq = sorted(r.seq for r in everything)  # in order within each shard (only)
+    assert sorted(r.seq for rs in by_shard.values() for r in rs) == every_seq
+    assert len(everything) == 12
+    for records in by_shard.values():
+        assert [r.seq for r in records] == sorted(r.seq for r in records)
+    first, *_ = (s for s in shards if by_shard[s])
+    mine = by_shard[first]
+    assert await engine.delete_egress("eg", mine[-1].seq, shard=first) == len(mine)
+    left = await engine.egress_after("eg", 0, 100)
+    assert sorted(r.seq for r in left) == sorted(r.seq for r in everything if r not in mine)
+
+
 async def test_the_instance_id_is_kept_across_reopens_and_is_its_own(
     engines: Engines, tmp_path: Path, clock: Clock
 ) -> None:

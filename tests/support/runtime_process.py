@@ -95,8 +95,8 @@ def start_runtime(
             line = lines.get(timeout=remaining).strip()
         except queue.Empty:
             break
-        if line == "ready":
-            return RuntimeProcess(process, urls["ingress"], urls["egress"], log)
+        if line == "ready":  # a module without a playground egress has no egress URL
+            return RuntimeProcess(process, urls["ingress"], urls.get("egress", ""), log)
         if not line:  # EOF: it exited
             break
         name, _, url = line.partition(" ")

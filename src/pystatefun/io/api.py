@@ -150,15 +150,25 @@ class RuntimeHandle(Protocol):
         (a Kafka transactional id, which fences a predecessor still publishing)."""
         ...
 
-    async def egress_records(
-        self, egress: str, *, after_seq: int, limit: int
-    ) -> list[EgressRecord]:
-        """For an egress that publishes: its committed records with a ``seq`` above
-        ``after_seq``, oldest first, at most ``limit``. Sequence numbers only grow."""
+    def egress_shards(self) -> tuple[int, ...]:
+        """The shards of egress records this runtime publishes now: ``(0,)``, every record,
+        on a runtime with a store of its own; a cluster worker's partitions, which move
+        between workers (``watch_serving`` says when). One runtime at a time publishes a
+        shard, so what must outlive a move (a Kafka transactional id, progress) is named
+        after ``instance_id`` and the shard."""
         ...
 
-    async def egress_published(self, egress: str, *, up_to_seq: int) -> None:
-        """The records of ``egress`` up to ``up_to_seq`` are published: delete them, durably."""
+    async def egress_records(
+        self, egress: str, *, shard: int, after_seq: int, limit: int
+    ) -> list[EgressRecord]:
+        """For an egress that publishes: the committed records of ``shard`` with a ``seq``
+        above ``after_seq``, oldest first, at most ``limit``; none once the shard moved
+        away. Sequence numbers only grow within a shard."""
+        ...
+
+    async def egress_published(self, egress: str, *, shard: int, up_to_seq: int) -> None:
+        """The records of ``egress`` in ``shard`` up to ``up_to_seq`` are published: delete
+        them, durably."""
         ...
 
 

@@ -5,11 +5,14 @@ the egress id. ``route`` checks each one while the step is made (its type, its t
 against the producer's ``message.max.bytes``), so a record that can never be published fails
 its batch, which is dead-lettered with its address, instead of stopping the egress later.
 
-Committed records wait in the data dir's egress table. One task per egress publishes them in
-``seq`` order, in batches of up to ``_BATCH_MAX``, with the egress's delivery semantic
-(``pystatefun.io.kafka_publisher``), and deletes a batch once it counts as published: nothing is
-deleted before, so nothing is lost, and what a crash interrupts is published after the restart
-(exactly once, for ``exactly-once``). The task wakes when a step commits records for the egress
+Committed records wait in the store. One task per shard of them (``shard_publishing``: the
+whole store embedded, each owned partition on a cluster worker) publishes them in ``seq``
+order, in batches of up to ``_BATCH_MAX``, with the egress's delivery semantic
+(``pystatefun.io.kafka_publisher``, one client per shard), and deletes a batch once it counts
+as published: nothing is deleted before, so nothing is lost, and what a crash interrupts is
+published after the restart (exactly once, for ``exactly-once``: a cluster partition's
+transactional id is the same on whichever worker owns it, so its next owner fences the last
+and reads back where it got to). A task wakes when a step commits records for the egress
 (``committed``), and every ``_IDLE_S`` besides. A failure (brokers down, a topic missing) is
 logged, at most every ``_ERROR_LOG_S``, with what waits, and retried with a backoff; after a
 fatal client error (fenced by another runtime on a copy of the data dir, say) the client is
@@ -19,7 +22,6 @@ made again, which for ``exactly-once`` also reads back where publishing got to.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import final
 
@@ -30,6 +32,7 @@ from pystatefun.io.api import ConnectorContext, RuntimeHandle
 from pystatefun.io.backoff import Backoff
 from pystatefun.io.egress_records import read_egress_record
 from pystatefun.io.kafka_publisher import KafkaPublisher, PublishError, make_publisher
+from pystatefun.io.shard_publishing import PublishingShard, ShardedPublishing
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KafkaEgress
 from pystatefun.protocol import KafkaProducerRecord, TypedValue
@@ -47,7 +50,7 @@ _MESSAGE_MAX_BYTES = 1_000_000  # librdkafka's default message.max.bytes
 def build_egress(spec: object, context: ConnectorContext) -> KafkaEgressConnector:
     """The connector of an ``io.statefun.kafka.v1/egress``."""
     assert isinstance(spec, KafkaEgress)
-    return KafkaEgressConnector(spec)
+    return KafkaEgressConnector(spec, sharded=context.shared_store)
 
 
 @final
@@ -57,15 +60,13 @@ class KafkaEgressConnector:
     ports: tuple[int, ...] = ()
     url: str | None = None
 
-    def __init__(self, spec: KafkaEgress) -> None:
+    def __init__(self, spec: KafkaEgress, *, sharded: bool = False) -> None:
         self.egress_id = spec.id
         self._spec = spec
+        self._sharded = sharded  # a cluster worker's: one transactional id per partition
         self._max_bytes = int(dict(spec.properties).get("message.max.bytes", _MESSAGE_MAX_BYTES))
-        self._runtime: RuntimeHandle | None = None
-        self._publisher: KafkaPublisher | None = None
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self._instance_id = ""
+        self._shards = ShardedPublishing(f"kafka-egress-{spec.id}", self._publish)
         self._errors = ThrottledLog(_log, _ERROR_LOG_S)
 
     def route(self, value: TypedValue, where: str) -> EgressOut:
@@ -85,31 +86,25 @@ class KafkaEgressConnector:
         return EgressOut(self.egress_id, record.topic, Payload(value.typename, value.value))
 
     async def start(self, runtime: RuntimeHandle) -> None:
-        """Make the client and start publishing; ``ModuleError`` at the egress's document if
-        the Kafka client refuses its settings. Brokers that cannot be reached are retried."""
-        self._runtime = runtime
-        self._publisher = self._make_publisher()
-        self._task = asyncio.create_task(self._publish(), name=f"kafka-egress-{self.egress_id}")
+        """Check the client's settings and start publishing; ``ModuleError`` at the egress's
+        document if the Kafka client refuses them. Brokers that cannot be reached are retried."""
+        self._instance_id = runtime.instance_id
+        self._make_publisher(0).close(wait=False)  # a client refuses bad settings when made
+        self._shards.start(runtime)
         _log.info("kafka egress %s: publishing to %s, %s", self.egress_id,
                   self._spec.bootstrap_servers, self._spec.delivery_semantic)  # fmt: skip
 
     def committed(self) -> None:
-        self._wake.set()
+        self._shards.committed()
 
     async def stop(self) -> None:
-        """Finish the batch being published; the rest waits in the data dir."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-        if self._publisher is not None:
-            await asyncio.to_thread(self._publisher.close, wait=True)
-            self._publisher = None  # librdkafka's client goes with its last reference
+        """Finish the batches being published; the rest waits in the store."""
+        await self._shards.stop()
 
-    def _make_publisher(self) -> KafkaPublisher:
-        assert self._runtime is not None
+    def _make_publisher(self, shard: int) -> KafkaPublisher:
         try:
-            return make_publisher(self._spec, self._runtime.instance_id)
+            return make_publisher(self._spec, self._instance_id,
+                                  shard=shard if self._sharded else None)  # fmt: skip
         except KafkaException as error:
             raise self._spec.location.error(
                 f"kafka egress {self.egress_id}: the Kafka client refuses these settings: "
@@ -117,44 +112,45 @@ class KafkaEgressConnector:
                 field="spec.properties",
             ) from None
 
-    async def _publish(self) -> None:
-        runtime = self._runtime
-        assert runtime is not None
+    async def _publish(self, runtime: RuntimeHandle, shard: PublishingShard) -> None:
+        """Publish ``shard``'s records until it should stop, with a client of its own."""
+        egress, number = self.egress_id, shard.number
+        publisher = self._make_publisher(number)
         published: int | None = None  # the seq published up to, once the client is set up
         backoff = Backoff()
-        while not self._stopping:
-            publisher = self._publisher
-            assert publisher is not None
-            try:
-                if published is None:
-                    published = await asyncio.to_thread(publisher.setup)
-                    # What was published before a crash, and not deleted yet, is not sent again.
-                    await runtime.egress_published(self.egress_id, up_to_seq=published)
-                records = await runtime.egress_records(
-                    self.egress_id, after_seq=published, limit=_BATCH_MAX
-                )
-                if not records:
-                    await self._idle(_IDLE_S)
-                    continue
-                await asyncio.to_thread(publisher.publish, records)
-                published = records[-1].seq
-                await runtime.egress_published(self.egress_id, up_to_seq=published)
-                backoff.reset()
-            except PublishError as error:
-                self._report(error)
-                if error.fatal:
-                    await asyncio.to_thread(publisher.close, wait=False)
-                    self._publisher = self._make_publisher()
-                    published = None
-                await self._idle(backoff.next_s())
-
-    async def _idle(self, seconds: float) -> None:
-        """Wait ``seconds``, or until records are committed or the egress stops."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
+        try:
+            while not shard.stopping:
+                try:
+                    if published is None:
+                        published = await asyncio.to_thread(publisher.setup)
+                        # Published before a crash or a move, and not deleted: not sent again.
+                        await runtime.egress_published(egress, shard=number, up_to_seq=published)
+                    records = await runtime.egress_records(
+                        egress, shard=number, after_seq=published, limit=_BATCH_MAX
+                    )
+                    if not records:
+                        await shard.idle(_IDLE_S)
+                        continue
+                    await asyncio.to_thread(publisher.publish, records)
+                    published = records[-1].seq
+                    await runtime.egress_published(egress, shard=number, up_to_seq=published)
+                    backoff.reset()
+                except PublishError as error:
+                    if number not in runtime.egress_shards():
+                        _log.info("kafka egress %s: partition %d moved to another worker while "
+                                  "publishing (%s); its new owner goes on from what was "
+                                  "published", egress, number, error)  # fmt: skip
+                        return
+                    self._report(error)
+                    if error.fatal:
+                        await asyncio.to_thread(publisher.close, wait=False)
+                        publisher = self._make_publisher(number)
+                        published = None
+                    await shard.idle(backoff.next_s())
+        finally:
+            await asyncio.to_thread(publisher.close, wait=True)
 
     def _report(self, error: PublishError) -> None:
         self._errors.error("kafka egress %s (%s): publishing failed: %s; the records wait in "
-                           "the data dir, and publishing is retried", self.egress_id,
+                           "the store, and publishing is retried", self.egress_id,
                            self._spec.bootstrap_servers, error)  # fmt: skip

@@ -78,18 +78,22 @@ class KafkaPublisher(Protocol):
         ...
 
 
-def transactional_id(spec: KafkaEgress, instance_id: str) -> str:
+def transactional_id(spec: KafkaEgress, instance_id: str, *, shard: int | None = None) -> str:
     """The exactly-once egress's transactional id (and its progress group): a ``transactional.id``
-    given in ``properties`` is the prefix (for prefixed ACLs), ``pystatefun`` otherwise."""
+    given in ``properties`` is the prefix (for prefixed ACLs), ``pystatefun`` otherwise; a
+    cluster partition's (``shard``) ends in ``-p<partition>``, whichever worker owns it."""
     prefix = dict(spec.properties).get("transactional.id", "pystatefun")
-    return f"{prefix}-{spec.id}-{instance_id}"
+    suffix = "" if shard is None else f"-p{shard}"
+    return f"{prefix}-{spec.id}-{instance_id}{suffix}"
 
 
-def make_publisher(spec: KafkaEgress, instance_id: str) -> KafkaPublisher:
-    """The publisher of ``spec``'s delivery semantic; ``KafkaException`` if the client refuses
-    its settings."""
+def make_publisher(
+    spec: KafkaEgress, instance_id: str, *, shard: int | None = None
+) -> KafkaPublisher:
+    """The publisher of ``spec``'s delivery semantic, for one ``shard`` of a cluster's records
+    (None: a store of one runtime); ``KafkaException`` if the client refuses its settings."""
     if spec.delivery_semantic == "exactly-once":
-        return _Transactional(spec, transactional_id(spec, instance_id))
+        return _Transactional(spec, transactional_id(spec, instance_id, shard=shard))
     return _Acknowledged(spec, wait=spec.delivery_semantic == "at-least-once")
 
 

@@ -7,10 +7,11 @@ step is made (its type, its stream, its partition key, its explicit hash key, it
 Kinesis's 1 MiB), so a record Kinesis can never take fails its batch, which is dead-lettered
 with its address, instead of stopping the egress later.
 
-Committed records wait in the data dir's egress table. One task per egress sends them in
-``seq`` order, at most ``maxOutstandingRecords`` at a time (``pystatefun.io.kinesis_publisher``),
-and deletes them once Kinesis took every one: nothing is deleted before, so nothing is lost,
-and what a crash interrupts is sent again after the restart. Records Kinesis did not take
+Committed records wait in the store. One task per shard of them (``shard_publishing``: the
+whole store embedded, each owned partition on a cluster worker) sends them in ``seq`` order,
+at most ``maxOutstandingRecords`` at a time (``pystatefun.io.kinesis_publisher``), and deletes
+them once Kinesis took every one: nothing is deleted before, so nothing is lost, and what a
+crash or a partition's move interrupts is sent again by the next owner. Records Kinesis did not take
 (throttled, a stream that does not exist, Kinesis unreachable) are sent again, alone, after a
 backoff (0.1 s doubling up to ``_BACKOFF_MAX_S``); the failure is logged at most every
 ``_ERROR_LOG_S``. The task wakes when a step commits records for the egress (``committed``), and
@@ -21,7 +22,6 @@ they are not sent again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import final
 
@@ -33,6 +33,7 @@ from pystatefun.io.backoff import Backoff
 from pystatefun.io.egress_records import read_egress_record
 from pystatefun.io.kinesis_client import make_client
 from pystatefun.io.kinesis_publisher import KinesisPublisher
+from pystatefun.io.shard_publishing import PublishingShard, ShardedPublishing
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KinesisEgress
 from pystatefun.protocol import KinesisEgressRecord, TypedValue
@@ -92,11 +93,8 @@ class KinesisEgressConnector:
     def __init__(self, spec: KinesisEgress) -> None:
         self.egress_id = spec.id
         self._spec = spec
-        self._runtime: RuntimeHandle | None = None
         self._publisher: KinesisPublisher | None = None
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self._shards = ShardedPublishing(f"kinesis-egress-{spec.id}", self._publish)
         self._errors = ThrottledLog(_log, _ERROR_LOG_S)
 
     def route(self, value: TypedValue, where: str) -> EgressOut:
@@ -113,7 +111,6 @@ class KinesisEgressConnector:
     async def start(self, runtime: RuntimeHandle) -> None:
         """Make the client and start publishing; ``ModuleError`` at the egress's document if
         boto3 cannot make a client of its settings. Kinesis that cannot be reached is retried."""
-        self._runtime = runtime
         spec = self._spec
         try:
             client = make_client(spec.region, spec.credentials, spec.client_properties)
@@ -123,38 +120,34 @@ class KinesisEgressConnector:
                 f"settings: {error}",
                 field="spec.awsRegion" if "region" in str(error) else "spec.awsCredentials",
             ) from None
-        self._publisher = KinesisPublisher(client)
-        self._task = asyncio.create_task(self._publish(), name=f"kinesis-egress-{spec.id}")
+        self._publisher = KinesisPublisher(client)  # one client for every shard: thread-safe
+        self._shards.start(runtime)
         _log.info("kinesis egress %s: publishing to %s", spec.id, client.meta.endpoint_url)
 
     def committed(self) -> None:
-        self._wake.set()
+        self._shards.committed()
 
     async def stop(self) -> None:
-        """Finish the request being sent; the rest waits in the data dir."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
+        """Finish the requests being sent; the rest waits in the store."""
+        await self._shards.stop()
 
-    async def _publish(self) -> None:
-        runtime = self._runtime
-        assert runtime is not None
+    async def _publish(self, runtime: RuntimeHandle, shard: PublishingShard) -> None:
         published = 0
+        egress, number = self.egress_id, shard.number
         limit = self._spec.max_outstanding_records
-        while not self._stopping:
-            records = await runtime.egress_records(self.egress_id, after_seq=published,
+        while not shard.stopping:
+            records = await runtime.egress_records(egress, shard=number, after_seq=published,
                                                    limit=limit)  # fmt: skip
             if not records:
-                await self._idle(_IDLE_S)
+                await shard.idle(_IDLE_S)
                 continue
-            if not await self._send(records):
-                return  # stopping: the rest is sent after the restart
+            if not await self._send(records, shard):
+                return  # stopping: the rest is sent after the restart, or by the next owner
             published = records[-1].seq
-            await runtime.egress_published(self.egress_id, up_to_seq=published)
+            await runtime.egress_published(egress, shard=number, up_to_seq=published)
 
-    async def _send(self, records: list[EgressRecord]) -> bool:
-        """Send ``records`` until Kinesis took them all (True), or the egress stops."""
+    async def _send(self, records: list[EgressRecord], shard: PublishingShard) -> bool:
+        """Send ``records`` until Kinesis took them all (True), or the shard stops."""
         publisher = self._publisher
         assert publisher is not None
         backoff = Backoff(max_s=_BACKOFF_MAX_S)
@@ -165,15 +158,9 @@ class KinesisEgressConnector:
             if not left:
                 return True
             self._errors.error("kinesis egress %s: %d record(s) not taken: %s; they wait in "
-                               "the data dir, and are sent again", self.egress_id, len(left),
+                               "the store, and are sent again", self.egress_id, len(left),
                                result.failure)  # fmt: skip
-            if self._stopping:
+            if shard.stopping:
                 return False
-            await self._idle(backoff.next_s())
+            await shard.idle(backoff.next_s())
         return True
-
-    async def _idle(self, seconds: float) -> None:
-        """Wait ``seconds``, or until records are committed or the egress stops."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()

@@ -38,14 +38,17 @@ EGRESS_KINDS: Mapping[str, str] = MappingProxyType(
 )
 
 #: The kinds whose connectors run on a store that several workers share (cluster mode). The
-#: Kafka ingress reads only the partitions whose positions the worker owns; the Kafka egress and
-#: the Kinesis connectors publish from, or read into, the whole store, so on several workers
-#: they would publish and read the same records twice.
+#: Kinds that run on cluster workers: the Kafka ingress reads only the partitions whose
+#: positions the worker owns, and the publishing egresses publish only the records of the
+#: partitions it owns (``RuntimeHandle.egress_shards``). The Kinesis ingress reads every shard
+#: into the whole store, so on several workers it would read the same records twice.
 SHARED_STORE_KINDS = frozenset(
     (
         "io.statefun.playground.v1/ingress",
         "io.statefun.playground.v1/egress",
         "io.statefun.kafka.v1/ingress",
+        "io.statefun.kafka.v1/egress",
+        "io.statefun.kinesis.v1/egress",
     )
 )
 

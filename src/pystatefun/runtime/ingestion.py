@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import final
 
@@ -151,8 +150,8 @@ class Ingestion:
     async def _through_owner(self, request: AskedRequest) -> IngestResult:
         """A request-reply request for an address another worker serves, asked of that
         worker; asked again while the address is between owners, until the reply timeout."""
-        reply_timeout_s = self._options.reply_timeout_s
-        give_up, delay = time.monotonic() + reply_timeout_s, 0.02
+        reply_timeout_s, loop = self._options.reply_timeout_s, asyncio.get_running_loop()
+        give_up, delay = loop.time() + reply_timeout_s, 0.02
         data = encode_request(request)
         while not self._stopping():
             try:
@@ -167,10 +166,11 @@ class Ingestion:
                 return IngestResult(IngestOutcome.UNANSWERED)
             else:
                 result = decode_result(answer)
-                if result is not None:
+                if result is not None and result.outcome is not IngestOutcome.STOPPING:
                     return result
-                reason = "it moved away from the worker asked"
-            if time.monotonic() > give_up:
+                # Moved away, or its owner is stopping (and hands it over): ask the next one.
+                reason = "it moved away from the worker asked, or that worker is stopping"
+            if loop.time() > give_up:
                 _log.warning("a request-reply request for %s was not taken: %s",
                              request.target, reason)  # fmt: skip
                 return IngestResult(IngestOutcome.UNAVAILABLE)
@@ -328,10 +328,13 @@ class Ingestion:
     def instance_id(self) -> str:
         return self._store.instance_id
 
-    async def egress_records(
-        self, egress: str, *, after_seq: int, limit: int
-    ) -> list[EgressRecord]:
-        return await self._store.egress_after(egress, after_seq, limit)
+    def egress_shards(self) -> tuple[int, ...]:
+        return self._store.egress_shards()
 
-    async def egress_published(self, egress: str, *, up_to_seq: int) -> None:
-        await self._store.delete_egress(egress, up_to_seq)
+    async def egress_records(
+        self, egress: str, *, shard: int, after_seq: int, limit: int
+    ) -> list[EgressRecord]:
+        return await self._store.egress_after(egress, after_seq, limit, shard=shard)
+
+    async def egress_published(self, egress: str, *, shard: int, up_to_seq: int) -> None:
+        await self._store.delete_egress(egress, up_to_seq, shard=shard)

@@ -206,14 +206,25 @@ class StorageEngine(Protocol):
         """Remove and return the oldest record of ``topic``, durably; None when empty."""
         ...
 
-    async def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
-        """The records of ``egress`` (every topic) with a ``seq`` above ``after_seq``, oldest
-        first, at most ``limit``: what a publishing egress sends next. Sequence numbers only
-        grow, and are never reused, even once every record is deleted."""
+    def egress_shards(self) -> tuple[int, ...]:
+        """The shards of the egress records this runtime publishes now: ``(0,)``, all of
+        them, on a store of one runtime; a cluster worker's partitions. One runtime at a time
+        publishes a shard, in ``seq`` order, so a publisher names its progress after it."""
         ...
 
-    async def delete_egress(self, egress: str, up_to_seq: int) -> int:
-        """Delete the records of ``egress`` up to ``up_to_seq`` (published), durably; how many."""
+    async def egress_after(
+        self, egress: str, after_seq: int, limit: int, *, shard: int | None = None
+    ) -> list[EgressRecord]:
+        """The records of ``egress`` (every topic) with a ``seq`` above ``after_seq``, oldest
+        first, at most ``limit``: what a publishing egress sends next; of ``shard`` only, or
+        of every shard this runtime serves (None: oldest first within each shard only).
+        Sequence numbers only grow within a shard, and are never reused, even once every
+        record is deleted."""
+        ...
+
+    async def delete_egress(self, egress: str, up_to_seq: int, *, shard: int | None = None) -> int:
+        """Delete the records of ``egress`` up to ``up_to_seq`` (published), of ``shard`` or
+        of every shard this runtime serves (None), durably; how many."""
         ...
 
     async def dead_letters(self, limit: int = -1) -> list[DeadLetter]:
@@ -290,6 +301,9 @@ class WholeStore:
 
     def listen(self, listener: OwnershipListener) -> None:
         del listener  # nothing ever moves
+
+    def egress_shards(self) -> tuple[int, ...]:
+        return (0,)
 
     def answer_asked(self, answer: Callable[[bytes], Awaitable[bytes]]) -> None:
         del answer  # no other runtime shares this store

@@ -249,11 +249,13 @@ class MemoryEngine(WholeStore):
                 return record
         return None
 
-    async def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
+    async def egress_after(
+        self, egress: str, after_seq: int, limit: int, *, shard: int | None = None
+    ) -> list[EgressRecord]:
         found = (r for seq, r in self._egress.items() if seq > after_seq and r.egress == egress)
         return list(itertools.islice(found, limit))
 
-    async def delete_egress(self, egress: str, up_to_seq: int) -> int:
+    async def delete_egress(self, egress: str, up_to_seq: int, *, shard: int | None = None) -> int:
         done = [seq for seq, r in self._egress.items() if seq <= up_to_seq and r.egress == egress]
         for seq in done:
             del self._egress[seq]

@@ -237,10 +237,12 @@ class SqliteEngine(WholeStore):
     async def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
         return await self._run(self.tables.pop_egress, egress, topic)
 
-    async def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
+    async def egress_after(
+        self, egress: str, after_seq: int, limit: int, *, shard: int | None = None
+    ) -> list[EgressRecord]:
         return await self._run(self.tables.egress_after, egress, after_seq, limit)
 
-    async def delete_egress(self, egress: str, up_to_seq: int) -> int:
+    async def delete_egress(self, egress: str, up_to_seq: int, *, shard: int | None = None) -> int:
         return await self._run(self.tables.delete_egress, egress, up_to_seq)
 
     @property

@@ -17,7 +17,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 from support.cluster_counter import counter_module, popped, start_worker
-from support.kafka import topic
+from support.kafka import consume, consume_all, topic
 from support.nats import cluster_name
 from support.runtime_process import RuntimeProcess
 
@@ -87,3 +87,72 @@ def test_each_kafka_partition_is_read_by_one_worker_and_moves_with_its_owner(
     assert reading["two"], "both workers read some partitions"
     assert _counted_once(first + second + third, ids, 3)
     assert extra == []
+
+
+EXACTLY_ONCE = """\
+from pystatefun.sdk import IntType, StatefulFunctions, ValueSpec, kafka_egress_message
+
+functions = StatefulFunctions()
+
+
+@functions.bind("ck/counter", specs=[ValueSpec("count", IntType)])
+def counter(context, message):
+    context.storage.count = (context.storage.count or 0) + 1
+    line = f"{context.address.id}:{context.storage.count}"
+    context.send_egress(kafka_egress_message("ck/out", "OUT", line, key=context.address.id))
+"""
+
+
+def _through_kafka(tmp_path: Path, bootstrap: str, source: str, out: str) -> Path:
+    """Kafka in, a counter, Kafka out with ``exactly-once``."""
+    (tmp_path / "kafka_counter.py").write_text(EXACTLY_ONCE.replace('"OUT"', repr(out)))
+    module = tmp_path / "module.yaml"
+    module.write_text(
+        "kind: io.pystatefun.endpoints.v1/embedded\nspec:\n  functions: ck/*\n"
+        "  import: kafka_counter.py:functions\n---\n"
+        "kind: io.statefun.playground.v1/ingress\nspec:\n  port: 0\n---\n"
+        "kind: io.statefun.kafka.v1/ingress\nspec:\n  id: ck/in\n"
+        f"  address: {bootstrap}\n  consumerGroupId: ck-{source}\n"
+        "  startupPosition:\n    type: earliest\n"
+        f"  topics:\n    - topic: {source}\n      valueType: com.example/text\n"
+        "      targets: [ck/counter]\n---\n"
+        f"kind: io.statefun.kafka.v1/egress\nspec:\n  id: ck/out\n  address: {bootstrap}\n"
+        "  deliverySemantic:\n    type: exactly-once\n    transactionTimeout: 1 min\n"
+    )
+    return module
+
+
+def _lines(broker: Any, name: str, count: int) -> list[str]:
+    """Every line of topic ``name`` a read_committed consumer sees, once ``count`` are there
+    (waited for, bounded): a record published twice shows twice."""
+    assert len(consume(broker, name, count, timeout_s=120)) == count
+    return [message.value().decode() for message in consume_all(broker, name)]
+
+
+def test_the_kafka_egress_publishes_each_partitions_records_once_as_workers_die_and_join(
+    tmp_path: Path, nats_url: str, kafka_broker: Any
+) -> None:
+    """Each cluster partition's records are published by its owner under a transactional id
+    named after the partition, so a worker killed mid-publication is fenced by the next owner,
+    which goes on from the progress committed with the last transaction: every record is in
+    the output topic once (a read_committed consumer counts), none lost, none twice."""
+    source, out = topic(kafka_broker, PARTITIONS, prefix="ci"), topic(kafka_broker, 3, "co")
+    module = _through_kafka(tmp_path, kafka_broker.bootstrap, source, out)
+    cluster, ids = cluster_name("kout"), [f"e{n}" for n in range(30)]
+    one = start_worker(module, tmp_path / "one", nats_url, cluster, "one")
+    two = start_worker(module, tmp_path / "two", nats_url, cluster, "two")
+    three = None
+    try:
+        _produce(kafka_broker.bootstrap, source, ids)
+        assert len(consume(kafka_broker, out, len(ids), timeout_s=120)) == len(ids)
+        _produce(kafka_broker.bootstrap, source, ids)
+        two.kill()  # while round two is read, counted and published
+        three = start_worker(module, tmp_path / "three", nats_url, cluster, "three")
+        _produce(kafka_broker.bootstrap, source, ids)
+        lines = _lines(kafka_broker, out, 3 * len(ids))
+    finally:
+        one.terminate()
+        two.kill()
+        if three is not None:
+            three.terminate()
+    assert Counter(lines) == Counter(f"{i}:{n}" for i in ids for n in (1, 2, 3))

@@ -172,17 +172,17 @@ def test_a_cluster_url_that_is_not_one_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()
 
 
-def test_a_kafka_egress_is_refused_in_cluster_mode_at_its_line(
+def test_a_kinesis_ingress_is_refused_in_cluster_mode_at_its_line(
     tmp_path: Path, nats_url: str
 ) -> None:
-    """Every worker would publish every record: refused before anything connects."""
+    """Every worker would read every shard: refused before anything connects."""
     module = counter_module(tmp_path)
-    kafka = (
-        "\n---\nkind: io.statefun.kafka.v1/egress\nspec:\n  id: cl/out\n"
-        "  address: 127.0.0.1:9\n  deliverySemantic:\n    type: at-least-once\n"
+    kinesis = (
+        "\n---\nkind: io.statefun.kinesis.v1/ingress\nspec:\n  id: cl/in\n  streams:\n"
+        "    - {stream: s, valueType: cl/V, targets: [cl/counter]}\n"
     )
-    module.write_text(module.read_text() + kafka)
-    kind_line = module.read_text().splitlines().index("kind: io.statefun.kafka.v1/egress") + 1
+    module.write_text(module.read_text() + kinesis)
+    kind_line = module.read_text().splitlines().index("kind: io.statefun.kinesis.v1/ingress") + 1
     run = subprocess.run(
         [
             PYSTATEFUN,
@@ -193,7 +193,7 @@ def test_a_kafka_egress_is_refused_in_cluster_mode_at_its_line(
             "--cluster",
             nats_url,
             "--cluster-name",
-            cluster_name("kafka"),
+            cluster_name("kinesis"),
         ],
         capture_output=True,
         text=True,
@@ -202,7 +202,7 @@ def test_a_kafka_egress_is_refused_in_cluster_mode_at_its_line(
     )
     assert run.returncode == 1, run.stderr
     assert f"module.yaml:{kind_line}" in run.stderr
-    assert "io.statefun.kafka.v1/egress does not run in cluster mode yet" in run.stderr
+    assert "io.statefun.kinesis.v1/ingress does not run in cluster mode yet" in run.stderr
     assert "PSF-MOD0001" in run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "d").exists()  # a failed start leaves nothing behind

@@ -225,7 +225,7 @@ async def test_a_missing_topic_holds_its_records_until_it_is_created(
                 future.result(30)
             got = await _published(runtime, kafka_broker, out, _expected(rows))
     assert _by_key(got) == _by_key(_expected(rows))
-    assert "the records wait in the data dir, and publishing is retried" in caplog.text
+    assert "the records wait in the store, and publishing is retried" in caplog.text
 
 
 async def test_a_record_that_can_never_be_published_is_dead_lettered_with_its_address(

@@ -211,7 +211,7 @@ async def test_records_wait_while_kinesis_is_down_and_are_put_once_it_is_up(
                 down.stop()
     assert _by_key(found) == _expected(rows)
     assert f"kinesis egress {EGRESS}: 40 record(s) not taken" in caplog.text
-    assert "they wait in the data dir, and are sent again" in caplog.text
+    assert "they wait in the store, and are sent again" in caplog.text
 
 
 async def test_a_record_kinesis_can_never_take_is_dead_lettered_with_its_address(

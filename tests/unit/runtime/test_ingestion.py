@@ -9,10 +9,11 @@ import asyncio
 from support.dispatching import MSG, Rig
 from support.virtual_time import virtual_time
 
-from pystatefun.io.api import IngestOutcome, IngressMessage
+from pystatefun.io.api import IngestOutcome, IngestResult, IngressMessage
 from pystatefun.runtime.ingestion import Ingestion
+from pystatefun.runtime.owner_requests import AskedRequest, decode_request, encode_result
 from pystatefun.runtime.replies import ReplyWaiters
-from pystatefun.store import Position
+from pystatefun.store import OwnerMovingError, Position
 from pystatefun.types import Address
 
 A = Address("ns", "fn", "a")
@@ -116,3 +117,81 @@ async def test_a_rejected_record_is_dead_lettered_with_its_position() -> None:
     assert await rig.dead_letters() == [("a", ["keyless"], 1)]
     (letter,) = await rig.engine.dead_letters()
     assert letter.error == "the record at offset 7 has no key"
+
+
+class _ServedElsewhere:
+    """The rig's engine, as a cluster worker that serves none of the addresses sees it:
+    ``ask_owner`` answers from a script (an answer, or an error to raise), and records what
+    it was asked. What is under test is how the asking worker treats each answer; the real
+    asking over NATS runs in tests/integration/cluster/test_cluster_request_reply.py."""
+
+    def __init__(self, rig: Rig, answers: list[bytes | BaseException]) -> None:
+        self._engine = rig.watched
+        self.answers = answers
+        self.asked: list[AskedRequest] = []
+
+    def owns(self, address: Address) -> bool:
+        return False
+
+    async def ask_owner(self, address: Address, request: bytes, *, timeout_s: float) -> bytes:
+        self.asked.append(decode_request(request))
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+
+def _asking(rig: Rig, store: _ServedElsewhere) -> Ingestion:
+    return Ingestion(
+        store,  # type: ignore[arg-type] # the rig's engine, served elsewhere
+        dispatcher=rig.dispatcher,
+        replies=ReplyWaiters(),
+        options=rig.options,
+        stopping=lambda: False,
+    )
+
+
+REPLIED = IngestResult(IngestOutcome.REPLIED, "io.statefun.types/string", b"hi")
+
+
+@virtual_time
+async def test_a_request_for_an_address_served_elsewhere_is_asked_until_its_owner_answers() -> None:
+    """No owner this instant, then one that hands it over (stopping), then the answer: the
+    same request each time, and nothing stored here."""
+    rig = Rig()
+    moving = OwnerMovingError("partition 3 has no live owner this instant")
+    store = _ServedElsewhere(rig, [moving, encode_result(None), encode_result(
+        IngestResult(IngestOutcome.STOPPING)), encode_result(REPLIED)])  # fmt: skip
+    result = await _asking(rig, store).ingest(
+        A, MSG, b"v", idempotency_key="k1", wait_for_reply=True
+    )
+    assert result == REPLIED
+    assert store.asked == [AskedRequest(A, MSG, b"v", "k1")] * 4
+    assert rig.engine.statistics().steps == 0
+
+
+@virtual_time
+async def test_a_request_its_owner_took_and_never_answered_is_not_asked_again() -> None:
+    """Asking again could run it twice: it is reported as unanswered."""
+    rig = Rig()
+    store = _ServedElsewhere(rig, [TimeoutError("no answer in 35 s")])
+    result = await _asking(rig, store).ingest(A, MSG, b"v", wait_for_reply=True)
+    assert result.outcome is IngestOutcome.UNANSWERED
+    assert len(store.asked) == 1
+
+
+@virtual_time
+async def test_a_request_no_owner_takes_within_the_reply_timeout_is_refused_unstored() -> None:
+    rig = Rig(reply_timeout_s=2.0)
+    moving = OwnerMovingError("partition 3 has no live owner this instant")
+    store = _ServedElsewhere(rig, [moving] * 100)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result = await _asking(rig, store).ingest(A, MSG, b"v", wait_for_reply=True)
+    assert result.outcome is IngestOutcome.UNAVAILABLE
+    assert 2.0 <= loop.time() - started < 2.5  # asked again and again, for the reply timeout
+    assert 5 < len(store.asked) < 100
+    assert rig.engine.statistics().steps == 0

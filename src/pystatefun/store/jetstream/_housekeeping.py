@@ -90,20 +90,30 @@ class Housekeeping(EngineParts):
         subject = self.view.subject_of[seq]
         return Record(subject, None), self.layout.parse(subject)[1]
 
-    def _served(self, seq: int) -> bool:
-        return self.layout.parse(self.view.subject_of[seq])[1] in self.ownership.serving
+    def _served(self, seq: int, shard: int | None = None) -> bool:
+        """Whether record ``seq`` is in a partition this worker serves (and is ``shard``)."""
+        partition = self.layout.parse(self.view.subject_of[seq])[1]
+        return partition in self.ownership.serving and shard in (None, partition)
 
-    async def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
+    def egress_shards(self) -> tuple[int, ...]:
+        return tuple(sorted(self.ownership.serving))
+
+    async def egress_after(
+        self, egress: str, after_seq: int, limit: int, *, shard: int | None = None
+    ) -> list[EgressRecord]:
         """Records of this worker's partitions only: each partition's are published by its
         owner."""
         found = self.view.egress_after(egress, after_seq)
-        return [r for r in found if self._served(r.seq)][:limit]
+        return [r for r in found if self._served(r.seq, shard)][:limit]
 
-    async def delete_egress(self, egress: str, up_to_seq: int) -> int:
+    async def delete_egress(self, egress: str, up_to_seq: int, *, shard: int | None = None) -> int:
         def make(batch: Batch) -> list[tuple[Record, int]]:
             view = self.view
-            done = [s for s, r in view.egress.items()
-                    if s <= up_to_seq and r.egress == egress and self._served(s)]  # fmt: skip
+            done = [
+                seq
+                for seq, record in view.egress.items()
+                if seq <= up_to_seq and record.egress == egress and self._served(seq, shard)
+            ]
             return [self._gone(seq) for seq in done[: self._batch_limit // 2]]
 
         deleted = 0
