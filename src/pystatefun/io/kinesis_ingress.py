@@ -17,6 +17,13 @@ functions in order across a resharding. Full mailboxes hold the shards back. A r
 cannot be delivered (no partition key, a value over the ingress size limit, a value that is not
 of a primitive ``valueType``) is dead-lettered with its value, naming its stream, shard and
 sequence number, and its shard goes on.
+
+On a cluster, each shard is read by the worker that owns the cluster partition its position
+is stored in (``RuntimeHandle.serves``), which writes the position in the same fenced step as
+the messages. When partitions move (``watch_serving``), readers of shards no longer served
+stop, and the new owner starts after the stored position. A child whose parent another
+worker reads starts once nothing follows the parent's stored position
+(``kinesis_shard.read_to_its_end``): that worker has appended all of it.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pystatefun.io.api import ConnectorContext, RuntimeHandle
 from pystatefun.io.kinesis_client import describe_error, error_code, make_client
-from pystatefun.io.kinesis_shard import ShardReader, ShardStart, shard_key
+from pystatefun.io.kinesis_shard import ShardReader, ShardStart, read_to_its_end, shard_key
 from pystatefun.io.routing import Route
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KinesisIngress
@@ -74,6 +81,7 @@ class KinesisIngressConnector:
         self._readers: dict[str, ShardReader] = {}
         self._finished: set[str] = set()
         self._missing_logged: set[str] = set()
+        self._waiting_logged: set[str] = set()  # shards waiting for a parent read elsewhere
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()  # a shard ended, or a read failed: list again now
         self._task: asyncio.Task[None] | None = None
@@ -94,6 +102,7 @@ class KinesisIngressConnector:
                 f"these settings: {error}",
                 field="spec.awsRegion" if "region" in str(error) else "spec.awsCredentials",
             ) from None
+        runtime.watch_serving(self._changed.set)
         self._task = asyncio.create_task(self._run(), name=f"kinesis-{self._spec.id}")
         _log.info("kinesis ingress %s: reading %s (%s)", self._spec.id, ", ".join(self._routes),
                   self._client.meta.endpoint_url)  # fmt: skip
@@ -103,14 +112,29 @@ class KinesisIngressConnector:
         that is quick), and what is not appended is read again after a restart."""
         self._stop.set()
         self._changed.set()
+        for reader in self._readers.values():
+            reader.stop()
         if self._task is not None:
             await self._task
 
     async def _run(self) -> None:
+        runtime = self._runtime
+        assert runtime is not None
         async with asyncio.TaskGroup() as shards:
             while not self._stop.is_set():
                 self._changed.clear()
-                complete = await self._discover(shards)
+                for key, reader in self._readers.items():
+                    if not runtime.serves(self._spec.id, key):
+                        reader.stop()  # another cluster worker's now
+                # Where each shard was read up to, for those that start now (on a cluster,
+                # written by the worker that read them before).
+                try:
+                    self._stored = await runtime.positions(self._spec.id)
+                    complete = await self._discover(shards)
+                except Exception:  # noqa: BLE001 - the shards being read go on; list again
+                    _log.exception("kinesis ingress %s: looking for shards to read failed",
+                                   self._spec.id)  # fmt: skip
+                    complete = False
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), _DISCOVERY_S if complete
                                            else _RETRY_S)  # fmt: skip
@@ -129,7 +153,8 @@ class KinesisIngressConnector:
             ids = {shard["ShardId"] for shard in listed}
             first = self._first.setdefault(stream, ids)
             for shard in listed:
-                self._consider(shards, stream, shard, ids, first)
+                if not await self._consider(shards, stream, shard, ids, first):
+                    complete = False  # a parent another worker reads: look again soon
         return complete
 
     def _not_listed(self, stream: str, error: BotoCoreError | ClientError) -> None:
@@ -153,26 +178,37 @@ class KinesisIngressConnector:
             shards += page["Shards"]
         return shards
 
-    def _consider(
+    async def _consider(
         self,
         shards: asyncio.TaskGroup,
         stream: str,
         shard: ShardTypeDef,
         listed: set[str],
         first: set[str] | None,
-    ) -> None:
-        """Start reading ``shard`` unless it is read already or a parent is not read yet."""
+    ) -> bool:
+        """Start reading ``shard`` unless it is read already, another cluster worker's, or a
+        parent is not read yet; False while a parent another worker reads is not."""
         shard_id = shard["ShardId"]
         key = shard_key(stream, shard_id)
         closed = "EndingSequenceNumber" in shard["SequenceNumberRange"]
         reader = self._readers.get(key)
+        assert self._runtime is not None
         if reader is not None:
             if closed:
                 reader.closed = True
-            return
+            return True
+        if self._stop.is_set() or not self._runtime.serves(self._spec.id, key):
+            return True
         parents = {shard.get("ParentShardId"), shard.get("AdjacentParentShardId")} & listed
-        if any(shard_key(stream, parent) not in self._finished for parent in parents if parent):
-            return  # its records come after its parents'
+        for parent in parents:
+            if parent and not await self._parent_ended(stream, parent):
+                elsewhere = not self._runtime.serves(self._spec.id, shard_key(stream, parent))
+                if elsewhere and key not in self._waiting_logged:
+                    self._waiting_logged.add(key)
+                    _log.info("kinesis ingress %s: shard %s starts once its parent %s, which "
+                              "another worker reads, is read to its end", self._spec.id, key,
+                              parent)  # fmt: skip
+                return not elsewhere
         spec = self._spec
         start = ShardStart("TRIM_HORIZON")
         if first is not None and shard_id in first:
@@ -181,14 +217,28 @@ class KinesisIngressConnector:
         reader = ShardReader(
             ingress=spec.id, client=self._client, stream=stream, shard_id=shard_id,
             route=self._routes[stream], after=self._stored.get(key), start=start, closed=closed,
-            max_bytes=self._max_bytes, poll_s=_POLL_S, stop=self._stop,
-            on_error=lambda _: self._changed.set(),
+            max_bytes=self._max_bytes, poll_s=_POLL_S, on_error=lambda _: self._changed.set(),
         )  # fmt: skip
         self._readers[key] = reader
         after = self._stored.get(key)
         _log.info("kinesis ingress %s: reading shard %s from %s", spec.id, key,
                   f"after {after}" if after else start)  # fmt: skip
         shards.create_task(self._read(reader, key), name=f"kinesis-{spec.id}-{key}")
+        return True
+
+    async def _parent_ended(self, stream: str, parent: str) -> bool:
+        """Whether ``parent`` is read to its end: by this runtime's reader, or, for one
+        another cluster worker reads, as far as its stored position shows."""
+        key = shard_key(stream, parent)
+        if key in self._finished:
+            return True
+        assert self._runtime is not None
+        assert self._client is not None
+        if self._runtime.serves(self._spec.id, key):
+            return False  # this runtime reads it, and says so when it ends
+        return await asyncio.to_thread(
+            read_to_its_end, self._client, stream, parent, self._stored.get(key)
+        )
 
     async def _read(self, reader: ShardReader, key: str) -> None:
         assert self._runtime is not None
@@ -199,4 +249,6 @@ class KinesisIngressConnector:
             return
         if ended:
             self._finished.add(key)
-            self._changed.set()  # its children may start now
+        else:  # stopped, or its cluster partition moved: read again if it comes back
+            del self._readers[key]
+        self._changed.set()  # its children may start now, or its next reader

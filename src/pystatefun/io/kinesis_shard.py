@@ -8,7 +8,8 @@ room). An expired iterator is asked for again from the last sequence number read
 shard (after a split or merge) is finished once Kinesis says it has no more records: its
 ``NextShardIterator`` is null, or, as some Kinesis-compatible servers answer instead, an empty
 batch at the tip (``MillisBehindLatest`` 0) of a shard listed with an
-``EndingSequenceNumber``. The ingress then starts its children.
+``EndingSequenceNumber``. The ingress then starts its children. ``ended`` asks the same of a
+shard another cluster worker reads, from its stored position.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_kinesis.type_defs import GetShardIteratorInputTypeDef, RecordTypeDef
 
-__all__ = ["ShardReader", "ShardStart", "shard_key"]
+__all__ = ["ShardReader", "ShardStart", "read_to_its_end", "shard_key"]
 
 _log = logging.getLogger("pystatefun.io.kinesis")
 _BATCH_MAX = 1000
@@ -43,6 +44,28 @@ _ERROR_LOG_S = 10.0
 def shard_key(stream: str, shard_id: str) -> str:
     """How a shard is named in stored positions and logs: ``<stream>/<shard id>``."""
     return f"{stream}/{shard_id}"
+
+
+def read_to_its_end(client: KinesisClient, stream: str, shard_id: str, after: str | None) -> bool:
+    """Whether closed shard ``shard_id`` has no record after ``after`` (its stored position;
+    None: none was ever read), as ``ShardReader`` decides it for the shard it reads: the
+    shard's children may start. Blocking (boto3); False if Kinesis cannot tell now."""
+    args: GetShardIteratorInputTypeDef = {
+        "StreamName": stream,
+        "ShardId": shard_id,
+        "ShardIteratorType": "TRIM_HORIZON",
+    }
+    if after is not None:
+        args["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
+        args["StartingSequenceNumber"] = after
+    try:
+        iterator = client.get_shard_iterator(**args)["ShardIterator"]
+        batch = client.get_records(ShardIterator=iterator, Limit=1)
+    except (BotoCoreError, ClientError):
+        return False
+    if batch["Records"]:
+        return False
+    return batch.get("NextShardIterator") is None or batch.get("MillisBehindLatest", 1) == 0
 
 
 @final
@@ -60,7 +83,7 @@ class ShardStart:
 
 @final
 class ShardReader:
-    """Reads one shard until it ends or ``stop`` is set (see the module docs)."""
+    """Reads one shard until it ends, or is told to ``stop`` (see the module docs)."""
 
     def __init__(
         self,
@@ -75,7 +98,6 @@ class ShardReader:
         closed: bool,
         max_bytes: int,
         poll_s: float,
-        stop: asyncio.Event,
         on_error: Callable[[str], None],
     ) -> None:
         self._ingress = ingress
@@ -90,12 +112,18 @@ class ShardReader:
         self.closed = closed
         self._max_bytes = max_bytes
         self._poll_s = poll_s
-        self._stop = stop
+        self._stop = asyncio.Event()
         self._on_error = on_error
         self._errors = ThrottledLog(_log, _ERROR_LOG_S)
 
+    def stop(self) -> None:
+        """Stop reading once the append in hand is done (the ingress stops, or the shard is
+        another cluster worker's now)."""
+        self._stop.set()
+
     async def read(self, runtime: RuntimeHandle) -> bool:
-        """Read and append until the shard ends (True) or the ingress stops (False)."""
+        """Read and append until the shard ends (True), or it is stopped or no longer this
+        runtime's to read (False)."""
         iterator: str | None = None
         backoff = Backoff(max_s=5.0)
         while not self._stop.is_set():
@@ -147,7 +175,7 @@ class ShardReader:
     async def _append(self, runtime: RuntimeHandle, records: list[RecordTypeDef]) -> bool:
         routed = [self._routed(record) for record in records]
         outcome = await append_routed(runtime, self._route, routed, _log, "the shard")
-        if outcome is not IngestOutcome.ACCEPTED:  # stopping (Kinesis never runs clustered)
+        if outcome is not IngestOutcome.ACCEPTED:  # stopping, or its cluster partition moved
             return False
         self._after = records[-1]["SequenceNumber"]
         return True
@@ -175,6 +203,6 @@ class ShardReader:
                            self._ingress, self._key, describe_error(error))  # fmt: skip
 
     async def _wait(self, seconds: float) -> None:
-        """Wait ``seconds``, or until the ingress stops."""
+        """Wait ``seconds``, or until the reader is stopped."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)

@@ -18,7 +18,7 @@ from typing import cast
 from pystatefun.io.api import ConnectorContext, Egress, Ingress
 from pystatefun.module import EgressSpec, IngressSpec
 
-__all__ = ["EGRESS_KINDS", "INGRESS_KINDS", "SHARED_STORE_KINDS", "build_egress", "build_ingress"]
+__all__ = ["EGRESS_KINDS", "INGRESS_KINDS", "build_egress", "build_ingress"]
 
 #: Ingress kind -> the module that builds its connector.
 INGRESS_KINDS: Mapping[str, str] = MappingProxyType(
@@ -38,20 +38,6 @@ EGRESS_KINDS: Mapping[str, str] = MappingProxyType(
 )
 
 #: The kinds whose connectors run on a store that several workers share (cluster mode). The
-#: Kinds that run on cluster workers: the Kafka ingress reads only the partitions whose
-#: positions the worker owns, and the publishing egresses publish only the records of the
-#: partitions it owns (``RuntimeHandle.egress_shards``). The Kinesis ingress reads every shard
-#: into the whole store, so on several workers it would read the same records twice.
-SHARED_STORE_KINDS = frozenset(
-    (
-        "io.statefun.playground.v1/ingress",
-        "io.statefun.playground.v1/egress",
-        "io.statefun.kafka.v1/ingress",
-        "io.statefun.kafka.v1/egress",
-        "io.statefun.kinesis.v1/egress",
-    )
-)
-
 #: Client libraries connectors import, and the extra of ``pystatefun`` that installs each.
 _EXTRAS: Mapping[str, str] = MappingProxyType(
     {"confluent_kafka": "kafka", "boto3": "kinesis", "botocore": "kinesis"}
@@ -61,22 +47,13 @@ _IngressBuilder = Callable[[IngressSpec, ConnectorContext], Ingress]
 _EgressBuilder = Callable[[EgressSpec, ConnectorContext], Egress]
 
 
-def _builder(
-    kinds: Mapping[str, str], spec: IngressSpec | EgressSpec, role: str, *, shared_store: bool
-) -> object:
+def _builder(kinds: Mapping[str, str], spec: IngressSpec | EgressSpec, role: str) -> object:
     module = kinds.get(spec.KIND)
     if module is None:
         known = ", ".join(kinds) or "none"
         raise spec.location.error(
             f"pystatefun reads and checks {spec.KIND}, but cannot run it yet: no {role} "
             f"connector serves it (those that run: {known}); see docs/compatibility.md",
-            field="kind",
-        )
-    if shared_store and spec.KIND not in SHARED_STORE_KINDS:
-        raise spec.location.error(
-            f"{spec.KIND} does not run in cluster mode yet (each worker would read and "
-            "publish every record); run this module embedded, or see "
-            "docs/deployment/cluster.md#limitations",
             field="kind",
         )
     try:
@@ -96,15 +73,11 @@ def _builder(
 def build_ingress(spec: IngressSpec, context: ConnectorContext) -> Ingress:
     """The connector of an ingress the module declares; ``ModuleError`` at its document if
     no connector serves its kind."""
-    build = cast(
-        _IngressBuilder, _builder(INGRESS_KINDS, spec, "ingress", shared_store=context.shared_store)
-    )
+    build = cast(_IngressBuilder, _builder(INGRESS_KINDS, spec, "ingress"))
     return build(spec, context)
 
 
 def build_egress(spec: EgressSpec, context: ConnectorContext) -> Egress:
     """The connector of an egress the module declares (see ``build_ingress``)."""
-    build = cast(
-        _EgressBuilder, _builder(EGRESS_KINDS, spec, "egress", shared_store=context.shared_store)
-    )
+    build = cast(_EgressBuilder, _builder(EGRESS_KINDS, spec, "egress"))
     return build(spec, context)

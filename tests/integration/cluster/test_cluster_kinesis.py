@@ -1,9 +1,14 @@
-"""The Kinesis egress in cluster mode, against a local Kinesis-compatible server (moto's
+"""The Kinesis connectors in cluster mode, against a local Kinesis-compatible server (moto's
 server mode: Kinesis itself cannot run here) and real worker processes.
 
-Each cluster partition's records are sent by the worker that owns it; when a worker is
-killed, the next owner sends what it had not deleted yet. The egress is at least once (as
+The egress: each cluster partition's records are sent by the worker that owns it; when a
+worker is killed, the next owner sends what it had not deleted yet. It is at least once (as
 StateFun's): every count must arrive, and one may arrive twice only around the kill.
+
+The ingress: each shard is read by the worker that owns the cluster partition its position
+is stored in; shards move with their partitions and resume after the stored sequence
+number, and a split's children start once their parent is read to its end, whichever
+worker reads it. Exactly once, in order per key.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from support.cluster_counter import send_counts, settled, start_worker
-from support.kinesis import REGION, MotoServer, read_all, stream
+from support.cluster_counter import popped, send_counts, settled, start_worker
+from support.kinesis import REGION, MotoServer, client, put, read_all, stream
 from support.nats import cluster_name
+from support.runtime_process import RuntimeProcess
 
 COUNTER = """\
 from pystatefun.sdk import IntType, StatefulFunctions, ValueSpec, kinesis_egress_message
@@ -81,3 +87,112 @@ def test_each_partitions_records_are_sent_by_its_owner_and_none_is_lost_in_a_kil
     assert set(lines) == {f"{i}:{n}" for i in ids for n in (1, 2, 3)}
     counts = Counter(lines)
     assert all(counts[f"{i}:1"] == 1 and counts[f"{i}:3"] == 1 for i in ids)  # away from the kill
+
+
+READER = """\
+from pystatefun.sdk import (
+    IntType, StatefulFunctions, ValueSpec, egress_message_builder, make_json_type,
+)
+
+RECORD = make_json_type("io.statefun.playground/EgressRecord")
+functions = StatefulFunctions()
+
+
+@functions.bind("kc/reader", specs=[ValueSpec("count", IntType)])
+def reader(context, message):
+    # ID:ROUND:COUNT: read once each and in order, ROUND == COUNT on every line.
+    context.storage.count = (context.storage.count or 0) + 1
+    line = f"{context.address.id}:{message.raw_value().decode()}:{context.storage.count}"
+    record = {"topic": "out", "payload": line}
+    context.send_egress(egress_message_builder("io.statefun.playground/egress", record, RECORD))
+"""
+
+
+def _reading(tmp_path: Path, endpoint: str, source: str) -> Path:
+    (tmp_path / "kinesis_reader.py").write_text(READER)
+    module = tmp_path / "module.yaml"
+    module.write_text(
+        "kind: io.pystatefun.endpoints.v1/embedded\nspec:\n  functions: kc/*\n"
+        "  import: kinesis_reader.py:functions\n---\n"
+        "kind: io.statefun.playground.v1/ingress\nspec:\n  port: 0\n---\n"
+        "kind: io.statefun.playground.v1/egress\nspec:\n  port: 0\n  topics: [out]\n---\n"
+        "kind: io.statefun.kinesis.v1/ingress\nspec:\n  id: kc/in\n"
+        f"  awsRegion:\n    type: custom-endpoint\n    endpoint: {endpoint}\n    id: {REGION}\n"
+        "  awsCredentials:\n    type: basic\n    accessKeyId: testing\n"
+        "    secretAccessKey: testing\n  startupPosition:\n    type: earliest\n"
+        f"  streams:\n    - stream: {source}\n      valueType: com.example/text\n"
+        "      targets: [kc/reader]\n"
+    )
+    return module
+
+
+def _drained(workers: list[RuntimeProcess], count: int) -> list[str]:
+    records: list[str] = []
+    for _ in range(60):  # bounded: each round waits at most a second per worker
+        for worker in workers:
+            records += popped(worker, count - len(records), deadline_s=1)
+        if len(records) >= count:
+            break
+    return records
+
+
+def _round(server: MotoServer, source: str, ids: list[str], number: int) -> None:
+    put(server, source, [(i, str(number).encode()) for i in ids])
+
+
+def _started(workers: list[RuntimeProcess], key: str, deadline_s: float = 60) -> list[str]:
+    """The workers whose log says they started reading shard ``key`` (waited for, bounded)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        found = [w.log.name for w in workers if f"reading shard {key} from" in w.log_text()]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def test_each_shard_is_read_by_one_worker_and_moves_with_its_partition(
+    tmp_path: Path, nats_url: str, kinesis_server: MotoServer
+) -> None:
+    """Four rounds of one record per key, around a kill and a join: each once, in order.
+    Then a split: each child is started by one live worker once its parent is read to its
+    end (moto, unlike Kinesis, keeps putting records into a split parent, so the children
+    get none here and the split comes last)."""
+    source = stream(kinesis_server, 3, "clin")
+    module = _reading(tmp_path, kinesis_server.endpoint, source)
+    name, ids = cluster_name("kinesis-in"), [f"r{n}" for n in range(30)]
+    one = start_worker(module, tmp_path / "one", nats_url, name, "one")
+    two = start_worker(module, tmp_path / "two", nats_url, name, "two")
+    three = None
+    try:
+        settled(nats_url, name, {"one", "two"})
+        _round(kinesis_server, source, ids, 1)
+        lines = _drained([one, two], len(ids))
+        _round(kinesis_server, source, ids, 2)
+        two.kill()  # while round two is read: its shards move to one, after their positions
+        lines += _drained([one], len(ids))
+        _round(kinesis_server, source, ids, 3)
+        lines += _drained([one], len(ids))
+        three = start_worker(module, tmp_path / "three", nats_url, name, "three")
+        settled(nats_url, name, {"one", "three"})
+        _round(kinesis_server, source, ids, 4)
+        lines += _drained([one, three], len(ids))
+        lines += popped(one, 1, deadline_s=0.5) + popped(three, 1, deadline_s=0.5)
+        kinesis = client(kinesis_server)
+        parent = kinesis.list_shards(StreamName=source)["Shards"][0]
+        low = int(parent["HashKeyRange"]["StartingHashKey"])
+        high = int(parent["HashKeyRange"]["EndingHashKey"])
+        kinesis.split_shard(StreamName=source, ShardToSplit=parent["ShardId"],
+                            NewStartingHashKey=str((low + high) // 2))  # fmt: skip
+        children = [s["ShardId"] for s in kinesis.list_shards(StreamName=source)["Shards"]
+                    if s.get("ParentShardId") == parent["ShardId"]]  # fmt: skip
+        readers = {c: _started([one, three], f"{source}/{c}") for c in children}
+        ended = f"shard {source}/{parent['ShardId']} is read to its end"
+        parent_ended = any(ended in w.log_text() for w in (one, three))
+    finally:
+        one.terminate()
+        two.kill()
+        if three is not None:
+            three.terminate()
+    assert Counter(lines) == Counter(f"{i}:{n}:{n}" for i in ids for n in (1, 2, 3, 4))
+    assert all(len(found) == 1 for found in readers.values()), readers  # each by one worker
+    assert parent_ended

@@ -170,39 +170,3 @@ def test_a_cluster_url_that_is_not_one_is_a_usage_error(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "'http://x' is not a NATS server URL" in run.stderr
     assert not (tmp_path / "d").exists()
-
-
-def test_a_kinesis_ingress_is_refused_in_cluster_mode_at_its_line(
-    tmp_path: Path, nats_url: str
-) -> None:
-    """Every worker would read every shard: refused before anything connects."""
-    module = counter_module(tmp_path)
-    kinesis = (
-        "\n---\nkind: io.statefun.kinesis.v1/ingress\nspec:\n  id: cl/in\n  streams:\n"
-        "    - {stream: s, valueType: cl/V, targets: [cl/counter]}\n"
-    )
-    module.write_text(module.read_text() + kinesis)
-    kind_line = module.read_text().splitlines().index("kind: io.statefun.kinesis.v1/ingress") + 1
-    run = subprocess.run(
-        [
-            PYSTATEFUN,
-            "run",
-            module,
-            "--data-dir",
-            tmp_path / "d",
-            "--cluster",
-            nats_url,
-            "--cluster-name",
-            cluster_name("kinesis"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert run.returncode == 1, run.stderr
-    assert f"module.yaml:{kind_line}" in run.stderr
-    assert "io.statefun.kinesis.v1/ingress does not run in cluster mode yet" in run.stderr
-    assert "PSF-MOD0001" in run.stderr
-    assert "Traceback" not in run.stderr
-    assert not (tmp_path / "d").exists()  # a failed start leaves nothing behind
