@@ -16,8 +16,11 @@
    the kill has been processed (the lease is 2.5 s).
 4. **Stream leader lost**: commits one at a time on R3 while the stream's RAFT leader server
    is killed with SIGKILL; the longest gap between two acknowledged commits.
+5. **Request-reply through either worker**: 2 workers, requests one at a time through one of
+   them to ``cl/echo`` addresses; latency of those it serves itself against those it asks
+   the serving worker for (one more round trip over core NATS).
 
-    .venv/bin/python bench/cluster.py [--steps 2000] [--messages 2000] [--quick]
+    .venv/bin/python bench/cluster.py [--steps 2000] [--messages 2000] [--asks 400] [--quick]
 
 Prints the figures as markdown. Not part of CI's pass/fail.
 """
@@ -42,13 +45,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests")]
 
-from support.cluster_counter import counter_module, popped, send_counts  # noqa: E402
+from support.cluster_counter import (  # noqa: E402
+    asked,
+    counter_module,
+    popped,
+    send_counts,
+    settled,
+)
 from support.runtime_process import RuntimeProcess, start_runtime  # noqa: E402
 
 from pystatefun.cluster import LocalCluster  # noqa: E402
-from pystatefun.store import DataDir, SqliteEngine  # noqa: E402
+from pystatefun.store import DEFAULT_KEY_GROUPS, DataDir, SqliteEngine, key_group_of  # noqa: E402
 from pystatefun.store.engine import StorageEngine  # noqa: E402
-from pystatefun.store.jetstream import JetStreamEngine  # noqa: E402
+from pystatefun.store.jetstream import JetStreamEngine, cluster_status  # noqa: E402
 from pystatefun.store.records import Payload, StateValue  # noqa: E402
 from pystatefun.store.steps import RELAYED, NewMessage, Step  # noqa: E402
 from pystatefun.types import Address  # noqa: E402
@@ -334,14 +343,45 @@ def bench_leader_loss(three: LocalCluster, seconds: float) -> None:
           f"commits {gap * 1000:,.0f} ms, and every commit was acknowledged.\n")  # fmt: skip
 
 
+def bench_request_reply(scratch: Path, three: LocalCluster, asks: int) -> None:
+    print("## Request-reply through either worker\n")
+    module = counter_module(scratch)
+    name = "asking"
+    one, two = _start_workers(module, scratch, three.urls, name, 2)
+    try:
+        settled(three.urls[0], name, {"w0", "w1"})
+        owners = cluster_status(three.urls, name)["owners"]
+        assert isinstance(owners, dict)
+        partitions = len(owners)
+        took: dict[bool, list[float]] = {True: [], False: []}  # served by the worker asked?
+        for n in range(asks):
+            address_id = f"e{n}"
+            group = key_group_of(address_id, DEFAULT_KEY_GROUPS)
+            partition = group * partitions // DEFAULT_KEY_GROUPS  # as the cluster places it
+            start = time.perf_counter()
+            status, _ = asked(one, address_id)
+            assert status == 200, status
+            took[owners[str(partition)] == "w0"].append(time.perf_counter() - start)
+    finally:
+        one.terminate()
+        two.terminate()
+    print("| asked of | requests | p50 ms | p99 ms |")
+    print("| --- | --- | --- | --- |")
+    for here, label in ((True, "the serving worker"), (False, "the other worker (one hop more)")):
+        values = took[here]
+        print(f"| {label} | {len(values)} | {_ms(values, 0.5):.2f} | {_ms(values, 0.99):.2f} |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--asks", type=int, default=400)
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.steps, args.messages = 200, 200
+        args.steps, args.messages, args.asks = 200, 200, 40
     with tempfile.TemporaryDirectory(prefix="psf-bench-cluster-") as tmp:
         scratch = Path(tmp)
         one, three = LocalCluster(scratch / "nats1"), LocalCluster(scratch / "nats3")
@@ -353,6 +393,7 @@ def main() -> None:
             bench_workers(scratch, three, args.messages)
             bench_failover(scratch, three, 1 if args.quick else 3)
             bench_leader_loss(three, 6 if args.quick else 15)
+            bench_request_reply(scratch, three, args.asks)
         finally:
             one.down(purge=True)
             three.down(purge=True)
