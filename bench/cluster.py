@@ -369,7 +369,7 @@ def bench_request_reply(scratch: Path, three: LocalCluster, asks: int) -> None:
     print("| --- | --- | --- | --- |")
     for here, label in ((True, "the serving worker"), (False, "the other worker (one hop more)")):
         values = took[here]
-        print(f"| {label} | {len(values)} | {_ms(values, 0.5):.2f} | {_ms(values, 0.99):.2f} |")
+        print(f"| {label} | {len(values)} | {_ms(values, 50):.2f} | {_ms(values, 99):.2f} |")
     print()
 
 

@@ -31,12 +31,17 @@ from pystatefun.errors import TerminalError
 from pystatefun.io.api import ConnectorContext, RuntimeHandle
 from pystatefun.io.backoff import Backoff
 from pystatefun.io.egress_records import read_egress_record
-from pystatefun.io.kafka_publisher import KafkaPublisher, PublishError, make_publisher
+from pystatefun.io.kafka_publisher import (
+    PUBLISH_DEADLINE_S,
+    KafkaPublisher,
+    PublishError,
+    make_publisher,
+)
 from pystatefun.io.shard_publishing import PublishingShard, ShardedPublishing
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KafkaEgress
 from pystatefun.protocol import KafkaProducerRecord, TypedValue
-from pystatefun.store import EgressOut, Payload
+from pystatefun.store import EgressOut, EgressRecord, Payload
 
 __all__ = ["KafkaEgressConnector", "build_egress"]
 
@@ -131,7 +136,7 @@ class KafkaEgressConnector:
                     if not records:
                         await shard.idle(_IDLE_S)
                         continue
-                    await asyncio.to_thread(publisher.publish, records)
+                    await self._published(publisher, records)
                     published = records[-1].seq
                     await runtime.egress_published(egress, shard=number, up_to_seq=published)
                     backoff.reset()
@@ -143,12 +148,29 @@ class KafkaEgressConnector:
                         return
                     self._report(error)
                     if error.fatal:
-                        await asyncio.to_thread(publisher.close, wait=False)
+                        if not error.stuck:  # a stuck client's thread still holds it
+                            await asyncio.to_thread(publisher.close, wait=False)
                         publisher = self._make_publisher(number)
                         published = None
                     await shard.idle(backoff.next_s())
         finally:
             await asyncio.to_thread(publisher.close, wait=True)
+
+    async def _published(self, publisher: KafkaPublisher, records: list[EgressRecord]) -> None:
+        """``publisher.publish(records)``, or a fatal ``PublishError`` if it is stuck past
+        ``PUBLISH_DEADLINE_S``: the next client, with the same transactional id, fences it and
+        reads back how far publishing got, so its batch counts once either way."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(publisher.publish, records),
+                                   PUBLISH_DEADLINE_S)  # fmt: skip
+        except TimeoutError:
+            raise PublishError(
+                f"a batch of {len(records)} record(s) was not published in "
+                f"{PUBLISH_DEADLINE_S:.0f} s (the Kafka client is stuck, as librdkafka can be "
+                "while the group coordinator is away); a new client takes over",
+                fatal=True,
+                stuck=True,
+            ) from None
 
     def _report(self, error: PublishError) -> None:
         self._errors.error("kafka egress %s (%s): publishing failed: %s; the records wait in "

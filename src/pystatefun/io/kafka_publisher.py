@@ -44,20 +44,32 @@ from pystatefun.module import KafkaEgress
 from pystatefun.protocol import KafkaProducerRecord
 from pystatefun.store import EgressRecord
 
-__all__ = ["KafkaPublisher", "PublishError", "make_publisher", "transactional_id"]
+__all__ = [
+    "PUBLISH_DEADLINE_S",
+    "KafkaPublisher",
+    "PublishError",
+    "make_publisher",
+    "transactional_id",
+]
 
 _log = logging.getLogger("pystatefun.io.kafka")
 _CALL_TIMEOUT_S = 10.0
+#: How long one ``publish`` may take, each of its calls within ``_CALL_TIMEOUT_S``: past it,
+#: the client is stuck (librdkafka's send_offsets_to_transaction can wait forever while the
+#: group coordinator is away, confluentinc/librdkafka#5456) and is replaced.
+PUBLISH_DEADLINE_S = 3 * _CALL_TIMEOUT_S
 _METADATA_TIMEOUT_S = 5.0
 
 
 class PublishError(Exception):
     """Publishing failed; nothing counts as published. ``fatal``: this client cannot go on
-    (fenced, or a fatal librdkafka error) and must be closed and made again."""
+    (fenced, or a fatal librdkafka error) and must be closed and made again; ``stuck``: it
+    did not return, and cannot even be closed (its thread still holds it)."""
 
-    def __init__(self, reason: str, *, fatal: bool = False) -> None:
+    def __init__(self, reason: str, *, fatal: bool = False, stuck: bool = False) -> None:
         super().__init__(reason)
         self.fatal = fatal
+        self.stuck = stuck
 
 
 class KafkaPublisher(Protocol):
@@ -222,8 +234,9 @@ class _Transactional:
                 },
             )
         )
-        # Only for the group metadata a transaction's offset commit needs; it reads nothing.
-        self._progress = Consumer(
+        # The group metadata a transaction's offset commit needs; its consumer reads nothing
+        # and joins no group, so it is closed at once (a client less per shard).
+        progress = Consumer(
             {
                 "bootstrap.servers": spec.bootstrap_servers,
                 "group.id": transactional,
@@ -232,16 +245,19 @@ class _Transactional:
                 **_connection(spec),
             }
         )
-        self._admin = AdminClient(
-            {"bootstrap.servers": spec.bootstrap_servers, **_connection(spec)}
-        )
+        self._metadata = progress.consumer_group_metadata()
+        progress.close()
+        self._spec = spec
         self._known: set[str] = set()
 
     def setup(self) -> int:
         try:
             self._producer.init_transactions(_CALL_TIMEOUT_S)
             request = ConsumerGroupTopicPartitions(self._group)
-            (future,) = self._admin.list_consumer_group_offsets(
+            # For this read only: no client kept between them.
+            admin = AdminClient({"bootstrap.servers": self._spec.bootstrap_servers,
+                                 **_connection(self._spec)})  # fmt: skip
+            (future,) = admin.list_consumer_group_offsets(
                 [request], require_stable=True, request_timeout=_CALL_TIMEOUT_S
             ).values()
             found = future.result(_CALL_TIMEOUT_S)
@@ -259,8 +275,7 @@ class _Transactional:
             producer.begin_transaction()
             _produce(producer, records, delivery)
             marker = TopicPartition(_record(last).topic, 0, last.seq)
-            metadata = self._progress.consumer_group_metadata()
-            producer.send_offsets_to_transaction([marker], metadata, _CALL_TIMEOUT_S)
+            producer.send_offsets_to_transaction([marker], self._metadata, _CALL_TIMEOUT_S)
             producer.commit_transaction(_CALL_TIMEOUT_S)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
@@ -280,5 +295,4 @@ class _Transactional:
         return True
 
     def close(self, *, wait: bool) -> None:
-        self._progress.close()
         _release(self._producer, wait=wait)

@@ -138,8 +138,9 @@ async def _published(runtime: Runtime, broker: Any, out: str, expected: list[str
     """What a ``read_committed`` consumer of ``out`` sees once ``expected`` was published and
     the egress table is empty: all there is."""
     await wait_for(lambda: runtime.statistics()["pending_messages"] == 0)
-    # In a thread: the runtime runs on this event loop, and the consumer blocks.
-    got = _lines(await asyncio.to_thread(consume, broker, out, len(expected)))
+    # In a thread: the runtime runs on this event loop, and the consumer blocks. Bounded well
+    # past the egress's PUBLISH_DEADLINE_S: a client stuck in librdkafka is replaced by then.
+    got = _lines(await asyncio.to_thread(consume, broker, out, len(expected), 120))
     assert len(got) == len(expected), f"{len(got)} of {len(expected)} records published"
 
     async def all_published() -> bool:
