@@ -22,7 +22,10 @@ made again, which for ``exactly-once`` also reads back where publishing got to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
+from collections.abc import Callable
 from typing import final
 
 from confluent_kafka import KafkaException
@@ -50,6 +53,33 @@ _BATCH_MAX = 1000
 _IDLE_S = 1.0
 _ERROR_LOG_S = 10.0
 _MESSAGE_MAX_BYTES = 1_000_000  # librdkafka's default message.max.bytes
+
+
+async def _in_own_thread(call: Callable[[], None]) -> None:
+    """``call()`` in a daemon thread of its own, not the loop's executor: a call that never
+    returns (a stuck client) must not hold up the loop's shutdown or the process's exit."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():  # given up on meanwhile
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed while it was stuck
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=run, name="kafka-egress-publish", daemon=True).start()
+    await done
 
 
 def build_egress(spec: object, context: ConnectorContext) -> KafkaEgressConnector:
@@ -161,7 +191,7 @@ class KafkaEgressConnector:
         ``PUBLISH_DEADLINE_S``: the next client, with the same transactional id, fences it and
         reads back how far publishing got, so its batch counts once either way."""
         try:
-            await asyncio.wait_for(asyncio.to_thread(publisher.publish, records),
+            await asyncio.wait_for(_in_own_thread(lambda: publisher.publish(records)),
                                    PUBLISH_DEADLINE_S)  # fmt: skip
         except TimeoutError:
             raise PublishError(

@@ -234,9 +234,8 @@ class _Transactional:
                 },
             )
         )
-        # The group metadata a transaction's offset commit needs; its consumer reads nothing
-        # and joins no group, so it is closed at once (a client less per shard).
-        progress = Consumer(
+        # Only for the group metadata a transaction's offset commit needs; it reads nothing.
+        self._progress = Consumer(
             {
                 "bootstrap.servers": spec.bootstrap_servers,
                 "group.id": transactional,
@@ -245,19 +244,16 @@ class _Transactional:
                 **_connection(spec),
             }
         )
-        self._metadata = progress.consumer_group_metadata()
-        progress.close()
-        self._spec = spec
+        self._admin = AdminClient(
+            {"bootstrap.servers": spec.bootstrap_servers, **_connection(spec)}
+        )
         self._known: set[str] = set()
 
     def setup(self) -> int:
         try:
             self._producer.init_transactions(_CALL_TIMEOUT_S)
             request = ConsumerGroupTopicPartitions(self._group)
-            # For this read only: no client kept between them.
-            admin = AdminClient({"bootstrap.servers": self._spec.bootstrap_servers,
-                                 **_connection(self._spec)})  # fmt: skip
-            (future,) = admin.list_consumer_group_offsets(
+            (future,) = self._admin.list_consumer_group_offsets(
                 [request], require_stable=True, request_timeout=_CALL_TIMEOUT_S
             ).values()
             found = future.result(_CALL_TIMEOUT_S)
@@ -275,7 +271,8 @@ class _Transactional:
             producer.begin_transaction()
             _produce(producer, records, delivery)
             marker = TopicPartition(_record(last).topic, 0, last.seq)
-            producer.send_offsets_to_transaction([marker], self._metadata, _CALL_TIMEOUT_S)
+            metadata = self._progress.consumer_group_metadata()
+            producer.send_offsets_to_transaction([marker], metadata, _CALL_TIMEOUT_S)
             producer.commit_transaction(_CALL_TIMEOUT_S)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
@@ -295,4 +292,5 @@ class _Transactional:
         return True
 
     def close(self, *, wait: bool) -> None:
+        self._progress.close()
         _release(self._producer, wait=wait)
