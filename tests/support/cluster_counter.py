@@ -15,7 +15,15 @@ from pathlib import Path
 from pystatefun.store.jetstream import cluster_status
 from support.runtime_process import RuntimeProcess, start_runtime
 
-__all__ = ["asked", "counter_module", "popped", "send_counts", "settled", "start_worker"]
+__all__ = [
+    "asked",
+    "counter_module",
+    "drained",
+    "popped",
+    "send_counts",
+    "settled",
+    "start_worker",
+]
 
 COUNTER = """\
 from pystatefun.sdk import (
@@ -100,6 +108,18 @@ def popped(worker: RuntimeProcess, count: int, deadline_s: float = 60) -> list[s
             if error.code != 404:
                 raise
             time.sleep(0.02)
+    return records
+
+
+def drained(workers: list[RuntimeProcess], count: int, rounds: int) -> list[str]:
+    """``count`` egress records popped from any of ``workers``, in at most ``rounds`` rounds
+    (bounded: each round waits at most a second per worker)."""
+    records: list[str] = []
+    for _ in range(rounds):
+        for worker in workers:
+            records += popped(worker, count - len(records), deadline_s=1)
+        if len(records) >= count:
+            break
     return records
 
 

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
-from support.cluster_counter import counter_module, popped, start_worker
+from support.cluster_counter import counter_module, drained, popped, start_worker
 from support.kafka import consume, consume_all, topic
 from support.nats import cluster_name
-from support.runtime_process import RuntimeProcess
 
 PARTITIONS = 6
 
@@ -42,16 +41,6 @@ def _produce(bootstrap: str, name: str, ids: list[str]) -> None:
     assert producer.flush(30) == 0
 
 
-def _drained(workers: list[RuntimeProcess], count: int) -> list[str]:
-    records: list[str] = []
-    for _ in range(200):  # bounded: each round waits at most a second per worker
-        for worker in workers:
-            records += popped(worker, count - len(records), deadline_s=1)
-        if len(records) >= count:
-            break
-    return records
-
-
 def _counted_once(records: list[str], ids: list[str], rounds: int) -> bool:
     return Counter(records) == Counter(f"{i}:{n}" for i in ids for n in range(1, rounds + 1))
 
@@ -67,13 +56,13 @@ def test_each_kafka_partition_is_read_by_one_worker_and_moves_with_its_owner(
     three = None
     try:
         _produce(kafka_broker.bootstrap, name, ids)
-        first = _drained([one, two], len(ids))
+        first = drained([one, two], len(ids), 200)
         two.kill()  # its Kafka partitions move to one once its lease ran out
         _produce(kafka_broker.bootstrap, name, ids)
-        second = _drained([one], len(ids))
+        second = drained([one], len(ids), 200)
         three = start_worker(module, tmp_path / "three", nats_url, cluster, "three")
         _produce(kafka_broker.bootstrap, name, ids)  # handed over to three on the way
-        third = _drained([one, three], len(ids))
+        third = drained([one, three], len(ids), 200)
         extra = popped(one, 1, deadline_s=0.5) + popped(three, 1, deadline_s=0.5)
     finally:
         one.terminate()

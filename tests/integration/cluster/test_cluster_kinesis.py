@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from support.cluster_counter import popped, send_counts, settled, start_worker
+from support.cluster_counter import drained, popped, send_counts, settled, start_worker
 from support.kinesis import REGION, MotoServer, client, put, read_all, stream
 from support.nats import cluster_name
 from support.runtime_process import RuntimeProcess
@@ -126,16 +126,6 @@ def _reading(tmp_path: Path, endpoint: str, source: str) -> Path:
     return module
 
 
-def _drained(workers: list[RuntimeProcess], count: int) -> list[str]:
-    records: list[str] = []
-    for _ in range(60):  # bounded: each round waits at most a second per worker
-        for worker in workers:
-            records += popped(worker, count - len(records), deadline_s=1)
-        if len(records) >= count:
-            break
-    return records
-
-
 def _round(server: MotoServer, source: str, ids: list[str], number: int) -> None:
     put(server, source, [(i, str(number).encode()) for i in ids])
 
@@ -166,16 +156,16 @@ def test_each_shard_is_read_by_one_worker_and_moves_with_its_partition(
     try:
         settled(nats_url, name, {"one", "two"})
         _round(kinesis_server, source, ids, 1)
-        lines = _drained([one, two], len(ids))
+        lines = drained([one, two], len(ids), 60)
         _round(kinesis_server, source, ids, 2)
         two.kill()  # while round two is read: its shards move to one, after their positions
-        lines += _drained([one], len(ids))
+        lines += drained([one], len(ids), 60)
         _round(kinesis_server, source, ids, 3)
-        lines += _drained([one], len(ids))
+        lines += drained([one], len(ids), 60)
         three = start_worker(module, tmp_path / "three", nats_url, name, "three")
         settled(nats_url, name, {"one", "three"})
         _round(kinesis_server, source, ids, 4)
-        lines += _drained([one, three], len(ids))
+        lines += drained([one, three], len(ids), 60)
         lines += popped(one, 1, deadline_s=0.5) + popped(three, 1, deadline_s=0.5)
         kinesis = client(kinesis_server)
         parent = kinesis.list_shards(StreamName=source)["Shards"][0]

@@ -196,9 +196,10 @@ class Stepping(EngineParts):
         partitions = set()
         for timer_id in step.fired_timers:
             subject = subject_of.get(timer_id)
-            if subject is None or layout.parse(subject)[1] not in markers:
+            partition = None if subject is None else layout.parse(subject)[1]
+            if partition is None or partition not in markers:
                 return False
-            partitions.add(layout.parse(subject)[1])
+            partitions.add(partition)
         for partition in partitions:
             batch.add([], partition)
         return True
