@@ -186,7 +186,14 @@ class Ingestion:
         if not self._store.owns(request.target):
             return encode_result(None)
         target, typename, value, key = request
-        result = await self._ingest_here(target, typename, value, key=key, wait=True, position=None)
+        try:
+            result = await self._ingest_here(
+                target, typename, value, key=key, wait=True, position=None
+            )
+        except Exception as exc:  # noqa: BLE001 - the asker must not ask again: it may have run
+            _log.exception("a request-reply request for %s another worker asked failed", target)
+            failed = f"the worker serving {target} failed while answering: {exc}"
+            result = IngestResult(IngestOutcome.UNANSWERED, error=failed)
         return encode_result(result)
 
     def _answered(self, reply: Answer | None, held: InboxMessage | None) -> IngestResult:

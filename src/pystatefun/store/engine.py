@@ -142,7 +142,8 @@ class StorageEngine(Protocol):
         """``request`` answered by the runtime that serves ``address`` now (its
         ``answer_asked``). Raises ``OwnerMovingError`` when none took it (no runtime serves the
         address this instant, or its owner is handing it over): nothing was asked, ask again;
-        ``TimeoutError`` when the owner took it and gave no answer within ``timeout_s``."""
+        ``TimeoutError`` when the owner took it and gave no answer (none within ``timeout_s``,
+        or it failed while answering): it may have run, so asking again could run it twice."""
         ...
 
     # --- steps -------------------------------------------------------------------------------

@@ -11,7 +11,13 @@ from support.virtual_time import virtual_time
 
 from pystatefun.io.api import IngestOutcome, IngestResult, IngressMessage
 from pystatefun.runtime.ingestion import Ingestion
-from pystatefun.runtime.owner_requests import AskedRequest, decode_request, encode_result
+from pystatefun.runtime.owner_requests import (
+    AskedRequest,
+    decode_request,
+    decode_result,
+    encode_request,
+    encode_result,
+)
 from pystatefun.runtime.replies import ReplyWaiters
 from pystatefun.store import OwnerMovingError, Position
 from pystatefun.types import Address
@@ -195,3 +201,40 @@ async def test_a_request_no_owner_takes_within_the_reply_timeout_is_refused_unst
     assert 2.0 <= loop.time() - started < 2.5  # asked again and again, for the reply timeout
     assert 5 < len(store.asked) < 100
     assert rig.engine.statistics().steps == 0
+
+
+class _ServedHereFailing:
+    """The rig's engine as the worker that serves the address sees it, with a commit that
+    raises something no one planned for."""
+
+    def __init__(self, rig: Rig) -> None:
+        self._engine = rig.watched
+
+    def owns(self, address: Address) -> bool:
+        return True
+
+    async def commit(self, step: object) -> object:
+        raise RuntimeError("an unplanned failure")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+
+@virtual_time
+async def test_a_request_the_owner_fails_while_answering_is_answered_unanswered() -> None:
+    """Not "not taken", which would make the asker ask again and perhaps run it twice."""
+    rig = Rig()
+    ingestion = Ingestion(
+        _ServedHereFailing(rig),  # type: ignore[arg-type] # the rig's engine, failing
+        dispatcher=rig.dispatcher,
+        replies=ReplyWaiters(),
+        options=rig.options,
+        stopping=lambda: False,
+    )
+    answer = await ingestion.answer_asked(encode_request(AskedRequest(A, MSG, b"v", "k1")))
+    result = decode_result(answer)
+    assert result is not None
+    assert result.outcome is IngestOutcome.UNANSWERED
+    assert result.error is not None
+    assert "an unplanned failure" in result.error
+    assert str(A) in result.error

@@ -50,8 +50,9 @@ _log = logging.getLogger("pystatefun.store")
 FORWARD_DEADLINE_S = 30.0
 _REQUEST_TIMEOUT_S = 10.0
 _MOVED = "moved"
-# The first byte of an answer to an ``ask``: the runtime's answer follows, or none took it.
-_ANSWERED, _NOT_TAKEN = b"a", b"n"
+# The first byte of an answer to an ``ask``: the runtime's answer follows, none took it, or
+# the runtime took it and failed while answering (asking again could run it twice).
+_ANSWERED, _NOT_TAKEN, _FAILED = b"a", b"n", b"f"
 
 
 def forwardable(step: Step) -> bool:
@@ -158,6 +159,7 @@ class Forwarding:
                 body = _ANSWERED + await answer(message.data)
             except Exception:  # noqa: BLE001 - one bad request stops nothing else
                 _log.exception("a request another worker asked could not be answered")
+                body = _FAILED
         try:
             await message.respond(body)
         except Exception as exc:  # noqa: BLE001 - the asker reports it unanswered
@@ -219,6 +221,8 @@ class Forwarding:
             ) from exc
         except UNREACHABLE as exc:  # no responders: it went away before it was asked
             raise OwnerMovingError(f"partition {home}'s owner could not be asked: {exc}") from exc
+        if reply.data.startswith(_FAILED):
+            raise TimeoutError(f"worker instance {owner} took the request and failed answering it")
         if not reply.data.startswith(_ANSWERED):
             raise OwnerMovingError(f"the owner of partition {home} did not take the request")
         return reply.data[len(_ANSWERED) :]
