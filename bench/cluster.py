@@ -21,6 +21,7 @@
    the serving worker for (one more round trip over core NATS).
 
     .venv/bin/python bench/cluster.py [--steps 2000] [--messages 2000] [--asks 400] [--quick]
+        [--sections commits,workers,failover,leader,request-reply]
 
 Prints the figures as markdown. Not part of CI's pass/fail.
 """
@@ -383,7 +384,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--asks", type=int, default=400)
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
+    parser.add_argument("--sections", default="commits,workers,failover,leader,request-reply",
+                        help="which sections to run, comma-separated (default: all)")  # fmt: skip
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    unknown = sections - {"commits", "workers", "failover", "leader", "request-reply"}
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     if args.quick:
         args.steps, args.messages, args.asks = 200, 200, 40
     with tempfile.TemporaryDirectory(prefix="psf-bench-cluster-") as tmp:
@@ -393,11 +400,16 @@ def main() -> None:
         three.up(3)
         try:
             print(f"# Cluster mode, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}\n")
-            bench_commits(scratch, one, three, args.steps)
-            bench_workers(scratch, three, args.messages)
-            bench_failover(scratch, three, 1 if args.quick else 3)
-            bench_leader_loss(three, 6 if args.quick else 15)
-            bench_request_reply(scratch, three, args.asks)
+            if "commits" in sections:
+                bench_commits(scratch, one, three, args.steps)
+            if "workers" in sections:
+                bench_workers(scratch, three, args.messages)
+            if "failover" in sections:
+                bench_failover(scratch, three, 1 if args.quick else 3)
+            if "leader" in sections:
+                bench_leader_loss(three, 6 if args.quick else 15)
+            if "request-reply" in sections:
+                bench_request_reply(scratch, three, args.asks)
         finally:
             one.down(purge=True)
             three.down(purge=True)

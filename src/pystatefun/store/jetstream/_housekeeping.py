@@ -62,12 +62,9 @@ class Housekeeping(EngineParts):
         taken: set[int] = set()  # popped elsewhere meanwhile (the tail will say so soon)
         view = self.view
         while True:
-            found = [(view.egress_created[seq], seq) for seq, record in view.egress.items()
-                     if record.egress == egress and record.topic == topic
-                     and seq not in taken]  # fmt: skip
-            if not found:
+            seq = view.oldest_egress(egress, topic, taken)
+            if seq is None:
                 return None
-            seq = min(found)[1]
             record, (gone, partition) = view.egress[seq], self._gone(seq)
 
             def build(

@@ -13,7 +13,9 @@ they are kept apart (``outbox``, ``marks``) and never read as a mailbox's messag
 
 from __future__ import annotations
 
+import heapq
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import final
@@ -58,6 +60,10 @@ Held = Content | Outbound | Mark
 class ClusterView:
     """Records by subject, with the indexes that reads need."""
 
+    #: How many entries of records gone an egress topic's heap may hold beyond twice its
+    #: live records before it is rebuilt.
+    stale_slack = 1024
+
     def __init__(self, key_groups: int, streams: int = 1) -> None:
         self.key_groups = key_groups
         self._streams = streams
@@ -73,6 +79,11 @@ class ClusterView:
         self.tokens: dict[tuple[Address, str], int] = {}
         self.egress: dict[int, EgressRecord] = {}
         self.egress_created: dict[int, int] = {}
+        # (egress, topic) -> its live records, and for each topic popped here a heap of
+        # (created, seq), made on its first pop: a pop takes the oldest without a scan.
+        # Entries of records gone are dropped when they come to the top (or on a rebuild).
+        self._egress_live: Counter[tuple[str, str]] = Counter()
+        self._egress_queues: dict[tuple[str, str], list[tuple[int, int]]] = {}
         self.dead_letters: dict[int, DeadLetter] = {}
         self.dedup: dict[str, tuple[int, str]] = {}  # key -> (expires, subject)
         self.positions: dict[tuple[str, str], str] = {}
@@ -144,8 +155,7 @@ class ClusterView:
                 messages,
             )  # fmt: skip
         elif isinstance(content, EgressContent):
-            self.egress[seq] = EgressRecord(seq, content.egress, content.topic, content.payload)
-            self.egress_created[seq] = content.created_at_ms
+            self._index_egress(seq, content)
         elif isinstance(content, DedupKey):
             self.dedup[content.key] = (content.expires_at_ms, subject)
         else:
@@ -175,12 +185,28 @@ class ClusterView:
         elif isinstance(content, DeadLetterContent):
             del self.dead_letters[seq]
         elif isinstance(content, EgressContent):
-            del self.egress[seq]
-            del self.egress_created[seq]
+            self._forget_egress(seq, content)
         elif isinstance(content, DedupKey):
             self.dedup.pop(content.key, None)
         else:
             self.positions.pop((content.source, content.key), None)
+
+    def _index_egress(self, seq: int, content: EgressContent) -> None:
+        self.egress[seq] = EgressRecord(seq, content.egress, content.topic, content.payload)
+        self.egress_created[seq] = content.created_at_ms
+        topic = (content.egress, content.topic)
+        self._egress_live[topic] += 1
+        queue = self._egress_queues.get(topic)
+        if queue is not None:
+            heapq.heappush(queue, (content.created_at_ms, seq))
+
+    def _forget_egress(self, seq: int, content: EgressContent) -> None:
+        del self.egress[seq]
+        del self.egress_created[seq]
+        topic = (content.egress, content.topic)
+        self._egress_live[topic] -= 1
+        if not self._egress_live[topic]:
+            del self._egress_live[topic]
 
     # --- whole contents ----------------------------------------------------------------------
 
@@ -216,6 +242,26 @@ class ClusterView:
             "dead_letters": len(self.dead_letters),
             "state": sum(len(v) for v in self.state.values()),
         }
+
+    def oldest_egress(self, egress: str, topic: str, skip: set[int]) -> int | None:
+        """The seq of the oldest record of ``topic`` (by creation, then seq) not in ``skip``."""
+        key = (egress, topic)
+        queue = self._egress_queues.get(key)
+        live = self._egress_live.get(key, 0)
+        if queue is None or len(queue) > 2 * live + self.stale_slack:  # first pop, mostly stale
+            queue = [(self.egress_created[seq], seq) for seq, record in self.egress.items()
+                     if record.egress == egress and record.topic == topic]  # fmt: skip
+            heapq.heapify(queue)
+            self._egress_queues[key] = queue
+        held = []
+        while queue and (queue[0][1] not in self.egress or queue[0][1] in skip):
+            entry = heapq.heappop(queue)
+            if entry[1] in self.egress:
+                held.append(entry)
+        found = queue[0][1] if queue else None
+        for entry in held:
+            heapq.heappush(queue, entry)
+        return found
 
     def egress_after(
         self, egress: str, after_seq: int, limit: int | None = None
