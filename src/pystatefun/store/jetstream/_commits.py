@@ -267,12 +267,13 @@ class Committer:
         finally:
             self.own.published()
         first = last - len(messages) + 1
-        records = batch.records
-        global_id = self._layout.global_id
+        records, view = batch.records, self._view
+        global_id, parse = self._layout.global_id, self._layout.parse
         for n, record in enumerate(records):
-            if not record.subject.startswith(self._layout.marker_prefix):
-                self._view.apply_newer(record.subject, global_id(self.stream, first + n),
-                                       record.content)  # fmt: skip
+            kind, partition = parse(record.subject)
+            if kind != "pm" and view.holds(kind, partition):
+                view.apply_newer(record.subject, global_id(self.stream, first + n),
+                                 record.content)  # fmt: skip
         for n, partition in enumerate(sorted(batch.partitions)):
             self.markers[partition] = first + len(records) + n
         self.own.applied(batch.id, last)

@@ -96,6 +96,7 @@ class StoredRecord:
     content: Content | None
     body: dict[str, Any] | None  # markers and directory records: their JSON
     batch: str | None = None  # the id of the batch that stored it
+    batch_first: int = 0  # the sequence of that batch's first record (0: none)
 
 
 def _body(content: Held | None) -> bytes:
@@ -174,13 +175,15 @@ async def publish_batch(
 
 def decode(subject: str, seq: int, data: bytes, headers: dict[str, str] | None) -> StoredRecord:
     """A stored message as a record (a tombstone: no content)."""
-    batch = None if headers is None else headers.get("Nats-Batch-Id")
+    batch, first = None, 0
+    if headers is not None and (batch := headers.get("Nats-Batch-Id")) is not None:
+        first = seq - int(headers.get("Nats-Batch-Sequence", "1")) + 1
     if headers and headers.get(GONE):
-        return StoredRecord(subject, seq, None, None, batch)
+        return StoredRecord(subject, seq, None, None, batch, first)
     body = json.loads(data) if data else {}
     if "t" in body:
-        return StoredRecord(subject, seq, content_from_json(body), None, batch)
-    return StoredRecord(subject, seq, None, body, batch)
+        return StoredRecord(subject, seq, content_from_json(body), None, batch, first)
+    return StoredRecord(subject, seq, None, body, batch, first)
 
 
 async def ensure_stream(

@@ -42,10 +42,18 @@ from typing import final
 
 from pystatefun.store.keygroups import key_group_of
 
-__all__ = ["KINDS", "ClusterLayout", "check_cluster_name", "digest"]
+__all__ = ["KINDS", "OWN_KINDS", "SHARED_KINDS", "ClusterLayout", "check_cluster_name", "digest"]
 
 #: The record kinds, as the second token of a subject after the generation prefix.
 KINDS = ("st", "in", "tm", "dl", "eg", "dd", "po")
+#: The kinds every worker reads for every partition: who owns what (markers), what any worker
+#: may take (egress records, dead letters), ingress positions (a Kinesis child shard waits on
+#: its parent's, which may be any partition's) and relay receipts (a sender waits until its
+#: receiver's mark covers what it sent). Few and small, against the state and mailboxes.
+SHARED_KINDS = ("pm", "eg", "dl", "po", "rx")
+#: The kinds only a partition's owner reads: its state, mailboxes, timers, idempotency keys
+#: and outbox.
+OWN_KINDS = ("st", "in", "tm", "dd", "ob", "rl")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -112,6 +120,14 @@ class ClusterLayout:
             return [f"{self.prefix}.>"]
         mine = [p for p in range(self.partitions) if p % self.streams == stream]
         return [*(f"{self.prefix}.*.{p}.>" for p in mine), *(self.marker(p) for p in mine)]
+
+    def shared_filters(self) -> list[str]:
+        """The subjects of the records every worker reads, of every partition."""
+        return [f"{self.prefix}.{kind}.>" for kind in SHARED_KINDS]
+
+    def partition_filters(self, partition: int) -> list[str]:
+        """The subjects of ``partition``'s records that only its owner reads."""
+        return [f"{self.prefix}.{kind}.{partition}.>" for kind in OWN_KINDS]
 
     def global_id(self, stream: int, seq: int) -> int:
         """The id in a view of the record stored at ``seq`` of ``stream``."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, final
 
 from pystatefun.errors import ClusterStorageError
@@ -53,11 +53,15 @@ class Ownership:
         membership: Membership,
         *,
         forget: Callable[[set[int]], None],
+        read: Callable[[set[int]], Awaitable[None]],
+        unread: Callable[[set[int]], Awaitable[None]],
     ) -> None:
         self._layout = layout
         self._committer = committer
         self.membership = membership
         self._forget = forget
+        self._read = read  # claimed partitions' records into the view, before serving them
+        self._unread = unread  # released partitions' records out of it
         self.serving: set[int] = set()
         self.markers: dict[int, StoredRecord] = {}  # the last marker the tail saw, per partition
         self.listener: OwnershipListener | None = None
@@ -174,14 +178,18 @@ class Ownership:
             # are now, never by an assignment that no longer holds.
             assigned, owned = self.assigned(), set(self._committer.markers)
         wanted = {p for p in assigned - owned if self._free(p)}
-        if not wanted:
-            return
-        expected = {p: self.markers[p].seq if p in self.markers else 0 for p in sorted(wanted)}
-        claimed = await self._committer.claim(expected)
-        if claimed:
-            self.serving |= claimed
+        claimed: set[int] = set()
+        if wanted:
+            expected = {p: self.markers[p].seq if p in self.markers else 0
+                        for p in sorted(wanted)}  # fmt: skip
+            claimed = await self._committer.claim(expected)
+        # Served once read: the ones claimed now, and any whose reading failed before.
+        ready = (set(self._committer.markers) & assigned) - self.serving
+        if ready and self._lost is None:
+            await self._read(ready)
+            self.serving |= ready
             _log.info("worker %s claimed partitions %s of cluster %r (serving %s)",
-                      self.membership.worker, _ranges(claimed), self._layout.name,
+                      self.membership.worker, _ranges(ready), self._layout.name,
                       _ranges(self.serving))  # fmt: skip
             if self.on_claimed is not None:
                 self.on_claimed()
@@ -205,6 +213,7 @@ class Ownership:
                              "them anyway", _ranges(partitions), RELEASE_WAIT_S)  # fmt: skip
         self._forget(partitions)
         await self._committer.release(partitions)
+        await self._unread(partitions)
         _log.info("worker %s released partitions %s of cluster %r (serving %s)",
                   self.membership.worker, _ranges(partitions), layout.name,
                   _ranges(self.serving))  # fmt: skip

@@ -1,7 +1,11 @@
 """The live contents of a cluster's partitions that this worker owns, in memory.
 
 The stream is the truth; the view is what reading it gives, kept current by applying every
-record a committed batch wrote (and, on open, every record the stream holds). Reads serve
+record a committed batch wrote (and, on open, every record the stream holds). A worker's view
+holds the records of the shared kinds (``SHARED_KINDS``: markers, egress records, dead
+letters, positions, relay receipts) of every partition, and the rest only of the partitions it
+reads (``partitions``: those it owns); a view with ``partitions`` None (a savepoint's read)
+holds everything. Reads serve
 from it, and steps are checked against it (a pending cancellation token, an idempotency key
 in its window) before they are published. Ids are global ids (``ClusterLayout.global_id``: the
 stream sequence of the record that made them, and its stream): a message's id, a timer's, a
@@ -30,6 +34,7 @@ from pystatefun.store.contents import (
     PositionContent,
     StateContent,
 )
+from pystatefun.store.jetstream._layout import SHARED_KINDS
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.types import Address
 
@@ -88,6 +93,27 @@ class ClusterView:
         self.dedup: dict[str, tuple[int, str]] = {}  # key -> (expires, subject)
         self.positions: dict[tuple[str, str], str] = {}
         self._gone: dict[str, int] = {}  # subject -> its tombstone's seq, until the tail passes
+        self.partitions: set[int] | None = None  # whose records of every kind it holds
+
+    def holds(self, kind: str, partition: int) -> bool:
+        """Whether the view keeps records of ``kind`` of ``partition``."""
+        partitions = self.partitions
+        return partitions is None or partition in partitions or kind in SHARED_KINDS
+
+    def drop_partitions(
+        self, partitions: set[int], parse: Callable[[str], tuple[str, int]]
+    ) -> None:
+        """Forget the records of ``partitions`` of the kinds not shared (they are read no
+        more): should one come back, its records are read from the stream again."""
+
+        def dropped(subject: str) -> bool:
+            kind, partition = parse(subject)
+            return partition in partitions and kind not in SHARED_KINDS
+
+        for subject in [s for s in self._at if dropped(s)]:
+            self._forget(*self._at.pop(subject))
+        for subject in [s for s in self._gone if dropped(s)]:
+            del self._gone[subject]
 
     def apply_newer(self, subject: str, seq: int, content: Held | None) -> bool:
         """``apply``, unless the view holds a newer record (or tombstone) on ``subject``.
@@ -103,13 +129,16 @@ class ClusterView:
             self._gone[subject] = seq
         return True
 
-    def passed(self, positions: list[int]) -> None:
-        """The tails have read each stream up to its ``positions``: no older record of it can
-        arrive any more."""
-        if len(self._gone) > 1024:
-            streams = self._streams
-            self._gone = {s: at for s, at in self._gone.items()
-                          if at // streams > positions[at % streams]}  # fmt: skip
+    def passed(self, covered: Callable[[str, int], bool]) -> None:
+        """Forget the tombstones that ``covered`` says the tails have passed (given a subject
+        and the tombstone's global id): no older record of their subjects can arrive any
+        more. It looks at each: call it once there are many (``tombstones``)."""
+        self._gone = {s: at for s, at in self._gone.items() if not covered(s, at)}
+
+    @property
+    def tombstones(self) -> int:
+        """How many tombstones it remembers (until the tails pass them)."""
+        return len(self._gone)
 
     def seq_at(self, subject: str) -> int:
         """The stream sequence of the live record on ``subject`` (0: none), for a fence."""

@@ -1,7 +1,10 @@
 """The cluster storage engine: partitions of NATS JetStream streams, one atomic batch per commit.
 
-Each worker reads every stream into its view and keeps reading them as they grow (``_tail``),
-and serves the partitions it owns (``_ownership``: dealt over the live workers). It claims a
+Each worker serves the partitions it owns (``_ownership``: dealt over the live workers) and
+reads into its view, as the streams grow (``_tail``), the records of the kinds every worker
+needs (markers, egress records, dead letters, positions, relay receipts) of every partition,
+and everything else only of the partitions it owns: it reads a partition's state and mailboxes
+once it has claimed it, before it serves it, and forgets them when it releases it. It claims a
 partition by writing the partition's progress marker, fenced on the marker's last sequence;
 from then on every batch it publishes carries the markers of the partitions its steps belong
 to, fenced the same way. A worker whose partition another one claimed since cannot commit:
@@ -36,7 +39,7 @@ from pystatefun.store.jetstream._connection import UNREACHABLE
 from pystatefun.store.jetstream._directory import Directory, read_directory, write_directory
 from pystatefun.store.jetstream._forwarding import Forwarding
 from pystatefun.store.jetstream._housekeeping import Housekeeping
-from pystatefun.store.jetstream._layout import ClusterLayout, check_cluster_name
+from pystatefun.store.jetstream._layout import SHARED_KINDS, ClusterLayout, check_cluster_name
 from pystatefun.store.jetstream._membership import Membership
 from pystatefun.store.jetstream._ownership import Ownership
 from pystatefun.store.jetstream._relay import Relay, in_flight
@@ -105,8 +108,9 @@ class JetStreamEngine(Stepping, Housekeeping):
         self._forwarding: Forwarding | None = None
         self._membership: Membership | None = None
         self._relay: Relay | None = None
-        self._tails: list[Tail] = []
-        self._positions: list[int] = []  # per stream, the last sequence its tail read
+        self._js: JetStreamContext | None = None
+        self._tails: list[Tail] = []  # per stream: its records of the shared kinds
+        self._partition_tails: dict[int, Tail] = {}  # per partition read: the rest of its own
         self._instance_id: str | None = None
         self._next_id = -1
         self._provisional: dict[int, str] = {}  # provisional id -> subject, until consumed
@@ -151,11 +155,12 @@ class JetStreamEngine(Stepping, Housekeeping):
 
     async def _open(self, key_groups: int) -> None:
         assert self._nc is not None
-        js = self._nc.jetstream(timeout=10)
+        js = self._js = self._nc.jetstream(timeout=10)
         directory = await self._directory(js, key_groups)
         self._instance_id = directory.instance_id
         layout = self._layout = directory.layout(self.cluster)
         view = self._view = ClusterView(key_groups, layout.streams)
+        view.partitions = set()  # none read yet: each once claimed
         markers: dict[int, int] = {}
         self._writers = writers = Writers(layout, [Committer(
             self._nc, layout, view, stream=stream, markers=markers, worker=self.worker,
@@ -172,16 +177,12 @@ class JetStreamEngine(Stepping, Housekeeping):
             heartbeat_s=self._heartbeat_s,
             lease_s=self._lease_s,
         )  # fmt: skip
-        self._ownership = ownership = Ownership(layout, writers, membership, forget=self._forget)
+        self._ownership = ownership = Ownership(layout, writers, membership, forget=self._forget,
+                                                read=self._read, unread=self._unread)  # fmt: skip
         self._relay = relay = Relay(layout, view, writers, serving=lambda: ownership.serving,
                                     arrival=ownership.arrival)  # fmt: skip
         ownership.on_claimed = relay.wake
-        self._positions = [0] * layout.streams
-        self._tails = [Tail(js, layout, view, stream=stream, positions=self._positions,
-                            held=writers.committers[stream].own.held,
-                            on_arrival=ownership.arrival,
-                            on_outbox=relay.wake, on_marker=ownership.marker_seen,
-                            idle=lambda: not writers.busy)
+        self._tails = [self._tail(stream, layout.shared_filters())
                        for stream in range(layout.streams)]  # fmt: skip
         for tail in self._tails:
             await tail.start()
@@ -213,9 +214,58 @@ class JetStreamEngine(Stepping, Housekeeping):
             )
         return directory
 
+    def _tail(self, stream: int, filters: list[str]) -> Tail:
+        assert self._js is not None
+        ownership, relay = self.ownership, self.relay
+        return Tail(self._js, self.layout, self.view, stream=stream, filters=filters,
+                    own=self.writers.committers[stream].own.reader(),
+                    on_arrival=ownership.arrival, on_outbox=relay.wake,
+                    on_marker=ownership.marker_seen, on_passed=self._passed)  # fmt: skip
+
+    async def _read(self, partitions: set[int]) -> None:
+        """Read the records of ``partitions`` (claimed) into the view, and go on reading
+        them as they come: from now on the view holds them."""
+        view, layout = self.view, self.layout
+        assert view.partitions is not None
+        for partition in sorted(partitions - set(self._partition_tails)):
+            view.partitions.add(partition)  # the commits' own records of it count from now
+            tail = self._partition_tails[partition] = self._tail(
+                layout.stream_of(partition), layout.partition_filters(partition)
+            )
+            try:
+                await tail.start()
+            except BaseException:
+                await self._unread({partition})
+                raise
+
+    async def _unread(self, partitions: set[int]) -> None:
+        """Stop reading ``partitions`` (released) and forget their records."""
+        view, layout = self.view, self.layout
+        if view.partitions is not None:
+            view.partitions -= partitions  # the commits' own records of them count no more
+        for partition in sorted(partitions):
+            tail = self._partition_tails.pop(partition, None)
+            if tail is not None:
+                await tail.stop()
+        view.drop_partitions(partitions, layout.parse)
+
+    def _passed(self) -> None:
+        view = self.view
+        if view.tombstones > 1024 and not self.writers.busy:
+            view.passed(self._covered)
+
+    def _covered(self, subject: str, global_id: int) -> bool:
+        """Whether the tail that reads ``subject`` has passed ``global_id`` (or none does)."""
+        layout = self.layout
+        kind, partition = layout.parse(subject)
+        stream, seq = layout.locate(global_id)
+        tail = self._tails[stream] if kind in SHARED_KINDS else self._partition_tails.get(partition)
+        return tail is None or tail.position >= seq
+
     def _report(self) -> dict[str, object]:
         serving = [] if self._ownership is None else sorted(self._ownership.serving)
-        return {"serving": serving, "positions": list(self._positions)}
+        tails = [*self._tails, *self._partition_tails.values()]
+        return {"serving": serving, "pending": sum(tail.pending for tail in tails)}
 
     def _forget(self, partitions: set[int]) -> None:
         """Released partitions: their messages are no longer this worker's own (should they
@@ -243,9 +293,9 @@ class JetStreamEngine(Stepping, Housekeeping):
         if self._membership is not None:
             await self._membership.stop()  # after the last commit: the others claim at once
             self._membership = None
-        for tail in self._tails:
+        for tail in [*self._tails, *self._partition_tails.values()]:
             await tail.stop()
-        self._tails = []
+        self._tails, self._partition_tails = [], {}
         if self._nc is not None:
             nc, self._nc = self._nc, None
             await nc.close()

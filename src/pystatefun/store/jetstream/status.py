@@ -3,8 +3,8 @@
 Read from outside, without joining: the directory, each data stream's state (its last
 sequence, replicas and RAFT leader), every partition's marker (who claimed it last, whether it
 was released), and the workers' heartbeats for a little longer than one heartbeat period
-(each says which partitions it serves and how far it has read each stream: its lag is what it
-has still to read, over all streams).
+(each says which partitions it serves and how many of the records it reads it had still to
+read: its lag).
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ async def _status(servers: Sequence[str], cluster: str) -> dict[str, object]:
         await subscription.unsubscribe()
     finally:
         await nc.close()
-    lasts = [info.state.last_seq for info in infos]
     owners = {}
     for marker in markers:
         body = marker.body or {}
@@ -70,7 +69,7 @@ async def _status(servers: Sequence[str], cluster: str) -> dict[str, object]:
             None if body.get("released") else body.get("worker")
         )
     workers = [
-        {"worker": name, "serving": body.get("serving", []), "lag": _lag(lasts, body)}
+        {"worker": name, "serving": body.get("serving", []), "lag": _lag(body)}
         for name, body in sorted(heard.items())
     ]
     streams = [
@@ -90,9 +89,7 @@ async def _status(servers: Sequence[str], cluster: str) -> dict[str, object]:
     }
 
 
-def _lag(lasts: list[int], heartbeat: dict[str, object]) -> int:
-    """How many records a worker has still to read, over all streams."""
-    positions = heartbeat.get("positions")
-    if not isinstance(positions, list):
-        positions = [0] * len(lasts)
-    return sum(max(0, last - int(p)) for last, p in zip(lasts, positions, strict=False))
+def _lag(heartbeat: dict[str, object]) -> int:
+    """How many records a worker had still to read of those it reads, over all its tails."""
+    pending = heartbeat.get("pending", 0)
+    return pending if isinstance(pending, int) else 0
