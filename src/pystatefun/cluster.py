@@ -25,14 +25,13 @@ import socket
 import subprocess
 import sysconfig
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import final
 
-from pystatefun.errors import ClusterStorageError, LocalClusterError
+from pystatefun.cluster_readiness import healthy, jetstream_answers
+from pystatefun.errors import LocalClusterError
 
 __all__ = ["NATS_SERVER", "LocalCluster", "LocalNode"]
 
@@ -336,12 +335,8 @@ class LocalCluster:
 
     def _wait_ready(self, nodes: list[LocalNode]) -> None:
         """Until every server says JetStream is current with an elected meta leader (its
-        monitoring ``/healthz``) and answers a JetStream API request from a client, a server
-        exits, or the deadline passes.
-
-        ``/healthz`` alone turned 200 a moment before a client's first ``add_stream`` found
-        a responder (NoResponders right after ``ready``), so ``ready`` also means a real
-        ``$JS.API.INFO`` round trip through every server and a meta group with all of them."""
+        monitoring ``/healthz``) and answers a client's JetStream API request
+        (``cluster_readiness``), a server exits, or the deadline passes."""
         waiting = list(nodes)
         deadline = time.monotonic() + self.ready_timeout_s
         while waiting:
@@ -351,8 +346,8 @@ class LocalCluster:
                         f"server {node.name} exited while starting; its log "
                         f"({self._log(node)}) ends:\n{self._log_tail(node)}"
                     )
-            waiting = [node for node in waiting if not _healthy(node)]
-            if not waiting and not _jetstream_answers(nodes):
+            waiting = [node for node in waiting if not healthy(node)]
+            if not waiting and not jetstream_answers(nodes):
                 waiting = list(nodes)
             if waiting and time.monotonic() > deadline:
                 names = ", ".join(node.name for node in waiting)
@@ -368,65 +363,3 @@ class LocalCluster:
             return "\n".join(self._log(node).read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
-
-
-def _jetstream_answers(nodes: list[LocalNode]) -> bool:
-    """Whether every server answers ``$JS.API.INFO`` and reports a meta group of all of them
-    (asked on an event loop of its own: ``LocalCluster`` is synchronous and is called from
-    inside running loops too)."""
-    # the cluster extra's client, needed only once servers run
-    from pystatefun.store.jetstream._blocking import run_blocking  # noqa: PLC0415
-
-    return run_blocking(lambda: _ask_jetstream(nodes))
-
-
-async def _ask_jetstream(nodes: list[LocalNode]) -> bool:
-    import nats.errors  # noqa: PLC0415 - the cluster extra, needed only here
-
-    from pystatefun.store.jetstream._blocking import connect  # noqa: PLC0415
-
-    for node in nodes:
-        try:
-            client = await connect([node.url])
-        except ClusterStorageError:
-            return False
-        try:
-            reply = await client.request("$JS.API.INFO", b"", timeout=2)
-            answer = json.loads(reply.data)
-        except (nats.errors.Error, ValueError):
-            return False
-        finally:
-            await client.close()
-        if "error" in answer:
-            return False
-    return len(nodes) == 1 or _meta_group_complete(nodes)
-
-
-def _meta_group_complete(nodes: list[LocalNode]) -> bool:
-    """Whether the meta leader (asked through any server) counts every other server as a
-    current peer: a stream with one replica per server can be placed."""
-    for node in nodes:
-        url = f"http://{_HOST}:{node.monitor_port}/jsz"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                meta = json.loads(response.read()).get("meta_cluster", {})
-        except (OSError, ValueError):
-            return False
-        if meta.get("leader") == node.name:
-            current = [r for r in meta.get("replicas", []) if r.get("current")]
-            return len(current) == len(nodes) - 1
-    return False
-
-
-def _healthy(node: LocalNode) -> bool:
-    """Whether the server's ``/healthz`` answers 200: it runs, JetStream is enabled, and it
-    is current with the meta leader its cluster elected."""
-    url = f"http://{_HOST}:{node.monitor_port}/healthz"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except urllib.error.HTTPError as error:
-        error.close()
-        return False
-    except OSError:
-        return False

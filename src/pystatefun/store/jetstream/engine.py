@@ -216,11 +216,10 @@ class JetStreamEngine(Stepping, Housekeeping):
 
     def _tail(self, stream: int, filters: list[str]) -> Tail:
         assert self._js is not None
-        ownership, relay = self.ownership, self.relay
         return Tail(self._js, self.layout, self.view, stream=stream, filters=filters,
                     own=self.writers.committers[stream].own.reader(),
-                    on_arrival=ownership.arrival, on_outbox=relay.wake,
-                    on_marker=ownership.marker_seen, on_passed=self._passed)  # fmt: skip
+                    on_arrival=self.ownership.arrival, on_outbox=self.relay.wake,
+                    on_marker=self.ownership.marker_seen, on_passed=self._passed)  # fmt: skip
 
     async def _read(self, partitions: set[int]) -> None:
         """Read the records of ``partitions`` (claimed) into the view, and go on reading
