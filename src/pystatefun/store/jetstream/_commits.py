@@ -294,7 +294,9 @@ class Committer:
                                            marker_body=body, timeout=self._timeout)  # fmt: skip
                 break
             except BatchRefusedError as exc:
-                found = await self._stored_as(batch, ids)
+                # A refusal is the server's answer for this attempt: it was not stored. Only
+                # an earlier attempt, whose acknowledgement was lost, may have been.
+                found = await self._stored_as(batch, ids) if len(ids) > 1 else None
                 if found is not None:
                     last = found
                     break
