@@ -40,6 +40,7 @@ class RuntimeProcess:
     ingress: str
     egress: str
     log: Path
+    admin: str = ""  # its admin port's URL, when started with --admin-port
 
     def kill(self) -> None:
         """SIGKILL: the crash the exactly-once contract must survive."""
@@ -96,7 +97,8 @@ def start_runtime(
         except queue.Empty:
             break
         if line == "ready":  # a module without a playground egress has no egress URL
-            return RuntimeProcess(process, urls["ingress"], urls.get("egress", ""), log)
+            return RuntimeProcess(process, urls["ingress"], urls.get("egress", ""), log,
+                                  urls.get("admin", ""))  # fmt: skip
         if not line:  # EOF: it exited
             break
         name, _, url = line.partition(" ")

@@ -17,22 +17,57 @@ from pystatefun.cli._options import cluster_options, data_dir_option, streams_op
 from pystatefun.errors import PystatefunError
 
 if TYPE_CHECKING:  # the runtime, asyncio and pydantic load when the command runs, not for --help
+    from pystatefun.admin import AdminServer
     from pystatefun.http import HttpLimits
     from pystatefun.module import Module
     from pystatefun.runtime.options import RuntimeOptions
+    from pystatefun.runtime.service import Runtime
 
 __all__ = ["run"]
 
 _log = logging.getLogger("pystatefun.cli")
 
 
-async def _serve(module: Module, options: RuntimeOptions, cluster: ClusterWorker | None) -> None:
-    import asyncio  # noqa: PLC0415 - keeps start-up fast
+async def _serve(
+    module: Module,
+    options: RuntimeOptions,
+    cluster: ClusterWorker | None,
+    admin_at: tuple[str, int] | None,
+) -> None:
 
     from pystatefun.runtime.service import Runtime  # noqa: PLC0415
 
     engine = None if cluster is None else cluster.engine(options)
     runtime = Runtime(module, options, engine=engine)
+    admin = None if admin_at is None else await _admin(runtime, *admin_at)
+    try:
+        await _run(runtime, module)
+    finally:
+        if admin is not None:
+            await admin.stop()
+
+
+async def _admin(runtime: Runtime, host: str, port: int) -> AdminServer:
+    """The admin port, listening before the runtime opens its store (a probe hears
+    "recovering" meanwhile); its URL on stdout at once."""
+    from pystatefun.admin import AdminServer  # noqa: PLC0415 - keeps start-up fast
+    from pystatefun.errors import DataDirError  # noqa: PLC0415
+
+    admin = AdminServer(runtime, host=host, port=port)
+    try:
+        await admin.start()
+    except OSError as exc:
+        raise DataDirError(
+            f"the admin port cannot listen on {host}:{port}: {exc.strerror or exc}; is another "
+            "process using the port? Give another --admin-port, or stop that process."
+        ) from exc
+    click.echo(f"admin {admin.url}")
+    return admin
+
+
+async def _run(runtime: Runtime, module: Module) -> None:
+    import asyncio  # noqa: PLC0415 - keeps start-up fast
+
     await runtime.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -180,6 +215,19 @@ async def _serve(module: Module, options: RuntimeOptions, cluster: ClusterWorker
     help="Added to every port the module's ingresses and egresses listen on (several workers "
     "on one host); function endpoints' URLs are left as they are.",
 )
+@click.option(
+    "--admin-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /metrics, /health and /ready on this port (0: a free one; its URL is printed "
+    "as `admin URL`). Off unless given.",
+)
+@click.option(
+    "--admin-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface the admin port listens on.",
+)
 @http_limits_options
 @click.option(
     "--log-level",
@@ -210,12 +258,15 @@ def run(  # click passes options by keyword
     worker_name: str | None,
     streams: int | None,
     port_offset: int,
+    admin_port: int | None,
+    admin_host: str,
     http_limits: HttpLimits,
     log_level: str,
 ) -> None:
     """Run MODULE (a StateFun module YAML) embedded in this process.
 
-    Prints `ingress URL`, `egress URL` and `ready` on stdout once serving. Stops gracefully on
+    Prints `ingress URL`, `egress URL` and `ready` on stdout once serving (and `admin URL`
+    first, with --admin-port). Stops gracefully on
     SIGTERM or Ctrl-C: in-flight invocations finish and commit, then it exits 0. With
     --cluster, this process is one worker of a cluster that keeps its state in NATS JetStream.
     """
@@ -223,14 +274,10 @@ def run(  # click passes options by keyword
     from pystatefun.module import load_module  # noqa: PLC0415
     from pystatefun.runtime.options import RuntimeOptions  # noqa: PLC0415
 
-    logging.basicConfig(
-        level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     try:
         module = load_module(module_file)
-    except PystatefunError as exc:
-        raise CodedError(exc) from exc
-    try:
         options = RuntimeOptions(
             data_dir=data_dir,
             durability=durability,  # type: ignore[arg-type]
@@ -251,7 +298,8 @@ def run(  # click passes options by keyword
             port_offset=port_offset,
         )
         cluster = _worker(cluster_urls, name=cluster_name, worker=worker_name, streams=streams)
-        run_event_loop(_serve(module, options, cluster))  # on uvloop when it is installed
+        admin_at = None if admin_port is None else (admin_host, admin_port)
+        run_event_loop(_serve(module, options, cluster, admin_at))  # uvloop when installed
     except PystatefunError as exc:
         raise CodedError(exc) from exc
 

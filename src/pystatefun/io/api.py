@@ -29,6 +29,7 @@ from typing import NamedTuple, Protocol, final
 
 from pystatefun.http import HttpLimits
 from pystatefun.protocol import TypedValue
+from pystatefun.reading import Reading
 from pystatefun.store import EgressOut, EgressRecord, Position
 from pystatefun.types import Address
 
@@ -216,6 +217,10 @@ class Ingress(Protocol):
         """Where clients reach it once started (printed by ``pystatefun run``), if anywhere."""
         ...
 
+    def readings(self) -> list[Reading]:
+        """Its own figures for the metrics, now (requests by status, consumer lag)."""
+        ...
+
 
 class Egress(Protocol):
     """A destination for records that functions send."""
@@ -240,3 +245,7 @@ class Egress(Protocol):
 
     @property
     def url(self) -> str | None: ...
+
+    def readings(self) -> list[Reading]:
+        """Its own figures for the metrics, now (records published, publish latency)."""
+        ...

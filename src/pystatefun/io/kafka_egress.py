@@ -44,6 +44,7 @@ from pystatefun.io.shard_publishing import PublishingShard, ShardedPublishing
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KafkaEgress
 from pystatefun.protocol import KafkaProducerRecord, TypedValue
+from pystatefun.reading import Reading
 from pystatefun.store import EgressOut, EgressRecord, Payload
 
 __all__ = ["KafkaEgressConnector", "build_egress"]
@@ -119,6 +120,9 @@ class KafkaEgressConnector:
                 "egress's properties (and the topic's max.message.bytes), or send less"
             )
         return EgressOut(self.egress_id, record.topic, Payload(value.typename, value.value))
+
+    def readings(self) -> list[Reading]:
+        return []  # none of its own yet: the runtime's metrics count what functions send it
 
     async def start(self, runtime: RuntimeHandle) -> None:
         """Check the client's settings and start publishing; ``ModuleError`` at the egress's

@@ -29,6 +29,7 @@ from pystatefun.io.api import ConnectorContext, IngestOutcome, RuntimeHandle
 from pystatefun.io.kafka_reader import KafkaReader, KafkaRecord, partition_key
 from pystatefun.io.routing import Route, Routed, append_routed, value_refusal
 from pystatefun.module import KafkaIngress
+from pystatefun.reading import Reading
 from pystatefun.store import Position
 
 __all__ = ["KafkaIngressConnector", "build_ingress"]
@@ -87,6 +88,9 @@ class KafkaIngressConnector:
         self._reassigning: asyncio.Task[None] | None = None
         self._again = False
         self._dropped: set[str] = set()  # partitions whose records were handed over, not kept
+
+    def readings(self) -> list[Reading]:
+        return []  # none of its own yet: the runtime's metrics count what it ingests
 
     async def start(self, runtime: RuntimeHandle) -> None:
         """Read the stored positions and start the reader; ``ModuleError`` at the ingress's

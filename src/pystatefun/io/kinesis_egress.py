@@ -37,6 +37,7 @@ from pystatefun.io.shard_publishing import PublishingShard, ShardedPublishing
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KinesisEgress
 from pystatefun.protocol import KinesisEgressRecord, TypedValue
+from pystatefun.reading import Reading
 from pystatefun.store import EgressOut, EgressRecord, Payload
 
 __all__ = ["RECORD_MAX_BYTES", "KinesisEgressConnector", "build_egress"]
@@ -107,6 +108,9 @@ class KinesisEgressConnector:
         if refused is not None:
             raise TerminalError(f"{where} sent {refused} to {egress}")
         return EgressOut(self.egress_id, record.stream, Payload(value.typename, value.value))
+
+    def readings(self) -> list[Reading]:
+        return []  # none of its own yet: the runtime's metrics count what functions send it
 
     async def start(self, runtime: RuntimeHandle) -> None:
         """Make the client and start publishing; ``ModuleError`` at the egress's document if

@@ -41,6 +41,7 @@ from pystatefun.io.kinesis_shard import ShardReader, ShardStart, read_to_its_end
 from pystatefun.io.routing import Route
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KinesisIngress
+from pystatefun.reading import Reading
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
@@ -86,6 +87,9 @@ class KinesisIngressConnector:
         self._changed = asyncio.Event()  # a shard ended, or a read failed: list again now
         self._task: asyncio.Task[None] | None = None
         self._errors = ThrottledLog(_log, _ERROR_LOG_S)
+
+    def readings(self) -> list[Reading]:
+        return []  # none of its own yet: the runtime's metrics count what it ingests
 
     async def start(self, runtime: RuntimeHandle) -> None:
         """Read the stored positions and start reading; ``ModuleError`` at the ingress's

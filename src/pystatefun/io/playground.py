@@ -33,12 +33,19 @@ import json
 from typing import final
 from urllib.parse import unquote
 
-from pystatefun.errors import DataDirError, ProtocolError, StoppingError, TerminalError
+from pystatefun.errors import ProtocolError, StoppingError, TerminalError
 from pystatefun.http import HttpLimits, HttpRequest, HttpResponse, HttpServer
-from pystatefun.io.api import ConnectorContext, IngestOutcome, IngestResult, RuntimeHandle
+from pystatefun.io.api import (
+    ConnectorContext,
+    IngestOutcome,
+    IngestResult,
+    RuntimeHandle,
+)
+from pystatefun.io.connector_server import ConnectorServer
 from pystatefun.module import PlaygroundEgress, PlaygroundIngress
 from pystatefun.protocol import TypedValue
 from pystatefun.protocol.typed_values import PRIMITIVES, text_of, value_from_text
+from pystatefun.reading import Reading
 from pystatefun.store import EgressOut, Payload
 from pystatefun.types import Address, split_typename
 
@@ -61,7 +68,6 @@ _TEXT_UTF8 = "text/plain; charset=utf-8"
 _EGRESS_MAX_BODY_BYTES = 1024 * 1024  # requests carry no body; this bounds a confused client
 _DEFAULT_TYPENAME = "io.statefun.types/string"
 _SENDING_METHODS = ("POST", "PUT")
-_SHUTDOWN_TIMEOUT_S = 5.0
 _DEFAULT_LIMITS = HttpLimits()
 
 
@@ -103,47 +109,8 @@ def build_egress(spec: object, context: ConnectorContext) -> PlaygroundEgressSer
     )
 
 
-class _Server:
-    """One HTTP server of a playground connector, started with the runtime it hands to."""
-
-    def __init__(self, host: str, port: int, limits: HttpLimits) -> None:
-        self._host, self._port = host, port
-        self._limits = limits
-        self._server: HttpServer | None = None
-        self._runtime: RuntimeHandle | None = None
-        self.port = port
-        self.ports = (port,) if port else ()
-
-    async def _start(self, runtime: RuntimeHandle, server: HttpServer) -> None:
-        self._runtime = runtime
-        try:
-            await server.start(self._host, self._port)
-        except OSError as exc:
-            raise DataDirError(
-                f"cannot listen on {self._host}:{self._port}: {exc.strerror or exc}; is another "
-                "process using the port? Change `port` in the module, or stop that process."
-            ) from exc
-        self._server = server
-        self.port = server.port
-
-    @property
-    def runtime(self) -> RuntimeHandle:
-        assert self._runtime is not None, "the connector is not started"
-        return self._runtime
-
-    async def stop(self) -> None:
-        """Stop listening; requests in progress get ``_SHUTDOWN_TIMEOUT_S`` to finish."""
-        if self._server is not None:
-            await self._server.stop(_SHUTDOWN_TIMEOUT_S)
-            self._server = None
-
-    @property
-    def url(self) -> str | None:
-        return None if self._server is None else f"http://{self._host}:{self.port}"
-
-
 @final
-class PlaygroundIngressServer(_Server):
+class PlaygroundIngressServer(ConnectorServer):
     """The ``Ingress`` of ``io.statefun.playground.v1/ingress``."""
 
     def __init__(
@@ -154,12 +121,18 @@ class PlaygroundIngressServer(_Server):
 
     async def start(self, runtime: RuntimeHandle) -> None:
         server = HttpServer(
-            self._ingest,
+            self._answer,
             max_body_bytes=self._max_bytes,
             too_large=self._too_large,
             limits=self._limits,
         )
         await self._start(runtime, server)
+
+    def readings(self) -> list[Reading]:
+        return self._readings("ingress", PlaygroundIngress.KIND)
+
+    async def _answer(self, request: HttpRequest) -> HttpResponse:
+        return self._answered(await self._ingest(request))
 
     async def _ingest(self, request: HttpRequest) -> HttpResponse:
         parsed = self._parse(request)
@@ -186,9 +159,13 @@ class PlaygroundIngressServer(_Server):
         """A body over the limit, refused before it is read, unless the request is wrong
         already (a bad method, path or type says more than the size)."""
         parsed = self._parse(request)
-        if isinstance(parsed, HttpResponse):
-            return parsed
-        return _too_large(parsed[0], size, self._max_bytes)
+        response = (
+            parsed
+            if isinstance(parsed, HttpResponse)
+            else _too_large(parsed[0], size, self._max_bytes)
+        )
+        self._statuses[response.status] += 1
+        return response
 
     def _parse(self, request: HttpRequest) -> tuple[Address, str] | HttpResponse:
         """The target and typename of a request, or the 4xx that explains why not."""
@@ -299,7 +276,7 @@ def _respond(target: Address, result: IngestResult) -> HttpResponse:
 
 
 @final
-class PlaygroundEgressServer(_Server):
+class PlaygroundEgressServer(ConnectorServer):
     """The ``Egress`` of ``io.statefun.playground.v1/egress``: committed records wait in the
     store, and ``GET /<topic>`` pops them."""
 
@@ -312,8 +289,15 @@ class PlaygroundEgressServer(_Server):
         self._topics = topics
 
     async def start(self, runtime: RuntimeHandle) -> None:
-        server = HttpServer(self._pop, max_body_bytes=_EGRESS_MAX_BODY_BYTES, limits=self._limits)
+        server = HttpServer(self._answer, max_body_bytes=_EGRESS_MAX_BODY_BYTES,
+                            limits=self._limits)  # fmt: skip
         await self._start(runtime, server)
+
+    def readings(self) -> list[Reading]:
+        return self._readings("egress", PlaygroundEgress.KIND)
+
+    async def _answer(self, request: HttpRequest) -> HttpResponse:
+        return self._answered(await self._pop(request))
 
     def committed(self) -> None:
         """Nothing to do: clients read the records (``GET /<topic>``)."""

@@ -22,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import final
 
 from pystatefun.runtime.batches import stored_seqs
 from pystatefun.runtime.mailboxes import Batch, Mailboxes
+from pystatefun.runtime.metrics import RuntimeMetrics
 from pystatefun.runtime.replies import DeadLettered, ReplyWaiters, is_reply_address
 from pystatefun.runtime.routes import RouteTable
 from pystatefun.runtime.statecache import StateCache
@@ -71,9 +73,11 @@ class Commits:
         routes: RouteTable,
         on_step: Callable[[Step], None],
         on_fatal: Callable[[str], None],
+        metrics: RuntimeMetrics,
         data_dir: Path | None = None,
     ) -> None:
         self._store = store
+        self._commit_latency = metrics.step_commit
         self._mailboxes, self._states, self._replies, self._routes = (
             mailboxes,
             states,
@@ -94,10 +98,13 @@ class Commits:
         replies = [m for m in step.messages if is_reply_address(m.target)]
         if replies:
             step.messages = [m for m in step.messages if not is_reply_address(m.target)]
+        started = time.monotonic()
         if self._speculative(address, step):
-            self._commit_speculatively(address, step, replies, batch=batch, stored=stored)
+            self._commit_speculatively(address, step, replies, batch=batch, stored=stored,
+                                       started=started)  # fmt: skip
             return StepOutcome(committed=True)
         outcome = await self._store.commit(step)
+        self._commit_latency.observe(time.monotonic() - started)
         if not outcome.committed:
             return outcome
         self.batches_committed += 1
@@ -127,6 +134,7 @@ class Commits:
         *,
         batch: Batch,
         stored: dict[str, StateValue],
+        started: float,
     ) -> None:
         message_ids, durable = self._store.submit(step)
         self._states.written(address, stored, step.state_puts, step.state_deletes)
@@ -138,7 +146,9 @@ class Commits:
                 self._mailboxes.deliver(inbox)
             else:
                 later.append(inbox)
-        durable.add_done_callback(functools.partial(self._settled, address, step, later, replies))
+        durable.add_done_callback(
+            functools.partial(self._settled, address, step, later, replies, started=started)
+        )
 
     def _settled(
         self,
@@ -147,8 +157,11 @@ class Commits:
         later: list[InboxMessage],
         replies: list[NewMessage],
         durable: asyncio.Future[StepOutcome],
+        *,
+        started: float,
     ) -> None:
         """A speculative step is durable: release what waited for the disk."""
+        self._commit_latency.observe(time.monotonic() - started)
         self._states.settled(address)
         if durable.cancelled() or durable.exception() is not None:
             error = "cancelled" if durable.cancelled() else str(durable.exception())

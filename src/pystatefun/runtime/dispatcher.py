@@ -42,6 +42,7 @@ from pystatefun.runtime.egress import EgressRouting
 from pystatefun.runtime.failure_policy import FailureHandler, FailurePolicy
 from pystatefun.runtime.invoker import Invoker
 from pystatefun.runtime.mailboxes import Batch, Mailbox, Mailboxes
+from pystatefun.runtime.metrics import FunctionLoad, RuntimeMetrics, load_by_type
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.registry import StateRegistry
 from pystatefun.runtime.replies import ReplyWaiters, is_reply_address
@@ -97,8 +98,10 @@ class Dispatcher:
         on_failure: FailureHandler | None = None,
         data_dir: Path | None = None,
         registry: StateRegistry | None = None,
+        metrics: RuntimeMetrics | None = None,
     ) -> None:
         self._store = engine
+        self.metrics = metrics or RuntimeMetrics()
         self._routes = routes
         self._invoker = invoker
         self._egress = egress
@@ -118,15 +121,9 @@ class Dispatcher:
         self._idle.set()
         self._finished = asyncio.Event()  # an invocation ended (``release`` waits for it)
         commits = self._commits = Commits(
-            engine,
-            mailboxes=self.mailboxes,
-            states=self._states,
-            replies=replies,
-            routes=routes,
-            on_step=on_step,
-            on_fatal=on_fatal,
-            data_dir=data_dir,
-        )
+            engine, mailboxes=self.mailboxes, states=self._states, replies=replies, routes=routes,
+            on_step=on_step, on_fatal=on_fatal, metrics=self.metrics, data_dir=data_dir,
+        )  # fmt: skip
         self._failures = FailurePolicy(
             commits, options=options, park=self._park, on_failure=on_failure
         )
@@ -272,6 +269,7 @@ class Dispatcher:
             outcome = await self._commits.commit(address, step, batch=batch, stored=stored)
             if outcome.committed:
                 self._failures.committed(address)
+                self.metrics.function(address.typename).invoked(len(batch.messages), step)
                 return round_trip_s
             failure = TerminalError(f"{address}: {outcome.error}")
         await self._failures.failed(address, batch, failure)
@@ -378,11 +376,12 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         if late:
-            _log.warning(
-                "%d invocation(s) did not finish in %.0fs; they will run again after a restart",
-                len(late),
-                grace_s,
-            )
+            _log.warning("%d invocation(s) did not finish in %.0fs; they will run again after "
+                         "a restart", len(late), grace_s)  # fmt: skip
+
+    def load_by_type(self) -> dict[str, FunctionLoad]:
+        """Per function type, its load this instant, for the metrics."""
+        return load_by_type(self.mailboxes.items(), blocked=self._parked, running=self._running)
 
     def statistics(self) -> dict[str, int]:
         return {

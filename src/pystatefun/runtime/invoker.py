@@ -45,6 +45,7 @@ from pystatefun.http import (
 from pystatefun.module import HttpEndpoint, Transport
 from pystatefun.protocol import FromFunction, parse_from_function
 from pystatefun.runtime.failures import function_error
+from pystatefun.runtime.metrics import RuntimeMetrics
 
 __all__ = ["Invoker", "RemoteInvoker"]
 
@@ -143,7 +144,9 @@ class RemoteInvoker:
         backoff_initial_s: float = 0.01,
         backoff_max_s: float = 1.0,
         rng: random.Random | None = None,
+        metrics: RuntimeMetrics | None = None,
     ) -> None:
+        self._metrics = metrics or RuntimeMetrics()
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
@@ -210,7 +213,16 @@ class RemoteInvoker:
                 f"{where}: cannot set up the connection to {url}: {exc}. Check the endpoint's "
                 "URL and its transport's TLS files (trust_cacerts, client_cert, client_key)."
             ) from exc
-        transport = endpoint.transport
+        started = time.monotonic()
+        try:
+            return await self._call(route, typename, body, where, url, transport=endpoint.transport)
+        finally:
+            self._metrics.function(typename).remote_latency.observe(time.monotonic() - started)
+
+    async def _call(
+        self, route: _Route, typename: str, body: bytes, where: str, url: str, *,
+        transport: Transport,
+    ) -> FromFunction:  # fmt: skip
         deadline = time.monotonic() + transport.call_timeout_s
         attempt = 0
         reasons: Counter[str] = Counter()
@@ -220,9 +232,13 @@ class RemoteInvoker:
                 return await self._attempt(route, body, remaining, transport, where)
             except _AttemptFailedError as exc:
                 self.attempts_failed += 1
+                self._metrics.function(typename).remote_failures += 1
                 attempt += 1
                 reason = str(exc)[:300]
                 reasons[reason] += 1
+            except Exception:  # an answer that says the function failed, or garbage
+                self._metrics.function(typename).remote_failures += 1
+                raise
             delay = min(self._backoff_initial_s * 2**attempt, self._backoff_max_s)
             delay *= 0.8 + 0.4 * self._rng.random()
             remaining = deadline - time.monotonic()

@@ -77,6 +77,9 @@ class Mailboxes:
     def addresses(self) -> list[Address]:
         return list(self._boxes)
 
+    def items(self) -> Iterator[tuple[Address, Mailbox]]:
+        return iter(self._boxes.items())
+
     def _box(self, address: Address) -> Mailbox:
         box = self._boxes.get(address)
         if box is None:

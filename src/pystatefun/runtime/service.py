@@ -29,6 +29,8 @@ from pystatefun.runtime.egress import EgressRoutes
 from pystatefun.runtime.embedded import EmbeddedFunctions
 from pystatefun.runtime.ingestion import Ingestion
 from pystatefun.runtime.invoker import RemoteInvoker
+from pystatefun.runtime.metrics import GROUP_SIZE_BOUNDS, RuntimeMetrics, bucketed
+from pystatefun.runtime.observation import Observation
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.replies import ReplyWaiters
 from pystatefun.runtime.routes import Routes
@@ -75,7 +77,8 @@ class Runtime:
             for endpoint in module.endpoints
             if isinstance(endpoint, EmbeddedEndpoint)
         }
-        self._invoker = RemoteInvoker()
+        self._metrics = RuntimeMetrics()
+        self._invoker = RemoteInvoker(metrics=self._metrics)
         context = self._connector_context(shared_store=engine.shared)
         self._ingresses: list[Ingress] = [build_ingress(s, context) for s in module.ingresses]
         self._egresses: list[Egress] = [build_egress(s, context) for s in module.egresses]
@@ -90,6 +93,7 @@ class Runtime:
             on_step=self._after_step,
             on_fatal=self._fail,
             data_dir=None if self._data_dir is None else self._data_dir.path,
+            metrics=self._metrics,
         )
         self._timers = TimerService(
             self._store, self.options.clock_ms, self._dispatcher.mailboxes.deliver
@@ -111,6 +115,7 @@ class Runtime:
         self.failure: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._phase = "not started"  # recovering, serving, stopping, stopped
         self.recovered: dict[str, int] = {}
 
     def _connector_context(self, *, shared_store: bool) -> ConnectorContext:
@@ -130,11 +135,17 @@ class Runtime:
         """Open the store, recover, start the function servers and connectors. If any of it
         fails, everything started is stopped again, and a data dir this start created is
         removed: a failed start leaves nothing behind."""
-        if self._data_dir is None:
-            await self._start()
-            return
-        with self._data_dir.removed_on_failure():
-            await self._start()
+        self._phase = "recovering"
+        try:
+            if self._data_dir is None:
+                await self._start()
+            else:
+                with self._data_dir.removed_on_failure():
+                    await self._start()
+        except BaseException:
+            self._phase = "stopped"
+            raise
+        self._phase = "serving"
 
     async def _start(self) -> None:
         await self._store.open(self.options.key_groups)
@@ -198,7 +209,9 @@ class Runtime:
         if self._stopping:
             return
         self._stopping = True
+        self._phase = "stopping"
         await self._stop_serving()
+        self._phase = "stopped"
         _log.info("stopped; %s", self.statistics())
 
     async def _stop_serving(self) -> None:
@@ -283,6 +296,38 @@ class Runtime:
     def engine(self) -> StorageEngine:
         """The storage the runtime runs on."""
         return self._store
+
+    @property
+    def readiness(self) -> tuple[bool, str]:
+        """Whether it serves (``/ready``), and what it is doing: recovering, serving,
+        stopping, stopped, or why it failed."""
+        if self.failure is not None:
+            return False, f"failed: {self.failure}"
+        return self._phase == "serving", self._phase
+
+    async def observe(self) -> Observation:
+        """Its figures now, for ``/metrics``."""
+        counts: dict[str, int] = {}
+        if self._phase == "serving":
+            try:
+                counts = await self._store.counts(("timers", "dead_letters"))
+            except Exception:  # noqa: BLE001 - the store closing meanwhile: leave them out
+                _log.debug("the store's counts were not available", exc_info=True)
+        connectors = (*self._ingresses, *self._egresses)
+        readings = (*self._store.readings(), *(r for c in connectors for r in c.readings()))
+        dispatched, engine = self._dispatcher.statistics(), self._store.statistics()
+        return Observation(
+            functions=dict(self._metrics.functions),
+            load=self._dispatcher.load_by_type(),
+            step_commit=self._metrics.step_commit,
+            group_commit=bucketed(dict(engine.group_sizes), GROUP_SIZE_BOUNDS),
+            cache_hits=dispatched["state_cache_hits"],
+            cache_misses=dispatched["state_cache_misses"],
+            dead_lettered=dispatched["dead_lettered_batches"],
+            delayed_pending=counts.get("timers"),
+            dead_letters=counts.get("dead_letters"),
+            readings=readings,
+        )
 
     def statistics(self) -> dict[str, int]:
         engine = self._store.statistics()

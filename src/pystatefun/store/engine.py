@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple, Protocol, final
 
+from pystatefun.reading import Reading
 from pystatefun.store.contents import Content, Contents, StateContent
 from pystatefun.store.keygroups import KeyGroups
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
@@ -50,10 +51,13 @@ __all__ = [
 
 @final
 class EngineStatistics(NamedTuple):
-    """Work an engine did: durable writes (``commits``) and the steps they held."""
+    """Work an engine did: durable writes (``commits``) and the steps they held;
+    ``group_sizes`` says how many writes held how many steps (group commit), as
+    ``(steps, writes)`` pairs."""
 
     commits: int
     steps: int
+    group_sizes: tuple[tuple[int, int], ...] = ()
 
 
 class OwnerMovingError(Exception):
@@ -251,6 +255,11 @@ class StorageEngine(Protocol):
         ...
 
     def statistics(self) -> EngineStatistics: ...
+
+    def readings(self) -> list[Reading]:
+        """Its own figures for the metrics, now (the size of its files, the cluster
+        partitions it owns)."""
+        ...
 
 
 class BulkLoader(Protocol):

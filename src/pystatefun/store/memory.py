@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import final
 
 from pystatefun.errors import DataDirError, NoSuchDeadLetterError
+from pystatefun.reading import Reading
 from pystatefun.store._rows import clashing_timer_reason
 from pystatefun.store.contents import (
     Content,
@@ -78,7 +79,10 @@ class MemoryEngine(WholeStore):
         return self._instance_id
 
     def statistics(self) -> EngineStatistics:
-        return EngineStatistics(self._commits, self._commits)
+        return EngineStatistics(self._commits, self._commits, ((1, self._commits),))
+
+    def readings(self) -> list[Reading]:
+        return []  # nothing beyond the runtime's own figures
 
     @property
     def key_groups(self) -> int:

@@ -12,12 +12,15 @@ Durability: ``fsync`` runs SQLite with ``synchronous=FULL`` (a commit survives p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, final
 
 from pystatefun.errors import DataDirError
+from pystatefun.reading import Reading
 from pystatefun.store._failures import translated
 from pystatefun.store._tables import COUNTED_TABLES, INSTANCE_ID, Tables
 from pystatefun.store.contents import Contents
@@ -67,6 +70,7 @@ class SqliteEngine(WholeStore):
         self._instance_id: str | None = None
         self._commits = 0  # transactions, for statistics
         self._steps_committed = 0
+        self._group_sizes: Counter[int] = Counter()
 
     async def open(self, key_groups: int) -> None:
         """Lock the data dir, open the database, check it was made with the same key groups."""
@@ -101,8 +105,19 @@ class SqliteEngine(WholeStore):
             self._lock.release()
             self._lock = None
 
+    def readings(self) -> list[Reading]:
+        """The data dir's size on disk (the database file and its write-ahead log)."""
+        size = 0
+        for path in self.data_dir.path.iterdir():
+            with contextlib.suppress(OSError):  # a file going away meanwhile (a checkpoint)
+                size += path.stat().st_size if path.is_file() else 0
+        return [Reading("store_size_bytes", "The size of the data dir's files on disk.",
+                        "gauge", size)]  # fmt: skip
+
     def statistics(self) -> EngineStatistics:
-        return EngineStatistics(self._commits, self._steps_committed)
+        return EngineStatistics(
+            self._commits, self._steps_committed, tuple(sorted(self._group_sizes.items()))
+        )
 
     async def _run(self, fn: Callable[..., _T], *args: object, **kwargs: object) -> _T:
         """Run ``fn`` on the store's thread; SQLite errors about the file become coded ones."""
@@ -201,6 +216,7 @@ class SqliteEngine(WholeStore):
         self._applying = []
         self._commits += 1
         self._steps_committed += len(steps)
+        self._group_sizes[len(steps)] += 1
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)

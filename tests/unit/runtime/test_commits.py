@@ -15,6 +15,7 @@ from pystatefun.module import EmbeddedEndpoint, Location
 from pystatefun.runtime.commits import Commits
 from pystatefun.runtime.embedded import EmbeddedFunctions
 from pystatefun.runtime.mailboxes import Batch, Mailboxes
+from pystatefun.runtime.metrics import RuntimeMetrics
 from pystatefun.runtime.replies import DeadLettered, ReplyWaiters
 from pystatefun.runtime.routes import Route
 from pystatefun.runtime.statecache import StateCache
@@ -79,6 +80,7 @@ class Rig:
         self.replies = ReplyWaiters()
         self.steps: list[Step] = []
         self.fatal: list[str] = []
+        self.metrics = RuntimeMetrics()
         self.commits = Commits(
             self.engine,
             mailboxes=self.mailboxes,
@@ -87,6 +89,7 @@ class Rig:
             routes=Routes(embedded),
             on_step=self.steps.append,
             on_fatal=self.fatal.append,
+            metrics=self.metrics,
         )
 
     async def batch(self, target: Address, *callers: Address | None) -> Batch:

@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, final
@@ -102,6 +103,7 @@ class Committer:
         self._task: asyncio.Task[None] | None = None
         self._batches = 0
         self._steps = 0
+        self._group_sizes: Counter[int] = Counter()
 
     # --- the stream, claims and releases -----------------------------------------------------
 
@@ -178,7 +180,9 @@ class Committer:
                 yield from job.step.consumed
 
     def statistics(self) -> EngineStatistics:
-        return EngineStatistics(self._batches, self._steps)
+        return EngineStatistics(
+            self._batches, self._steps, tuple(sorted(self._group_sizes.items()))
+        )
 
     async def stop(self) -> None:
         """Commit what is queued, then stop."""
@@ -252,6 +256,7 @@ class Committer:
         self._applying = []
         self._batches += 1
         self._steps += len(finishing)
+        self._group_sizes[len(finishing)] += 1
         for job, finish in finishing:
             if not job.future.done():
                 job.future.set_result(finish(first))

@@ -62,6 +62,7 @@ class Membership:
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._grace_until = 0.0  # no lease expires before (this worker itself stalled)
+        self.beats = 0  # heartbeats sent
 
     @property
     def live(self) -> list[str]:
@@ -89,6 +90,7 @@ class Membership:
         body = {"worker": self.worker, "instance": self._instance, "leaving": leaving,
                 **self._report()}  # fmt: skip
         await self._nc.publish(self._subject, json.dumps(body).encode())
+        self.beats += 1
 
     async def _beating(self) -> None:
         """Beat each ``heartbeat_s``, and look for expired leases four times as often (a dead

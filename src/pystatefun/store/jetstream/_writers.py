@@ -7,6 +7,7 @@ kept in one map: partitions are disjoint, so each committer writes only its own 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, final
 
@@ -89,4 +90,8 @@ class Writers:
 
     def statistics(self) -> EngineStatistics:
         each = [committer.statistics() for committer in self.committers]
-        return EngineStatistics(sum(s.commits for s in each), sum(s.steps for s in each))
+        sizes: Counter[int] = Counter()
+        for statistics in each:
+            sizes.update(dict(statistics.group_sizes))
+        return EngineStatistics(sum(s.commits for s in each), sum(s.steps for s in each),
+                                tuple(sorted(sizes.items())))  # fmt: skip

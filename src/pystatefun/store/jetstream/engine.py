@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, final
 from nats.js.errors import APIError
 
 from pystatefun.errors import ClusterStorageError
+from pystatefun.reading import Reading
 from pystatefun.store.contents import Contents
 from pystatefun.store.engine import EngineStatistics, OwnershipListener
 from pystatefun.store.jetstream._blocking import connect
@@ -39,12 +40,12 @@ from pystatefun.store.jetstream._connection import UNREACHABLE
 from pystatefun.store.jetstream._directory import Directory, read_directory, write_directory
 from pystatefun.store.jetstream._forwarding import Forwarding
 from pystatefun.store.jetstream._housekeeping import Housekeeping
-from pystatefun.store.jetstream._layout import SHARED_KINDS, ClusterLayout, check_cluster_name
+from pystatefun.store.jetstream._layout import ClusterLayout, check_cluster_name
 from pystatefun.store.jetstream._membership import Membership
 from pystatefun.store.jetstream._ownership import Ownership
+from pystatefun.store.jetstream._readers import Readers
 from pystatefun.store.jetstream._relay import Relay, in_flight
 from pystatefun.store.jetstream._stepping import Stepping
-from pystatefun.store.jetstream._tail import Tail
 from pystatefun.store.jetstream._view import ClusterView
 from pystatefun.store.jetstream._writers import Writers
 from pystatefun.store.records import InboxMessage, StateValue
@@ -108,9 +109,7 @@ class JetStreamEngine(Stepping, Housekeeping):
         self._forwarding: Forwarding | None = None
         self._membership: Membership | None = None
         self._relay: Relay | None = None
-        self._js: JetStreamContext | None = None
-        self._tails: list[Tail] = []  # per stream: its records of the shared kinds
-        self._partition_tails: dict[int, Tail] = {}  # per partition read: the rest of its own
+        self._readers: Readers | None = None
         self._instance_id: str | None = None
         self._next_id = -1
         self._provisional: dict[int, str] = {}  # provisional id -> subject, until consumed
@@ -155,12 +154,11 @@ class JetStreamEngine(Stepping, Housekeeping):
 
     async def _open(self, key_groups: int) -> None:
         assert self._nc is not None
-        js = self._js = self._nc.jetstream(timeout=10)
+        js = self._nc.jetstream(timeout=10)
         directory = await self._directory(js, key_groups)
         self._instance_id = directory.instance_id
         layout = self._layout = directory.layout(self.cluster)
         view = self._view = ClusterView(key_groups, layout.streams)
-        view.partitions = set()  # none read yet: each once claimed
         markers: dict[int, int] = {}
         self._writers = writers = Writers(layout, [Committer(
             self._nc, layout, view, stream=stream, markers=markers, worker=self.worker,
@@ -177,15 +175,17 @@ class JetStreamEngine(Stepping, Housekeeping):
             heartbeat_s=self._heartbeat_s,
             lease_s=self._lease_s,
         )  # fmt: skip
-        self._ownership = ownership = Ownership(layout, writers, membership, forget=self._forget,
-                                                read=self._read, unread=self._unread)  # fmt: skip
+        self._ownership = ownership = Ownership(
+            layout, writers, membership, forget=self._forget,
+            read=lambda partitions: self.readers.read(partitions),  # noqa: PLW0108 - not made yet
+            unread=lambda partitions: self.readers.unread(partitions),  # noqa: PLW0108
+        )  # fmt: skip
         self._relay = relay = Relay(layout, view, writers, serving=lambda: ownership.serving,
                                     arrival=ownership.arrival)  # fmt: skip
         ownership.on_claimed = relay.wake
-        self._tails = [self._tail(stream, layout.shared_filters())
-                       for stream in range(layout.streams)]  # fmt: skip
-        for tail in self._tails:
-            await tail.start()
+        self._readers = Readers(js, layout, view, writers=writers, ownership=ownership,
+                                relay=relay, busy=lambda: writers.busy)  # fmt: skip
+        await self._readers.start()
         await ownership.start()
         relay.start()
         self._forwarding = Forwarding(self._nc, layout, ownership, commit=self.commit,
@@ -214,57 +214,10 @@ class JetStreamEngine(Stepping, Housekeeping):
             )
         return directory
 
-    def _tail(self, stream: int, filters: list[str]) -> Tail:
-        assert self._js is not None
-        return Tail(self._js, self.layout, self.view, stream=stream, filters=filters,
-                    own=self.writers.committers[stream].own.reader(),
-                    on_arrival=self.ownership.arrival, on_outbox=self.relay.wake,
-                    on_marker=self.ownership.marker_seen, on_passed=self._passed)  # fmt: skip
-
-    async def _read(self, partitions: set[int]) -> None:
-        """Read the records of ``partitions`` (claimed) into the view, and go on reading
-        them as they come: from now on the view holds them."""
-        view, layout = self.view, self.layout
-        assert view.partitions is not None
-        for partition in sorted(partitions - set(self._partition_tails)):
-            view.partitions.add(partition)  # the commits' own records of it count from now
-            tail = self._partition_tails[partition] = self._tail(
-                layout.stream_of(partition), layout.partition_filters(partition)
-            )
-            try:
-                await tail.start()
-            except BaseException:
-                await self._unread({partition})
-                raise
-
-    async def _unread(self, partitions: set[int]) -> None:
-        """Stop reading ``partitions`` (released) and forget their records."""
-        view, layout = self.view, self.layout
-        if view.partitions is not None:
-            view.partitions -= partitions  # the commits' own records of them count no more
-        for partition in sorted(partitions):
-            tail = self._partition_tails.pop(partition, None)
-            if tail is not None:
-                await tail.stop()
-        view.drop_partitions(partitions, layout.parse)
-
-    def _passed(self) -> None:
-        view = self.view
-        if view.tombstones > 1024 and not self.writers.busy:
-            view.passed(self._covered)
-
-    def _covered(self, subject: str, global_id: int) -> bool:
-        """Whether the tail that reads ``subject`` has passed ``global_id`` (or none does)."""
-        layout = self.layout
-        kind, partition = layout.parse(subject)
-        stream, seq = layout.locate(global_id)
-        tail = self._tails[stream] if kind in SHARED_KINDS else self._partition_tails.get(partition)
-        return tail is None or tail.position >= seq
-
     def _report(self) -> dict[str, object]:
         serving = [] if self._ownership is None else sorted(self._ownership.serving)
-        tails = [*self._tails, *self._partition_tails.values()]
-        return {"serving": serving, "pending": sum(tail.pending for tail in tails)}
+        pending = 0 if self._readers is None else self._readers.pending
+        return {"serving": serving, "pending": pending}
 
     def _forget(self, partitions: set[int]) -> None:
         """Released partitions: their messages are no longer this worker's own (should they
@@ -292,9 +245,9 @@ class JetStreamEngine(Stepping, Housekeeping):
         if self._membership is not None:
             await self._membership.stop()  # after the last commit: the others claim at once
             self._membership = None
-        for tail in [*self._tails, *self._partition_tails.values()]:
-            await tail.stop()
-        self._tails, self._partition_tails = [], {}
+        if self._readers is not None:
+            await self._readers.stop()
+            self._readers = None
         if self._nc is not None:
             nc, self._nc = self._nc, None
             await nc.close()
@@ -346,9 +299,28 @@ class JetStreamEngine(Stepping, Housekeeping):
         return self._writers
 
     @property
+    def readers(self) -> Readers:
+        assert self._readers is not None, "the store is not open"
+        return self._readers
+
+    @property
     def relay(self) -> Relay:
         assert self._relay is not None, "the store is not open"
         return self._relay
+
+    def readings(self) -> list[Reading]:
+        ownership, membership = self._ownership, self._membership
+        owned = 0 if ownership is None else len(ownership.serving)
+        beats = 0 if membership is None else membership.beats
+        pending = 0 if self._readers is None else self._readers.pending
+        return [
+            Reading("cluster_partitions_owned", "Cluster partitions this worker serves.",
+                    "gauge", owned),
+            Reading("cluster_heartbeats_total", "Heartbeats this worker sent: each renews its "
+                    "lease on its partitions.", "counter", beats),
+            Reading("cluster_records_pending", "Records of the streams this worker reads that "
+                    "it has still to read.", "gauge", pending),
+        ]  # fmt: skip
 
     def statistics(self) -> EngineStatistics:
         writers = self._writers

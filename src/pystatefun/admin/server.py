@@ -1,0 +1,79 @@
+"""``AdminServer``: the admin port of one runtime, embedded or a cluster worker.
+
+- ``GET /health``: 200 while the process runs and its event loop answers (a liveness probe).
+- ``GET /ready``: 200 once the runtime has recovered and serves; 503 before (recovering, a
+  cluster worker joining), while it stops, and after it failed, with the reason in the body
+  (a readiness probe: take the instance out of a load balancer).
+- ``GET /metrics``: the Prometheus text format (``exposition``), taken when scraped.
+
+It listens on 127.0.0.1 unless told otherwise, and it starts before the runtime does, so a
+probe hears "recovering" rather than nothing while a large data dir opens.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, final
+
+from pystatefun.admin.exposition import CONTENT_TYPE, exposition
+from pystatefun.http import HttpLimits, HttpRequest, HttpResponse, HttpServer
+from pystatefun.runtime.observation import Observation
+
+__all__ = ["AdminServer", "Observed"]
+
+_TEXT = {"Content-Type": "text/plain; charset=utf-8"}
+_PATHS = ("/health", "/ready", "/metrics")
+_MAX_BODY_BYTES = 64 * 1024  # its requests carry no body; this bounds a confused client
+_STOP_S = 2.0
+
+
+class Observed(Protocol):
+    """What the admin port asks of the runtime (``pystatefun.runtime.service.Runtime``)."""
+
+    @property
+    def readiness(self) -> tuple[bool, str]: ...
+
+    async def observe(self) -> Observation: ...
+
+
+@final
+class AdminServer:
+    """Serves ``/health``, ``/ready`` and ``/metrics`` of ``runtime`` on ``host:port`` (0: a
+    free port; see ``url`` once started)."""
+
+    def __init__(
+        self, runtime: Observed, *, host: str = "127.0.0.1", port: int = 0,
+        limits: HttpLimits | None = None,
+    ) -> None:  # fmt: skip
+        self._runtime = runtime
+        self._host, self._port = host, port
+        self._server = HttpServer(self._answer, max_body_bytes=_MAX_BODY_BYTES,
+                                  limits=limits or HttpLimits())  # fmt: skip
+        self._started = False
+
+    async def start(self) -> None:
+        """Listen; OSError when the port cannot be bound."""
+        await self._server.start(self._host, self._port)
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._server.stop(_STOP_S)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._server.host}:{self._server.port}"
+
+    async def _answer(self, request: HttpRequest) -> HttpResponse:
+        path = request.path.split("?", 1)[0]
+        if path not in _PATHS:
+            return HttpResponse(404, f"{path} is not one of {', '.join(_PATHS)}\n".encode(), _TEXT)
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse(405, b"only GET\n", {**_TEXT, "Allow": "GET, HEAD"})
+        if path == "/health":
+            return HttpResponse(200, b"alive\n", _TEXT)
+        if path == "/ready":
+            ready, doing = self._runtime.readiness
+            return HttpResponse(200 if ready else 503, f"{doing}\n".encode(), _TEXT)
+        body = exposition(await self._runtime.observe())
+        return HttpResponse(200, body, {"Content-Type": CONTENT_TYPE})
