@@ -4,7 +4,9 @@
 - ``GET /ready``: 200 once the runtime has recovered and serves; 503 before (recovering, a
   cluster worker joining), while it stops, and after it failed, with the reason in the body
   (a readiness probe: take the instance out of a load balancer).
-- ``GET /metrics``: the Prometheus text format (``exposition``), taken when scraped.
+- ``GET /metrics``: the Prometheus text format (``exposition``), taken when scraped; with an
+  admin token (``front_door``), only for requests that show it (Prometheus sends bearer
+  tokens). The probes answer anyone.
 
 It listens on 127.0.0.1 unless told otherwise, and it starts before the runtime does, so a
 probe hears "recovering" rather than nothing while a large data dir opens.
@@ -16,6 +18,7 @@ from typing import Protocol, final
 
 from pystatefun.admin.exposition import CONTENT_TYPE, exposition
 from pystatefun.http import HttpLimits, HttpRequest, HttpResponse, HttpServer
+from pystatefun.http.front_door import FrontDoor
 from pystatefun.runtime.observation import Observation
 
 __all__ = ["AdminServer", "Observed"]
@@ -42,9 +45,10 @@ class AdminServer:
 
     def __init__(
         self, runtime: Observed, *, host: str = "127.0.0.1", port: int = 0,
-        limits: HttpLimits | None = None,
+        limits: HttpLimits | None = None, front_door: FrontDoor | None = None,
     ) -> None:  # fmt: skip
         self._runtime = runtime
+        self._door = front_door or FrontDoor()
         self._host, self._port = host, port
         self._server = HttpServer(self._answer, max_body_bytes=_MAX_BODY_BYTES,
                                   limits=limits or HttpLimits())  # fmt: skip
@@ -52,7 +56,7 @@ class AdminServer:
 
     async def start(self) -> None:
         """Listen; OSError when the port cannot be bound."""
-        await self._server.start(self._host, self._port)
+        await self._server.start(self._host, self._port, ssl_context=self._door.tls)
         self._started = True
 
     async def stop(self) -> None:
@@ -62,7 +66,7 @@ class AdminServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.host}:{self._server.port}"
+        return f"{self._door.scheme}://{self._server.host}:{self._server.port}"
 
     async def _answer(self, request: HttpRequest) -> HttpResponse:
         path = request.path.split("?", 1)[0]
@@ -75,5 +79,8 @@ class AdminServer:
         if path == "/ready":
             ready, doing = self._runtime.readiness
             return HttpResponse(200 if ready else 503, f"{doing}\n".encode(), _TEXT)
+        refused = self._door.refusal(request)  # the probes above answer anyone
+        if refused is not None:
+            return refused
         body = exposition(await self._runtime.observe())
         return HttpResponse(200, body, {"Content-Type": CONTENT_TYPE})

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pystatefun.cli._access_options import Access, access_options
 from pystatefun.cli._cluster_worker import ClusterWorker
 from pystatefun.cli._errors import CodedError
 from pystatefun.cli._http_options import http_limits_options
@@ -32,14 +33,14 @@ async def _serve(
     module: Module,
     options: RuntimeOptions,
     cluster: ClusterWorker | None,
-    admin_at: tuple[str, int] | None,
+    access: Access,
 ) -> None:
 
     from pystatefun.runtime.service import Runtime  # noqa: PLC0415
 
     engine = None if cluster is None else cluster.engine(options)
     runtime = Runtime(module, options, engine=engine)
-    admin = None if admin_at is None else await _admin(runtime, *admin_at)
+    admin = None if access.admin_at is None else await _admin(runtime, access)
     try:
         await _run(runtime, module)
     finally:
@@ -47,13 +48,17 @@ async def _serve(
             await admin.stop()
 
 
-async def _admin(runtime: Runtime, host: str, port: int) -> AdminServer:
+async def _admin(runtime: Runtime, access: Access) -> AdminServer:
     """The admin port, listening before the runtime opens its store (a probe hears
     "recovering" meanwhile); its URL on stdout at once."""
     from pystatefun.admin import AdminServer  # noqa: PLC0415 - keeps start-up fast
     from pystatefun.errors import DataDirError  # noqa: PLC0415
+    from pystatefun.http import FrontDoor  # noqa: PLC0415
 
-    admin = AdminServer(runtime, host=host, port=port)
+    assert access.admin_at is not None
+    host, port = access.admin_at
+    door = FrontDoor(access.admin_token, runtime.front_door.tls)
+    admin = AdminServer(runtime, host=host, port=port, front_door=door)
     try:
         await admin.start()
     except OSError as exc:
@@ -215,19 +220,7 @@ async def _run(runtime: Runtime, module: Module) -> None:
     help="Added to every port the module's ingresses and egresses listen on (several workers "
     "on one host); function endpoints' URLs are left as they are.",
 )
-@click.option(
-    "--admin-port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve /metrics, /health and /ready on this port (0: a free one; its URL is printed "
-    "as `admin URL`). Off unless given.",
-)
-@click.option(
-    "--admin-host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Interface the admin port listens on.",
-)
+@access_options
 @http_limits_options
 @click.option(
     "--log-level",
@@ -258,8 +251,7 @@ def run(  # click passes options by keyword
     worker_name: str | None,
     streams: int | None,
     port_offset: int,
-    admin_port: int | None,
-    admin_host: str,
+    access: Access,
     http_limits: HttpLimits,
     log_level: str,
 ) -> None:
@@ -296,10 +288,11 @@ def run(  # click passes options by keyword
             key_groups=key_groups,
             http_limits=http_limits,
             port_offset=port_offset,
+            ingress_token=access.ingress_token,
+            tls=access.tls,
         )
         cluster = _worker(cluster_urls, name=cluster_name, worker=worker_name, streams=streams)
-        admin_at = None if admin_port is None else (admin_host, admin_port)
-        run_event_loop(_serve(module, options, cluster, admin_at))  # uvloop when installed
+        run_event_loop(_serve(module, options, cluster, access))  # uvloop when installed
     except PystatefunError as exc:
         raise CodedError(exc) from exc
 

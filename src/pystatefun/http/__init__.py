@@ -33,16 +33,21 @@ if TYPE_CHECKING:  # imported by __getattr__ on first use
     from pystatefun.http._loop import event_loop_factory as event_loop_factory
     from pystatefun.http._loop import run_event_loop as run_event_loop
     from pystatefun.http.client import HttpClientPool as HttpClientPool
+    from pystatefun.http.front_door import FrontDoor as FrontDoor
+    from pystatefun.http.front_door import server_tls as server_tls
     from pystatefun.http.server import HttpServer as HttpServer
 
 _LAZY = {
+    "FrontDoor": "pystatefun.http.front_door",
     "HttpClientPool": "pystatefun.http.client",
     "HttpServer": "pystatefun.http.server",
     "event_loop_factory": "pystatefun.http._loop",
     "run_event_loop": "pystatefun.http._loop",
+    "server_tls": "pystatefun.http.front_door",
 }
 
 __all__ = [
+    "FrontDoor",
     "HttpBodyTooLargeError",
     "HttpClientError",
     "HttpClientPool",
@@ -56,6 +61,7 @@ __all__ = [
     "HttpTimeoutError",
     "event_loop_factory",
     "run_event_loop",
+    "server_tls",
 ]
 
 for _name in __all__:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol, final
 
 from pystatefun.http import HttpLimits
+from pystatefun.http.front_door import FrontDoor
 from pystatefun.protocol import TypedValue
 from pystatefun.reading import Reading
 from pystatefun.store import EgressOut, EgressRecord, Position
@@ -191,6 +192,8 @@ class ConnectorContext:
     port_offset: int = 0
     #: Other runtimes (cluster workers) serve parts of the same store at the same time.
     shared_store: bool = False
+    #: Who may use a network connector's port: its bearer token and TLS.
+    front_door: FrontDoor = field(default_factory=FrontDoor)
 
     def port(self, port: int) -> int:
         """Where a connector whose module port is ``port`` listens (0: a free port, still)."""

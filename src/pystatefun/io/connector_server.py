@@ -2,15 +2,18 @@
 
 It starts with the runtime that the connector hands messages to (a port in use is a coded
 error that says what to change), stops within a bound, and counts its answers by HTTP status
-(and what its server refused before a handler saw it) for the metrics.
+(and what its server refused before a handler saw it) for the metrics. Its front door (a
+bearer token, TLS) turns away a request without the token before the connector sees it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from pystatefun.errors import DataDirError
-from pystatefun.http import HttpLimits, HttpResponse, HttpServer
+from pystatefun.http import HttpLimits, HttpRequest, HttpResponse, HttpServer
+from pystatefun.http.front_door import FrontDoor
 from pystatefun.io.api import RuntimeHandle
 from pystatefun.reading import Reading
 
@@ -22,9 +25,10 @@ _SHUTDOWN_TIMEOUT_S = 5.0
 class ConnectorServer:
     """One HTTP server of a connector, started with the runtime it hands to (subclassed)."""
 
-    def __init__(self, host: str, port: int, limits: HttpLimits) -> None:
+    def __init__(self, host: str, port: int, limits: HttpLimits, front_door: FrontDoor) -> None:
         self._host, self._port = host, port
         self._limits = limits
+        self._door = front_door
         self._server: HttpServer | None = None
         self._runtime: RuntimeHandle | None = None
         self.port = port
@@ -34,6 +38,14 @@ class ConnectorServer:
     def _answered(self, response: HttpResponse) -> HttpResponse:
         self._statuses[response.status] += 1
         return response
+
+    async def _through_door(
+        self, request: HttpRequest, handle: Callable[[HttpRequest], Awaitable[HttpResponse]]
+    ) -> HttpResponse:
+        """``handle``'s answer, once the request showed the port's token (else 401, and
+        ``handle`` never sees it)."""
+        refused = self._door.refusal(request)
+        return self._answered(refused if refused is not None else await handle(request))
 
     def _readings(self, role: str, kind: str) -> list[Reading]:
         """Its requests by the status they were answered with, and what its server refused
@@ -54,7 +66,7 @@ class ConnectorServer:
     async def _start(self, runtime: RuntimeHandle, server: HttpServer) -> None:
         self._runtime = runtime
         try:
-            await server.start(self._host, self._port)
+            await server.start(self._host, self._port, ssl_context=self._door.tls)
         except OSError as exc:
             raise DataDirError(
                 f"cannot listen on {self._host}:{self._port}: {exc.strerror or exc}; is another "
@@ -76,4 +88,4 @@ class ConnectorServer:
 
     @property
     def url(self) -> str | None:
-        return None if self._server is None else f"http://{self._host}:{self.port}"
+        return None if self._server is None else f"{self._door.scheme}://{self._host}:{self.port}"

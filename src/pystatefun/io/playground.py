@@ -35,6 +35,7 @@ from urllib.parse import unquote
 
 from pystatefun.errors import ProtocolError, StoppingError, TerminalError
 from pystatefun.http import HttpLimits, HttpRequest, HttpResponse, HttpServer
+from pystatefun.http.front_door import FrontDoor
 from pystatefun.io.api import (
     ConnectorContext,
     IngestOutcome,
@@ -95,6 +96,7 @@ def build_ingress(spec: object, context: ConnectorContext) -> PlaygroundIngressS
         port=context.port(spec.port),
         max_body_bytes=context.ingress_max_bytes,
         limits=context.http_limits,
+        front_door=context.front_door,
     )
 
 
@@ -106,6 +108,7 @@ def build_egress(spec: object, context: ConnectorContext) -> PlaygroundEgressSer
         port=context.port(spec.port),
         topics=spec.topics,
         limits=context.http_limits,
+        front_door=context.front_door,
     )
 
 
@@ -114,9 +117,10 @@ class PlaygroundIngressServer(ConnectorServer):
     """The ``Ingress`` of ``io.statefun.playground.v1/ingress``."""
 
     def __init__(
-        self, *, host: str, port: int, max_body_bytes: int, limits: HttpLimits | None = None
-    ) -> None:
-        super().__init__(host, port, limits or HttpLimits())
+        self, *, host: str, port: int, max_body_bytes: int, limits: HttpLimits | None = None,
+        front_door: FrontDoor | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(host, port, limits or HttpLimits(), front_door or FrontDoor())
         self._max_bytes = max_body_bytes
 
     async def start(self, runtime: RuntimeHandle) -> None:
@@ -132,7 +136,7 @@ class PlaygroundIngressServer(ConnectorServer):
         return self._readings("ingress", PlaygroundIngress.KIND)
 
     async def _answer(self, request: HttpRequest) -> HttpResponse:
-        return self._answered(await self._ingest(request))
+        return await self._through_door(request, self._ingest)
 
     async def _ingest(self, request: HttpRequest) -> HttpResponse:
         parsed = self._parse(request)
@@ -283,9 +287,10 @@ class PlaygroundEgressServer(ConnectorServer):
     egress_id = PLAYGROUND_EGRESS
 
     def __init__(
-        self, *, host: str, port: int, topics: tuple[str, ...], limits: HttpLimits | None = None
-    ) -> None:
-        super().__init__(host, port, limits or HttpLimits())
+        self, *, host: str, port: int, topics: tuple[str, ...], limits: HttpLimits | None = None,
+        front_door: FrontDoor | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(host, port, limits or HttpLimits(), front_door or FrontDoor())
         self._topics = topics
 
     async def start(self, runtime: RuntimeHandle) -> None:
@@ -297,7 +302,7 @@ class PlaygroundEgressServer(ConnectorServer):
         return self._readings("egress", PlaygroundEgress.KIND)
 
     async def _answer(self, request: HttpRequest) -> HttpResponse:
-        return self._answered(await self._pop(request))
+        return await self._through_door(request, self._pop)
 
     def committed(self) -> None:
         """Nothing to do: clients read the records (``GET /<topic>``)."""

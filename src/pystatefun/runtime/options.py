@@ -71,6 +71,11 @@ class RuntimeOptions:
     #: What one client of the playground ingress or egress may send, and how slowly: head size,
     #: header count, head and body timeouts, open connections (``pystatefun.http.HttpLimits``).
     http_limits: HttpLimits = field(default_factory=HttpLimits)
+    #: The bearer token the playground ingress and egress require (None: none). Since v0.2.
+    ingress_token: str | None = field(default=None, repr=False)  # never in a log line
+    #: A PEM certificate chain and its key: the playground ingress and egress (and the admin
+    #: port) speak TLS. Since v0.2.
+    tls: tuple[Path, Path] | None = None
     #: On SIGTERM, how long running invocations may take to finish before they are abandoned.
     shutdown_grace_s: float = 30.0
     #: How often to look for messages written to the data dir from outside (a re-drive).

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import final
 
 from pystatefun.errors import DataDirError
+from pystatefun.http.front_door import FrontDoor, server_tls
 from pystatefun.io.api import ConnectorContext, Egress, Ingress
 from pystatefun.io.registry import build_egress, build_ingress
 from pystatefun.module import EmbeddedEndpoint, Module
@@ -79,22 +80,19 @@ class Runtime:
         }
         self._metrics = RuntimeMetrics()
         self._invoker = RemoteInvoker(metrics=self._metrics)
+        tls = None if self.options.tls is None else server_tls(*self.options.tls)
+        #: Who may use the connectors' ports (and, with its own token, the admin port).
+        self.front_door = FrontDoor(self.options.ingress_token, tls)
         context = self._connector_context(shared_store=engine.shared)
         self._ingresses: list[Ingress] = [build_ingress(s, context) for s in module.ingresses]
         self._egresses: list[Egress] = [build_egress(s, context) for s in module.egresses]
         self._egress_routes = EgressRoutes(self._egresses)
         self._dispatcher = Dispatcher(
-            self._store,
-            routes=Routes(self._colocated.module, self._embedded),
-            invoker=self._invoker,
-            egress=self._egress_routes,
-            options=self.options,
-            replies=self._replies,
-            on_step=self._after_step,
-            on_fatal=self._fail,
-            data_dir=None if self._data_dir is None else self._data_dir.path,
-            metrics=self._metrics,
-        )
+            self._store, routes=Routes(self._colocated.module, self._embedded),
+            invoker=self._invoker, egress=self._egress_routes, options=self.options,
+            replies=self._replies, on_step=self._after_step, on_fatal=self._fail,
+            data_dir=None if self._data_dir is None else self._data_dir.path, metrics=self._metrics,
+        )  # fmt: skip
         self._timers = TimerService(
             self._store, self.options.clock_ms, self._dispatcher.mailboxes.deliver
         )
@@ -127,6 +125,7 @@ class Runtime:
             http_limits=options.http_limits,
             port_offset=options.port_offset,
             shared_store=shared_store,
+            front_door=self.front_door,
         )
 
     # --- lifecycle -------------------------------------------------------------------------

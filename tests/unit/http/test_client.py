@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration.runtime.test_tls import _certificates
+from support.certificates import make_certificates
 
 from pystatefun.http import (
     HttpBodyTooLargeError,
@@ -372,7 +372,7 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("openssl") is None:
         pytest.skip("needs the openssl CLI")
     path = tmp_path_factory.mktemp("tls")
-    _certificates(path)
+    make_certificates(path)
     return path
 
 
