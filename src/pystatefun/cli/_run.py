@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +13,7 @@ from pystatefun.cli._access_options import Access, access_options
 from pystatefun.cli._cluster_worker import ClusterWorker
 from pystatefun.cli._errors import CodedError
 from pystatefun.cli._http_options import http_limits_options
+from pystatefun.cli._log_options import log_options
 from pystatefun.cli._options import cluster_options, data_dir_option, streams_option
 from pystatefun.errors import PystatefunError
 
@@ -222,12 +222,7 @@ async def _run(runtime: Runtime, module: Module) -> None:
 )
 @access_options
 @http_limits_options
-@click.option(
-    "--log-level",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
-    default="INFO",
-    show_default=True,
-)
+@log_options("%(asctime)s %(levelname)s %(name)s: %(message)s")
 def run(  # click passes options by keyword
     module_file: Path,
     *,
@@ -253,7 +248,6 @@ def run(  # click passes options by keyword
     port_offset: int,
     access: Access,
     http_limits: HttpLimits,
-    log_level: str,
 ) -> None:
     """Run MODULE (a StateFun module YAML) embedded in this process.
 
@@ -266,8 +260,6 @@ def run(  # click passes options by keyword
     from pystatefun.module import load_module  # noqa: PLC0415
     from pystatefun.runtime.options import RuntimeOptions  # noqa: PLC0415
 
-    logging.basicConfig(level=log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
     try:
         module = load_module(module_file)
         options = RuntimeOptions(

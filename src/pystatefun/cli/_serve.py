@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import click
 
+from pystatefun.cli._log_options import log_options
 from pystatefun.errors import ConfigurationError
 from pystatefun.http import HttpLimits, HttpRequest, HttpResponse, HttpServer, run_event_loop
 from pystatefun.sdk import RequestReplyHandler, StatefulFunctions, inprocess
@@ -121,12 +121,7 @@ async def _serve(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Listen on this Unix socket instead of TCP (a stale socket file there is replaced).",
 )
-@click.option(
-    "--log-level",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
-    default="INFO",
-    show_default=True,
-)
+@log_options("%(levelname)s %(message)s")
 @click.pass_context
 def serve(  # click passes options by keyword
     context: click.Context,
@@ -136,7 +131,6 @@ def serve(  # click passes options by keyword
     port: int,
     path: str,
     unix_socket: Path | None,
-    log_level: str,
 ) -> None:
     """Serve the StatefulFunctions object TARGET (FILE.py:NAME or MODULE:NAME) over HTTP.
 
@@ -148,7 +142,6 @@ def serve(  # click passes options by keyword
         given = [f"--{name}" for name in ("host", "port") if _given(context, name)]
         if given:
             raise click.UsageError(f"--unix-socket and {' and '.join(given)} exclude each other")
-    logging.basicConfig(level=log_level, stream=sys.stderr, format="%(levelname)s %(message)s")
     functions = load_functions(target)
     try:
         run_event_loop(_serve(functions, host, port, path, unix_socket))

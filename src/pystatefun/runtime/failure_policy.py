@@ -93,12 +93,14 @@ class FailurePolicy:
         message alone."""
         verdict = self._isolation.failed(address, len(batch.messages), failure)
         if verdict.decision is Decision.RETRY:
-            _log.warning("%s; trying the batch again in %.1fs", failure, verdict.delay_s)
+            _log.warning("%s; trying the batch again in %.1fs", failure, verdict.delay_s,
+                         extra={"address": address})  # fmt: skip
             self._park(address, verdict.delay_s)
             return
         if verdict.decision is Decision.SPLIT:
             cap = self._isolation.cap(address)
-            _log.warning("%s; splitting the batch: at most %s message(s) next", failure, cap)
+            _log.warning("%s; splitting the batch: at most %s message(s) next", failure, cap,
+                         extra={"address": address})  # fmt: skip
             return
         head = Batch(batch.messages[:1])
         if verdict.decision is Decision.DEAD_LETTER:
@@ -126,5 +128,6 @@ class FailurePolicy:
             attempts,
             policy.dead_letter_after_attempts,
             delay,
+            extra={"address": address},
         )
         self._park(address, delay)
