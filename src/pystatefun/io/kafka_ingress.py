@@ -90,7 +90,13 @@ class KafkaIngressConnector:
         self._dropped: set[str] = set()  # partitions whose records were handed over, not kept
 
     def readings(self) -> list[Reading]:
-        return []  # none of its own yet: the runtime's metrics count what it ingests
+        """Each partition's consumer lag: records stored in Kafka and not yet durable here."""
+        lag = {} if self._reader is None else self._reader.lag
+        doc = ("Records of a Kafka partition this ingress reads that are not durable in "
+               "pystatefun yet (librdkafka's consumer_lag).")  # fmt: skip
+        return [Reading("kafka_ingress_lag_records", doc, "gauge", records,
+                        (("ingress", self._spec.id), ("partition", key)))
+                for key, records in sorted(lag.items())]  # fmt: skip
 
     async def start(self, runtime: RuntimeHandle) -> None:
         """Read the stored positions and start the reader; ``ModuleError`` at the ingress's

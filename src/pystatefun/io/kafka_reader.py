@@ -18,6 +18,7 @@ topic created later, a partition added) starts at its earliest record, since all
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import queue
 import threading
@@ -48,6 +49,9 @@ BACKLOG_MAX = 20_000
 _POLL_S = 0.1  # also how long a poll gathers records into one batch (fewer, larger steps)
 _BATCH_MAX = 500
 _ERROR_LOG_S = 10.0
+# How often librdkafka reports its statistics (the consumer lag for /metrics), unless the
+# ingress's properties say otherwise.
+_STATISTICS_MS = 5000
 _DATE_LOOKUP_TIMEOUT_S = 10.0
 _METADATA_TIMEOUT_S = 2.0  # short: stopping waits for it
 _DISCOVERY_S = 30.0
@@ -137,12 +141,15 @@ class KafkaReader:
         self._discovery_s = _discovery_s(spec)
         self._thread: threading.Thread | None = None
         self._errors = ThrottledLog(_log, _ERROR_LOG_S)
+        #: Per partition read (``topic/partition``), the records after the last one made
+        #: durable, as librdkafka's statistics last said (replaced whole, never changed).
+        self.lag: dict[str, int] = {}
 
     def start(self) -> None:
         """Make the consumer and start its thread; ``ModuleError`` at the ingress's document
         if the Kafka client refuses its settings (a misspelt property, say)."""
         spec = self._spec
-        config: dict[str, Any] = dict(spec.properties)
+        config: dict[str, Any] = {"statistics.interval.ms": _STATISTICS_MS, **dict(spec.properties)}
         config.update(
             {
                 "bootstrap.servers": spec.bootstrap_servers,
@@ -151,6 +158,7 @@ class KafkaReader:
                 "auto.offset.reset": spec.auto_offset_reset,
                 "isolation.level": "read_committed",
                 "error_cb": self._on_error,
+                "stats_cb": self._on_statistics,
             }
         )
         try:
@@ -189,6 +197,22 @@ class KafkaReader:
     def _on_error(self, error: KafkaError) -> None:
         self._errors.error("kafka ingress %s (%s): %s; retrying", self._spec.id,
                            self._spec.bootstrap_servers, error.str())  # fmt: skip
+
+    def _on_statistics(self, report: str) -> None:
+        """librdkafka's statistics (every ``statistics.interval.ms``): each assigned
+        partition's ``consumer_lag``, the last stable offset minus the committed one (the
+        group's offsets follow what the runtime made durable)."""
+        try:
+            topics = json.loads(report).get("topics", {})
+            lag = {partition_key(name, int(number)): int(figures["consumer_lag"])
+                   for name, topic in topics.items()
+                   for number, figures in topic.get("partitions", {}).items()
+                   if (name, int(number)) in self._assigned
+                   and figures.get("consumer_lag", -1) >= 0}  # fmt: skip
+        except (ValueError, KeyError, TypeError, AttributeError):
+            _log.debug("kafka ingress %s: unreadable statistics", self._spec.id, exc_info=True)
+            return
+        self.lag = lag
 
     def _poll(self, consumer: Consumer) -> None:
         next_lookup = 0.0

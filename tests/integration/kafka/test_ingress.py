@@ -383,3 +383,28 @@ async def test_a_broker_that_is_down_is_reported_and_retried(
     message = next(r.message for r in caplog.records if bootstrap in r.message)
     assert INGRESS in message
     assert "retrying" in message
+
+
+async def test_the_consumer_lag_of_each_partition_reaches_the_metrics(
+    kafka_broker: Any, tmp_path: Path
+) -> None:
+    """librdkafka's statistics (every 200 ms here) give each partition's lag: once every
+    record is durable and its offset committed to the group, 0 for each of the three."""
+    name = topic(kafka_broker, partitions=3)
+    rows = _rows(60, keys=6)
+    _produce(kafka_broker, name, rows)
+    module = _module(
+        tmp_path, "lag_metric_fns", [name], bootstrap=kafka_broker.bootstrap,
+        extra_spec="  properties:\n    - statistics.interval.ms: 200\n",
+    )  # fmt: skip
+    async with running(module, tmp_path / "data") as runtime:
+        assert by_id(await records(runtime, "out", 60)) == expected(rows)
+
+        async def lags() -> dict[str, float] | None:
+            found = {dict(r.labels)["partition"]: r.value
+                     for r in (await runtime.observe()).readings
+                     if r.name == "kafka_ingress_lag_records"}  # fmt: skip
+            return found if len(found) == 3 and not any(found.values()) else None
+
+        lag = await wait_for(lags)
+    assert lag == {f"{name}/{p}": 0 for p in range(3)}
