@@ -92,8 +92,8 @@ class _Families(Collector):
 
     def _runtime(self) -> Iterator[Metric]:
         seen = self._seen
-        commit = _histogram("step_commit_seconds", "From a step's commit to its being "
-                            "durable.", [])  # fmt: skip
+        commit = _histogram("step_commit_seconds", "Each step the runtime commits, from its "
+                            "commit to its being durable.", [])  # fmt: skip
         _add(commit, [], seen.step_commit)
         group = _histogram("group_commit_steps", "Steps per durable write of the store "
                            "(group commit).", [])  # fmt: skip

@@ -29,7 +29,7 @@ from typing import final
 
 from pystatefun.runtime.batches import stored_seqs
 from pystatefun.runtime.mailboxes import Batch, Mailboxes
-from pystatefun.runtime.metrics import RuntimeMetrics
+from pystatefun.runtime.metrics import RuntimeMetrics, timed_commit
 from pystatefun.runtime.replies import DeadLettered, ReplyWaiters, is_reply_address
 from pystatefun.runtime.routes import RouteTable
 from pystatefun.runtime.statecache import StateCache
@@ -103,8 +103,7 @@ class Commits:
             self._commit_speculatively(address, step, replies, batch=batch, stored=stored,
                                        started=started)  # fmt: skip
             return StepOutcome(committed=True)
-        outcome = await self._store.commit(step)
-        self._commit_latency.observe(time.monotonic() - started)
+        outcome = await timed_commit(self._store, step, self._commit_latency)
         if not outcome.committed:
             return outcome
         self.batches_committed += 1
@@ -190,7 +189,7 @@ class Commits:
             tuple(NewMessage(m.target, m.caller, m.payload) for m in messages),
         )
         step = Step(consumed=stored_seqs(messages), dead_letter=entry)
-        outcome = await self._store.commit(step)
+        outcome = await timed_commit(self._store, step, self._commit_latency)
         assert outcome.committed, f"a dead-letter step cannot fail: {outcome.error}"
         assert outcome.dead_letter_id is not None
         self.dead_lettered_batches += 1
@@ -215,7 +214,8 @@ class Commits:
     async def drop_stale_replies(self, address: Address, batch: Batch) -> None:
         """Stored messages to a request-reply caller: left by an earlier version, which stored
         replies, or re-driven. Nobody waits for them any more, so they are consumed."""
-        outcome = await self._store.commit(Step(consumed=stored_seqs(batch.messages)))
+        step = Step(consumed=stored_seqs(batch.messages))
+        outcome = await timed_commit(self._store, step, self._commit_latency)
         assert outcome.committed
         self._mailboxes.consumed(address, batch)
         _log.info("%s: dropped %d reply(ies) nobody waits for", address, len(batch.messages))

@@ -26,6 +26,7 @@ from typing import final
 from pystatefun.errors import DataDirError, StoppingError
 from pystatefun.io.api import IngestOutcome, IngestResult, IngressMessage
 from pystatefun.runtime.dispatcher import Dispatcher
+from pystatefun.runtime.metrics import RuntimeMetrics, timed_commit
 from pystatefun.runtime.options import RuntimeOptions
 from pystatefun.runtime.owner_requests import (
     AskedRequest,
@@ -81,7 +82,9 @@ class Ingestion:
         stopping: Callable[[], bool],
         on_fatal: Callable[[str], None] = lambda reason: None,
         watch_serving: Callable[[Callable[[], None]], None] = lambda changed: None,
+        metrics: RuntimeMetrics | None = None,
     ) -> None:
+        self._latency = (metrics or RuntimeMetrics()).step_commit
         self._store = engine
         self._on_fatal = on_fatal
         self._dispatcher = dispatcher
@@ -240,7 +243,7 @@ class Ingestion:
             step.positions.append(position)
         message = None
         try:
-            outcome = await self._store.commit(step)
+            outcome = await timed_commit(self._store, step, self._latency)
             if outcome.committed and outcome.seqs:  # none: stored by another worker, which
                 message = InboxMessage(outcome.seqs[0], target, caller, payload)  # says so
         finally:
@@ -291,7 +294,7 @@ class Ingestion:
             positions=[position],
         )
         try:
-            outcome = await self._store.commit(step)
+            outcome = await timed_commit(self._store, step, self._latency)
         except BaseException:
             for message in ready:
                 self._dispatcher.mailboxes.release(message.target, None)
@@ -315,7 +318,7 @@ class Ingestion:
             else (NewMessage(target, None, Payload(message.typename, message.value)),)
         )
         step = Step(dead_letter=DeadLetterEntry(target, error, 1, kept), positions=[position])
-        outcome = await self._store.commit(step)
+        outcome = await timed_commit(self._store, step, self._latency)
         return IngestOutcome.ACCEPTED if outcome.committed else IngestOutcome.UNAVAILABLE
 
     async def positions(self, source: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ class Observation:
 
     functions: dict[str, FunctionCounts]  # by function type, since the start
     load: dict[str, FunctionLoad]  # by function type, now
-    step_commit: Histogram  # seconds from a step's commit to its being durable
+    step_commit: Histogram  # seconds from each step's commit to its being durable
     group_commit: Histogram  # steps per durable write
     cache_hits: int
     cache_misses: int

@@ -94,7 +94,7 @@ class Runtime:
             data_dir=None if self._data_dir is None else self._data_dir.path, metrics=self._metrics,
         )  # fmt: skip
         self._timers = TimerService(
-            self._store, self.options.clock_ms, self._dispatcher.mailboxes.deliver
+            self._store, self.options.clock_ms, self._dispatcher.mailboxes.deliver, self._metrics
         )
         self._serving = Serving(self._dispatcher, self._timers, on_fatal=self._fail)
         #: The runtime as its connectors see it.
@@ -106,6 +106,7 @@ class Runtime:
             stopping=lambda: self._stopping,
             on_fatal=self._fail,
             watch_serving=self._serving.watch,
+            metrics=self._metrics,
         )
         self._stop = asyncio.Event()
         #: Set when the runtime cannot go on (the store failed to commit); ``failure`` says why.

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import final
 
+from pystatefun.runtime.metrics import RuntimeMetrics, timed_commit
 from pystatefun.store import InboxMessage, NewMessage, Step, StorageEngine
 
 __all__ = ["TimerService"]
@@ -30,8 +31,10 @@ class TimerService:
         store: StorageEngine,
         clock_ms: Callable[[], int],
         deliver: Callable[[InboxMessage], None],
+        metrics: RuntimeMetrics | None = None,
     ) -> None:
         self._store = store
+        self._latency = (metrics or RuntimeMetrics()).step_commit
         self._clock_ms = clock_ms
         self._deliver = deliver
         self._wake = asyncio.Event()
@@ -79,7 +82,7 @@ class TimerService:
             return False
         messages = [NewMessage(t.target, t.sender, t.payload) for t in due]
         step = Step(fired_timers=[t.timer_id for t in due], messages=messages)
-        outcome = await self._store.commit(step)
+        outcome = await timed_commit(self._store, step, self._latency)
         if not outcome.committed:
             _log.info("%d delayed message(s) not fired now: %s", len(due), outcome.error)
             self._refused = True

@@ -108,9 +108,10 @@ class SqliteEngine(WholeStore):
     def readings(self) -> list[Reading]:
         """The data dir's size on disk (the database file and its write-ahead log)."""
         size = 0
-        for path in self.data_dir.path.iterdir():
-            with contextlib.suppress(OSError):  # a file going away meanwhile (a checkpoint)
-                size += path.stat().st_size if path.is_file() else 0
+        with contextlib.suppress(OSError):  # no data dir yet, or a file going away meanwhile
+            for path in self.data_dir.path.iterdir():
+                with contextlib.suppress(OSError):
+                    size += path.stat().st_size if path.is_file() else 0
         return [Reading("store_size_bytes", "The size of the data dir's files on disk.",
                         "gauge", size)]  # fmt: skip
 

@@ -70,3 +70,19 @@ async def test_one_store_per_data_dir_and_fixed_key_groups(tmp_path: Path, clock
     with pytest.raises(DataDirError, match="created with 8 key groups, not 16"):
         await other.open(key_groups=16)
     await other.close()
+
+
+async def test_its_size_on_disk_is_read_before_the_data_dir_exists_and_after(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """``/metrics`` may be scraped while the runtime is still opening a data dir."""
+    absent = SqliteEngine(DataDir(tmp_path / "new"), durability="os", clock_ms=clock)
+    (reading,) = absent.readings()
+    assert (reading.name, reading.value) == ("store_size_bytes", 0)
+    opened = await _open(tmp_path / "new", clock)
+    try:
+        (reading,) = opened.readings()
+        files = sum(p.stat().st_size for p in (tmp_path / "new").iterdir() if p.is_file())
+        assert reading.value == files > 0
+    finally:
+        await opened.close()

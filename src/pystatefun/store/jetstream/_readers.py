@@ -9,6 +9,7 @@ own share of the database, not all of it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from pystatefun.store.jetstream._writers import Writers
 
 __all__ = ["Readers"]
+
+_log = logging.getLogger("pystatefun.store")
 
 
 @final
@@ -86,8 +89,13 @@ class Readers:
             view.partitions -= partitions  # the commits' own records of them count no more
         for partition in sorted(partitions):
             tail = self._partitions.pop(partition, None)
-            if tail is not None:
-                await tail.stop()
+            try:
+                if tail is not None:
+                    await tail.stop()  # it applies nothing more, even if this raises
+            except Exception as exc:  # noqa: BLE001 - the servers away: the consumer lapses
+                _log.warning("the reader of partition %d did not unsubscribe (%s)", partition, exc)
+        # Always: records of a partition read no more would go stale (a message another worker
+        # consumes would still be here, and run again should this one come back).
         view.drop_partitions(partitions, self._layout.parse)
 
     async def stop(self) -> None:
