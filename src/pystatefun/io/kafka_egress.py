@@ -40,6 +40,7 @@ from pystatefun.io.kafka_publisher import (
     PublishError,
     make_publisher,
 )
+from pystatefun.io.publish_tally import PublishTally
 from pystatefun.io.shard_publishing import PublishingShard, ShardedPublishing
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KafkaEgress
@@ -103,6 +104,7 @@ class KafkaEgressConnector:
         self._max_bytes = int(dict(spec.properties).get("message.max.bytes", _MESSAGE_MAX_BYTES))
         self._instance_id = ""
         self._shards = ShardedPublishing(f"kafka-egress-{spec.id}", self._publish)
+        self._tally = PublishTally(spec.id)
         self._errors = ThrottledLog(_log, _ERROR_LOG_S)
 
     def route(self, value: TypedValue, where: str) -> EgressOut:
@@ -122,7 +124,7 @@ class KafkaEgressConnector:
         return EgressOut(self.egress_id, record.topic, Payload(value.typename, value.value))
 
     def readings(self) -> list[Reading]:
-        return []  # none of its own yet: the runtime's metrics count what functions send it
+        return self._tally.readings()
 
     async def start(self, runtime: RuntimeHandle) -> None:
         """Check the client's settings and start publishing; ``ModuleError`` at the egress's
@@ -194,9 +196,11 @@ class KafkaEgressConnector:
         """``publisher.publish(records)``, or a fatal ``PublishError`` if it is stuck past
         ``PUBLISH_DEADLINE_S``: the next client, with the same transactional id, fences it and
         reads back how far publishing got, so its batch counts once either way."""
+        started = self._tally.started()
         try:
             await asyncio.wait_for(_in_own_thread(lambda: publisher.publish(records)),
                                    PUBLISH_DEADLINE_S)  # fmt: skip
+            self._tally.published(len(records), started)
         except TimeoutError:
             raise PublishError(
                 f"a batch of {len(records)} record(s) was not published in "

@@ -33,6 +33,7 @@ from pystatefun.io.backoff import Backoff
 from pystatefun.io.egress_records import read_egress_record
 from pystatefun.io.kinesis_client import make_client
 from pystatefun.io.kinesis_publisher import KinesisPublisher
+from pystatefun.io.publish_tally import PublishTally
 from pystatefun.io.shard_publishing import PublishingShard, ShardedPublishing
 from pystatefun.io.throttled_log import ThrottledLog
 from pystatefun.module import KinesisEgress
@@ -96,6 +97,7 @@ class KinesisEgressConnector:
         self._spec = spec
         self._publisher: KinesisPublisher | None = None
         self._shards = ShardedPublishing(f"kinesis-egress-{spec.id}", self._publish)
+        self._tally = PublishTally(spec.id)
         self._errors = ThrottledLog(_log, _ERROR_LOG_S)
 
     def route(self, value: TypedValue, where: str) -> EgressOut:
@@ -110,7 +112,7 @@ class KinesisEgressConnector:
         return EgressOut(self.egress_id, record.stream, Payload(value.typename, value.value))
 
     def readings(self) -> list[Reading]:
-        return []  # none of its own yet: the runtime's metrics count what functions send it
+        return self._tally.readings()
 
     async def start(self, runtime: RuntimeHandle) -> None:
         """Make the client and start publishing; ``ModuleError`` at the egress's document if
@@ -155,11 +157,12 @@ class KinesisEgressConnector:
         publisher = self._publisher
         assert publisher is not None
         backoff = Backoff(max_s=_BACKOFF_MAX_S)
-        left = records
+        left, started = records, self._tally.started()
         while left:
             result = await asyncio.to_thread(publisher.put, left)
             left = result.left
             if not left:
+                self._tally.published(len(records), started)
                 return True
             self._errors.error("kinesis egress %s: %d record(s) not taken: %s; they wait in "
                                "the store, and are sent again", self.egress_id, len(left),

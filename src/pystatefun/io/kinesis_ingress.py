@@ -89,7 +89,13 @@ class KinesisIngressConnector:
         self._errors = ThrottledLog(_log, _ERROR_LOG_S)
 
     def readings(self) -> list[Reading]:
-        return []  # none of its own yet: the runtime's metrics count what it ingests
+        """How far behind each shard's tip its reader is (milliseconds, as Kinesis says)."""
+        doc = ("How far behind the tip of a Kinesis shard this ingress reads its last read "
+               "was (Kinesis's MillisBehindLatest).")  # fmt: skip
+        return [Reading("kinesis_ingress_behind_milliseconds", doc, "gauge", reader.behind_ms,
+                        (("ingress", self._spec.id), ("shard", key)))
+                for key, reader in sorted(self._readers.items())
+                if reader.behind_ms is not None]  # fmt: skip
 
     async def start(self, runtime: RuntimeHandle) -> None:
         """Read the stored positions and start reading; ``ModuleError`` at the ingress's

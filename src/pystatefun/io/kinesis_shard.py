@@ -115,6 +115,9 @@ class ShardReader:
         self._stop = asyncio.Event()
         self._on_error = on_error
         self._errors = ThrottledLog(_log, _ERROR_LOG_S)
+        #: How far behind the shard's tip its last read was (Kinesis's ``MillisBehindLatest``;
+        #: None: not read yet).
+        self.behind_ms: int | None = None
 
     def stop(self) -> None:
         """Stop reading once the append in hand is done (the ingress stops, or the shard is
@@ -140,6 +143,7 @@ class ShardReader:
                 iterator = None  # ask again, from the last sequence number delivered
                 continue
             backoff.reset()
+            self.behind_ms = batch.get("MillisBehindLatest")
             records = batch["Records"]
             if records and not await self._append(runtime, records):
                 return False

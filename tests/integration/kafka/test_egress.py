@@ -165,8 +165,13 @@ async def test_records_are_published_keyed_by_address_in_order(
     module = _module(tmp_path, kafka_broker, source=source, out=out, semantic=semantic)
     async with running(module, tmp_path / "data") as runtime:
         got = await _published(runtime, kafka_broker, out, _expected(rows))
+        tally = {r.name: r.value for r in (await runtime.observe()).readings
+                 if r.name.startswith("egress_")}  # fmt: skip
     # Nothing crashed, so even at-least-once publishes each record once.
     assert _by_key(got) == _by_key(_expected(rows))
+    assert tally["egress_records_published_total"] == 400  # the metrics say the same
+    assert 0 < tally["egress_publishes_total"] <= 400
+    assert tally["egress_publish_seconds_total"] > 0
 
 
 async def test_keys_land_on_the_partition_the_java_client_picks(

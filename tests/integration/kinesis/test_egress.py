@@ -134,7 +134,10 @@ async def test_records_are_put_partitioned_by_address_in_order(
     module = _module(tmp_path, source=(endpoint, source), out=(endpoint, out))
     async with running(module, tmp_path / "data") as runtime:
         found = await _published(runtime, kinesis_server, out, 300)
+        tally = {r.name: r.value for r in (await runtime.observe()).readings
+                 if r.name.startswith("egress_records")}  # fmt: skip
     assert _by_key(found) == _expected(rows)  # nothing crashed: each record once, in order
+    assert tally == {"egress_records_published_total": 300}  # the metrics say the same
     assert len({r["ShardId"] for r in found}) == 3  # spread by partition key
 
 

@@ -292,3 +292,28 @@ async def test_kinesis_that_cannot_be_reached_is_reported_and_retried(
     message = next(r.message for r in caplog.records if "listing the shards" in r.message)
     assert INGRESS in message
     assert "retrying" in message
+
+
+async def test_how_far_behind_each_shard_is_reaches_the_metrics(
+    kinesis_server: MotoServer, tmp_path: Path
+) -> None:
+    """Kinesis says how far behind its tip each read was (moto: 0 once at the tip); one
+    reading per shard of the stream, labelled ``stream/shard``. (moto, not Kinesis: Kinesis
+    cannot run here.)"""
+    name = stream(kinesis_server, shards=2)
+    rows = _rows(20, keys=4)
+    put(kinesis_server, name, rows)
+    module = _module(tmp_path, "behind_fns", [name], endpoint=kinesis_server.endpoint)
+    async with running(module, tmp_path / "data") as runtime:
+        assert by_id(await records(runtime, "out", 20)) == expected(rows)
+
+        async def behind() -> dict[str, float] | None:
+            found = {dict(r.labels)["shard"]: r.value
+                     for r in (await runtime.observe()).readings
+                     if r.name == "kinesis_ingress_behind_milliseconds"}  # fmt: skip
+            return found if len(found) == 2 else None
+
+        found = await wait_for(behind)
+    assert isinstance(found, dict)
+    assert set(found.values()) == {0}
+    assert all(shard.startswith(f"{name}/") for shard in found)

@@ -10,6 +10,7 @@ or not at all, with consecutive sequences ending at the acknowledged one.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
@@ -23,6 +24,7 @@ from nats.js.errors import (
     ServiceUnavailableError,
 )
 
+from pystatefun.errors import ClusterStorageError
 from pystatefun.store.content_json import content_from_json, content_to_json
 from pystatefun.store.contents import Content, MessageContent
 from pystatefun.store.jetstream._view import Held, Mark, Outbound
@@ -66,6 +68,8 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     NatsTimeoutError, ConnectionClosedError, NoServersError, NoRespondersError,
     ServiceUnavailableError, NoStreamResponseError, ClusterNotReadyError, OSError,
 )  # fmt: skip
+_FETCH_S = 10.0  # one pull of a whole-stream read
+_READ_DEADLINE_S = 60.0  # the pulls of one read, answered or not
 _ROLLED_UP = ("st", "dd", "po", "pm", "rx", "rl")  # kinds whose subjects hold one record each
 
 
@@ -238,11 +242,24 @@ async def read_live(js: JetStreamContext, stream: str, subject: str) -> list[Sto
     )
     subscription = await js.pull_subscribe(subject, stream=stream, config=config)
     info = await subscription.consumer_info()
+    give_up = time.monotonic() + _READ_DEADLINE_S
     try:
         pending = info.num_pending or 0
         found: list[StoredRecord] = []
         while pending:
-            for message in await subscription.fetch(min(pending, 1000), timeout=10):
+            try:
+                fetched = await subscription.fetch(min(pending, 1000), timeout=_FETCH_S)
+            except NatsTimeoutError:
+                # No answer to the pull (seen once in CI under load): ask what is left, and
+                # pull again, within a bound.
+                if time.monotonic() > give_up:
+                    raise ClusterStorageError(
+                        f"stream {stream} did not answer a read for {_READ_DEADLINE_S:.0f} s "
+                        f"({pending} record(s) still to read); check its NATS servers"
+                    ) from None
+                pending = (await subscription.consumer_info()).num_pending or 0
+                continue
+            for message in fetched:
                 meta = message.metadata
                 found.append(decode(message.subject, meta.sequence.stream, message.data,
                                     message.headers))  # fmt: skip
