@@ -104,6 +104,15 @@ async def wait_for(check: Callable[[], object], timeout_s: float = 30.0) -> obje
     return result
 
 
+async def readings(runtime: Runtime, name: str, by: str | None = None) -> dict[str, float]:
+    """The runtime's readings (``/metrics``' connector and store figures) named ``name``
+    (ending in ``*``: starting with it): by their ``by`` label's value, else by name."""
+    prefix = name.endswith("*")
+    chosen = [r for r in (await runtime.observe()).readings
+              if (r.name.startswith(name[:-1]) if prefix else r.name == name)]  # fmt: skip
+    return {(dict(r.labels)[by] if by else r.name): r.value for r in chosen}
+
+
 async def records(runtime: Runtime, topic: str, count: int) -> list[str]:
     """Wait for ``count`` records on ``topic`` and return them."""
     got: list[str] = []

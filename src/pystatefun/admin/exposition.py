@@ -70,16 +70,14 @@ class _Families(Collector):
             for typename, counts in sorted(seen.functions.items()):
                 family.add_metric([typename], getattr(counts, field))
             yield family
-        gauges = {
-            "backlog": "Messages waiting in the function type's mailboxes.",
-            "blocked": "Its addresses waiting to retry after a failure.",
-            "in_flight": "Its invocations running now.",
+        gauges = {  # FunctionLoad field: (metric name, what it means)
+            "backlog": ("backlog_messages", "Messages waiting in the function type's mailboxes."),
+            "blocked": ("blocked_addresses", "Its addresses waiting to retry after a failure."),
+            "in_flight": ("inflight_invocations", "Its invocations running now."),
         }
         types, idle = sorted({*seen.functions, *seen.load}), FunctionLoad(0, 0, 0)
-        names = {"backlog": "backlog_messages", "blocked": "blocked_addresses",
-                 "in_flight": "inflight_invocations"}  # fmt: skip
-        for field, doc in gauges.items():
-            gauge = GaugeMetricFamily(f"{_PREFIX}function_{names[field]}", doc, labels=_TYPE)
+        for field, (name, doc) in gauges.items():
+            gauge = GaugeMetricFamily(f"{_PREFIX}function_{name}", doc, labels=_TYPE)
             for typename in types:
                 gauge.add_metric([typename], getattr(seen.load.get(typename, idle), field))
             yield gauge

@@ -50,7 +50,7 @@ class ConnectorServer:
     def _readings(self, role: str, kind: str) -> list[Reading]:
         """Its requests by the status they were answered with, and what its server refused
         before a handler saw it (``HttpServer.statistics``)."""
-        label = ("ingress", kind) if role == "ingress" else ("egress", kind)
+        label = (role, kind)  # ingress=<kind>, or egress=<kind>
         doc = f"Requests to the HTTP {role}, by the status they were answered with."
         counted = [Reading(f"{role}_requests_total", doc, "counter", count,
                            (label, ("status", str(status))))

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-from support.inprocess import running, wait_for
+from support.inprocess import readings, running, wait_for
 from support.kafka import consume, consume_all, topic
 
 from pystatefun.errors import ModuleError
@@ -165,8 +165,7 @@ async def test_records_are_published_keyed_by_address_in_order(
     module = _module(tmp_path, kafka_broker, source=source, out=out, semantic=semantic)
     async with running(module, tmp_path / "data") as runtime:
         got = await _published(runtime, kafka_broker, out, _expected(rows))
-        tally = {r.name: r.value for r in (await runtime.observe()).readings
-                 if r.name.startswith("egress_")}  # fmt: skip
+        tally = await readings(runtime, "egress_*")
     # Nothing crashed, so even at-least-once publishes each record once.
     assert _by_key(got) == _by_key(_expected(rows))
     assert tally["egress_records_published_total"] == 400  # the metrics say the same

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
-from support.inprocess import records, running, wait_for
+from support.inprocess import readings, records, running, wait_for
 from support.kafka import topic
 from support.log_reports import by_id, expected, functions_file, no_more
 
@@ -401,9 +401,7 @@ async def test_the_consumer_lag_of_each_partition_reaches_the_metrics(
         assert by_id(await records(runtime, "out", 60)) == expected(rows)
 
         async def lags() -> dict[str, float] | None:
-            found = {dict(r.labels)["partition"]: r.value
-                     for r in (await runtime.observe()).readings
-                     if r.name == "kafka_ingress_lag_records"}  # fmt: skip
+            found = await readings(runtime, "kafka_ingress_lag_records", by="partition")
             return found if len(found) == 3 and not any(found.values()) else None
 
         lag = await wait_for(lags)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.inprocess import running, wait_for
+from support.inprocess import readings, running, wait_for
 from support.kinesis import REGION, MotoServer, client, free_port, put, read_all, stream
 
 from pystatefun.io import kinesis_egress
@@ -134,8 +134,7 @@ async def test_records_are_put_partitioned_by_address_in_order(
     module = _module(tmp_path, source=(endpoint, source), out=(endpoint, out))
     async with running(module, tmp_path / "data") as runtime:
         found = await _published(runtime, kinesis_server, out, 300)
-        tally = {r.name: r.value for r in (await runtime.observe()).readings
-                 if r.name.startswith("egress_records")}  # fmt: skip
+        tally = await readings(runtime, "egress_records*")
     assert _by_key(found) == _expected(rows)  # nothing crashed: each record once, in order
     assert tally == {"egress_records_published_total": 300}  # the metrics say the same
     assert len({r["ShardId"] for r in found}) == 3  # spread by partition key

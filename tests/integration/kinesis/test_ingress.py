@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from support.inprocess import records, running, wait_for
+from support.inprocess import readings, records, running, wait_for
 from support.kinesis import REGION, MotoServer, client, free_port, put, stream
 from support.log_reports import by_id, expected, functions_file, no_more
 
@@ -308,9 +308,7 @@ async def test_how_far_behind_each_shard_is_reaches_the_metrics(
         assert by_id(await records(runtime, "out", 20)) == expected(rows)
 
         async def behind() -> dict[str, float] | None:
-            found = {dict(r.labels)["shard"]: r.value
-                     for r in (await runtime.observe()).readings
-                     if r.name == "kinesis_ingress_behind_milliseconds"}  # fmt: skip
+            found = await readings(runtime, "kinesis_ingress_behind_milliseconds", by="shard")
             return found if len(found) == 2 else None
 
         found = await wait_for(behind)
