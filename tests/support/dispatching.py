@@ -69,8 +69,9 @@ class FakeFunctions:
         return sum(self.running.values())
 
     async def call(
-        self, endpoint: HttpEndpoint, typename: str, body: bytes, where: str
-    ) -> FromFunction:
+        self, endpoint: HttpEndpoint, typename: str, body: bytes, where: str, *,
+        trace: str | None = None,
+    ) -> FromFunction:  # fmt: skip
         self.calls += 1
         invocation = parse_to_function(body).invocation
         target = invocation.target

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -72,9 +73,11 @@ def _forward(stream: IO[str], lines: queue.Queue[str]) -> None:
 
 
 def start_runtime(
-    module: Path, data_dir: Path, *extra: str, timeout_s: float = 60.0
-) -> RuntimeProcess:
-    """Start ``pystatefun run`` and wait (reading its stdout) until it prints ``ready``."""
+    module: Path, data_dir: Path, *extra: str, timeout_s: float = 60.0,
+    env: Mapping[str, str] | None = None,
+) -> RuntimeProcess:  # fmt: skip
+    """Start ``pystatefun run`` and wait (reading its stdout) until it prints ``ready``
+    (``env``: variables to set beyond this process's own)."""
     log = data_dir.parent / f"{data_dir.name}-runtime.log"
     with log.open("a") as stderr:
         process = subprocess.Popen(
@@ -83,7 +86,7 @@ def start_runtime(
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     assert process.stdout is not None
     # A thread, not select(): select() cannot see lines already read into the text buffer.

@@ -46,6 +46,10 @@ async def _serve(
     finally:
         if admin is not None:
             await admin.stop()
+        if options.tracer is not None:  # export the spans still buffered
+            import asyncio  # noqa: PLC0415 - loaded by now; `run --help` must not load it
+
+            await asyncio.to_thread(options.tracer.shutdown)
 
 
 async def _admin(runtime: Runtime, access: Access) -> AdminServer:
@@ -256,6 +260,7 @@ def run(  # click passes options by keyword
     SIGTERM or Ctrl-C: in-flight invocations finish and commit, then it exits 0. With
     --cluster, this process is one worker of a cluster that keeps its state in NATS JetStream.
     """
+    from pystatefun import tracing  # noqa: PLC0415
     from pystatefun.http import run_event_loop  # noqa: PLC0415 - keeps start-up fast
     from pystatefun.module import load_module  # noqa: PLC0415
     from pystatefun.runtime.options import RuntimeOptions  # noqa: PLC0415
@@ -282,6 +287,7 @@ def run(  # click passes options by keyword
             port_offset=port_offset,
             ingress_token=access.ingress_token,
             tls=access.tls,
+            tracer=tracing.from_environment(),  # the OTEL_* variables
         )
         cluster = _worker(cluster_urls, name=cluster_name, worker=worker_name, streams=streams)
         run_event_loop(_serve(module, options, cluster, access))  # uvloop when installed

@@ -120,10 +120,12 @@ class RuntimeHandle(Protocol):
         idempotency_key: str | None = None,
         wait_for_reply: bool = False,
         position: Position | None = None,
+        trace: str | None = None,
     ) -> IngestResult:
         """Append one message to ``target``'s mailbox (with ``position``, where the source
         has read up to, in the same step); return once it is durable (or refused). With
-        ``wait_for_reply``, wait for the function's answer to the message's caller too."""
+        ``wait_for_reply``, wait for the function's answer to the message's caller too.
+        ``trace``: the W3C ``traceparent`` the source carried, continued when tracing is on."""
         ...
 
     async def positions(self, source: str) -> dict[str, str]:

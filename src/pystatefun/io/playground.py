@@ -156,6 +156,7 @@ class PlaygroundIngressServer(ConnectorServer):
             body,
             idempotency_key=headers.get("idempotency-key") or None,
             wait_for_reply=_flag(headers.get("pystatefun-request-reply", "")),
+            trace=headers.get("traceparent"),
         )
         return _respond(target, result)
 

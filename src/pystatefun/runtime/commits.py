@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from pystatefun.runtime.batches import stored_seqs
 from pystatefun.runtime.mailboxes import Batch, Mailboxes
@@ -45,12 +45,24 @@ from pystatefun.store import (
 )
 from pystatefun.types import Address
 
+if TYPE_CHECKING:  # OpenTelemetry is imported only when traces are asked for
+    from pystatefun.tracing import TraceSpan
+
 __all__ = ["Commits"]
 
 _log = logging.getLogger("pystatefun.runtime")
 # Steps not yet durable beyond which embedded functions wait for their commits again: bounds
 # the memory that speculative work can take when the disk falls behind.
 _SPECULATIVE_BACKLOG_MAX = 4096
+
+
+def _end(commit_span: TraceSpan | None, span: TraceSpan | None, error: str | None) -> None:
+    """The ``commit`` span ends with its step, and the invocation's once the step committed
+    (the dispatcher ends a refused step's invocation span, with the failure it becomes)."""
+    if commit_span is not None:
+        commit_span.end(error)
+    if span is not None and error is None:
+        span.end()
 
 
 @final
@@ -90,20 +102,27 @@ class Commits:
         self.dead_lettered_batches = 0
 
     async def commit(
-        self, address: Address, step: Step, *, batch: Batch, stored: dict[str, StateValue]
-    ) -> StepOutcome:
+        self, address: Address, step: Step, *, batch: Batch, stored: dict[str, StateValue],
+        span: TraceSpan | None = None,
+    ) -> StepOutcome:  # fmt: skip
         """Commit the step of an invocation of ``address`` that took ``batch`` and read the
         state ``stored``. A step the store refuses is returned as such, its batch untouched:
-        the caller decides what becomes of it."""
+        the caller decides what becomes of it. ``span``: the invocation's (tracing on), ended
+        here once the step is durable, with a ``commit`` span under it; the messages the step
+        sends carry it on."""
         replies = [m for m in step.messages if is_reply_address(m.target)]
         if replies:
             step.messages = [m for m in step.messages if not is_reply_address(m.target)]
         started = time.monotonic()
+        trace = None if span is None else span.traceparent
+        commit_span = None if span is None else span.child("commit")
         if self._speculative(address, step):
             self._commit_speculatively(address, step, replies, batch=batch, stored=stored,
-                                       started=started)  # fmt: skip
+                                       started=started, span=span,
+                                       commit_span=commit_span)  # fmt: skip
             return StepOutcome(committed=True)
         outcome = await timed_commit(self._store, step, self._commit_latency)
+        _end(commit_span, span, outcome.error if not outcome.committed else None)
         if not outcome.committed:
             return outcome
         self.batches_committed += 1
@@ -111,7 +130,7 @@ class Commits:
         self._mailboxes.consumed(address, batch)
         for message, seq in zip(step.messages, outcome.seqs, strict=True):
             self._mailboxes.deliver(
-                InboxMessage(seq, message.target, message.caller, message.payload)
+                InboxMessage(seq, message.target, message.caller, message.payload, trace)
             )
         self._deliver_replies(replies)
         self._on_step(step)
@@ -134,20 +153,24 @@ class Commits:
         batch: Batch,
         stored: dict[str, StateValue],
         started: float,
+        span: TraceSpan | None,
+        commit_span: TraceSpan | None,
     ) -> None:
         message_ids, durable = self._store.submit(step)
         self._states.written(address, stored, step.state_puts, step.state_deletes)
         self._mailboxes.consumed(address, batch)
         later = []
+        trace = None if span is None else span.traceparent
         for message, message_id in zip(step.messages, message_ids, strict=True):
-            inbox = InboxMessage(message_id, message.target, message.caller, message.payload)
+            inbox = InboxMessage(message_id, message.target, message.caller, message.payload,
+                                 trace)  # fmt: skip
             if self._routes.route(message.target).embedded is not None:
                 self._mailboxes.deliver(inbox)
             else:
                 later.append(inbox)
-        durable.add_done_callback(
-            functools.partial(self._settled, address, step, later, replies, started=started)
-        )
+        settled = functools.partial(self._settled, address, step, later, replies,
+                                    started=started, spans=(commit_span, span))  # fmt: skip
+        durable.add_done_callback(settled)
 
     def _settled(
         self,
@@ -158,14 +181,19 @@ class Commits:
         durable: asyncio.Future[StepOutcome],
         *,
         started: float,
+        spans: tuple[TraceSpan | None, TraceSpan | None],
     ) -> None:
         """A speculative step is durable: release what waited for the disk."""
         self._commit_latency.observe(time.monotonic() - started)
         self._states.settled(address)
         if durable.cancelled() or durable.exception() is not None:
             error = "cancelled" if durable.cancelled() else str(durable.exception())
+            for span in spans:
+                if span is not None:
+                    span.end(error)
             self._on_fatal(f"a step of {address} could not be committed: {error}")
             return
+        _end(*spans, None)
         self.batches_committed += 1
         for message in later:
             self._mailboxes.deliver(message)

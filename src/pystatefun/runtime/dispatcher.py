@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from pystatefun.errors import InvocationError, RetryableError, TerminalError
 from pystatefun.runtime.batches import invocation_rounds, step_from_reply
@@ -40,6 +40,7 @@ from pystatefun.runtime.commits import Commits
 from pystatefun.runtime.concurrency import InvocationLimit
 from pystatefun.runtime.egress import EgressRouting
 from pystatefun.runtime.failure_policy import FailureHandler, FailurePolicy
+from pystatefun.runtime.invocation_trace import invocation_span
 from pystatefun.runtime.invoker import Invoker
 from pystatefun.runtime.mailboxes import Batch, Mailbox, Mailboxes
 from pystatefun.runtime.metrics import FunctionLoad, RuntimeMetrics, load_by_type
@@ -50,6 +51,9 @@ from pystatefun.runtime.routes import RouteTable
 from pystatefun.runtime.statecache import StateCache
 from pystatefun.store import InboxMessage, StateValue, Step, StorageEngine
 from pystatefun.types import Address
+
+if TYPE_CHECKING:
+    from pystatefun.tracing import TraceSpan
 
 __all__ = ["Dispatcher"]
 
@@ -257,8 +261,10 @@ class Dispatcher:
     async def _invoke_and_commit(self, address: Address, batch: Batch) -> float | None:
         failure: InvocationError | None = None
         started = time.monotonic()
+        remote = self._routes.route(address).remote is not None
+        span = invocation_span(self._options.tracer, address, batch, remote=remote)
         try:
-            step, stored = await self._invoke(address, batch)
+            step, stored = await self._invoke(address, batch, span)
         except InvocationError as exc:
             failure = exc
         except Exception as exc:  # noqa: BLE001 - a bug: log it, and let the policy decide
@@ -266,12 +272,15 @@ class Dispatcher:
             failure = RetryableError(f"{address}: {exc!r}")
         round_trip_s = time.monotonic() - started
         if failure is None:
-            outcome = await self._commits.commit(address, step, batch=batch, stored=stored)
+            outcome = await self._commits.commit(address, step, batch=batch, stored=stored,
+                                                 span=span)  # fmt: skip
             if outcome.committed:
                 self._failures.committed(address)
                 self.metrics.function(address.typename).invoked(len(batch.messages), step)
                 return round_trip_s
             failure = TerminalError(f"{address}: {outcome.error}")
+        if span is not None:
+            span.end(error=str(failure))
         await self._failures.failed(address, batch, failure)
         return None
 
@@ -282,7 +291,9 @@ class Dispatcher:
             self._states.put(address, values)
         return values
 
-    async def _invoke(self, address: Address, taken: Batch) -> tuple[Step, dict[str, StateValue]]:
+    async def _invoke(
+        self, address: Address, taken: Batch, span: TraceSpan | None
+    ) -> tuple[Step, dict[str, StateValue]]:
         """The step of ``taken``, and the state values the invocation read."""
         batch = taken.messages
         route = self._routes.route(address)
@@ -298,36 +309,24 @@ class Dispatcher:
         endpoint = route.remote
         assert endpoint is not None
         where = f"{address} at {route.url}"
-        rounds = invocation_rounds(
-            address,
-            batch,
-            self.registry,
-            stored,
-            limit=endpoint.transport.payload_max_bytes,
-            clock_ms=self._options.clock_ms,
-            where=where,
-        )
+        rounds = invocation_rounds(address, batch, self.registry, stored, where=where,
+                                   limit=endpoint.transport.payload_max_bytes,
+                                   clock_ms=self._options.clock_ms)  # fmt: skip
         body = next(rounds)
         while True:
             mailbox = self.mailboxes.get(address)
             if mailbox is not None:  # the batch may have been cut to fit
                 mailbox.in_flight = len(batch)
                 mailbox.in_flight_queue = self.mailboxes.queued(address, batch)
-            reply = await self._invoker.call(endpoint, route.typename, body, where)
+            reply = await self._invoker.call(endpoint, route.typename, body, where,
+                                             trace=span and span.traceparent)  # fmt: skip
             try:
                 body = rounds.send(reply)
             except StopIteration as answered:
                 registered, result = answered.value
                 break
-        step = step_from_reply(
-            address,
-            batch,
-            result,
-            registered=registered,
-            stored=stored,
-            egress=self._egress,
-            now_ms=self._options.clock_ms(),
-        )
+        step = step_from_reply(address, batch, result, registered=registered, stored=stored,
+                               egress=self._egress, now_ms=self._options.clock_ms())  # fmt: skip
         return step, stored
 
     # --- lifecycle -------------------------------------------------------------------------

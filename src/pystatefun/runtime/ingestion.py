@@ -102,12 +102,36 @@ class Ingestion:
         idempotency_key: str | None = None,
         wait_for_reply: bool = False,
         position: Position | None = None,
+        trace: str | None = None,
     ) -> IngestResult:
-        """Append one message durably; with ``wait_for_reply``, also wait for the answer."""
-        if wait_for_reply and not self._store.owns(target):
-            return await self._through_owner(AskedRequest(target, typename, value, idempotency_key))
+        """Append one message durably; with ``wait_for_reply``, also wait for the answer.
+        With tracing on, an ``ingest`` span (a child of ``trace``) covers it all."""
+        tracer = self._options.tracer
+        if tracer is None:
+            return await self._ingest(target, typename, value, key=idempotency_key,
+                                      wait=wait_for_reply, position=position,
+                                      trace=None)  # fmt: skip
+        span = tracer.start(f"ingest {target.typename}", parent=trace, kind="server",
+                            attributes={"pystatefun.address": str(target)})  # fmt: skip
+        try:
+            result = await self._ingest(target, typename, value, key=idempotency_key,
+                                        wait=wait_for_reply, position=position,
+                                        trace=span.traceparent)  # fmt: skip
+        except BaseException as exc:
+            span.end(error=repr(exc))
+            raise
+        fine = result.outcome in (IngestOutcome.ACCEPTED, IngestOutcome.REPLIED)
+        span.end(error=None if fine else result.outcome.value)
+        return result
+
+    async def _ingest(
+        self, target: Address, typename: str, value: bytes, *, key: str | None, wait: bool,
+        position: Position | None, trace: str | None,
+    ) -> IngestResult:  # fmt: skip
+        if wait and not self._store.owns(target):
+            return await self._through_owner(AskedRequest(target, typename, value, key))
         return await self._ingest_here(
-            target, typename, value, key=idempotency_key, wait=wait_for_reply, position=position
+            target, typename, value, key=key, wait=wait, position=position, trace=trace
         )
 
     async def _ingest_here(
@@ -119,6 +143,7 @@ class Ingestion:
         key: str | None,
         wait: bool,
         position: Position | None,
+        trace: str | None,
     ) -> IngestResult:
         if not await self._admitted(target):
             return IngestResult(IngestOutcome.STOPPING)
@@ -128,10 +153,10 @@ class Ingestion:
         try:
             try:
                 if caller is not None and key is None and position is None:
-                    held = InboxMessage(None, target, caller, payload)
+                    held = InboxMessage(None, target, caller, payload, trace)
                     self._dispatcher.mailboxes.release(target, held)
                 elif (
-                    added := await self._append(target, payload, caller, key, position)
+                    added := await self._append(target, payload, caller, key, position, trace=trace)
                 ) is not IngestOutcome.ACCEPTED:
                     return IngestResult(added)
             except DataDirError as exc:
@@ -191,7 +216,7 @@ class Ingestion:
         target, typename, value, key = request
         try:
             result = await self._ingest_here(
-                target, typename, value, key=key, wait=True, position=None
+                target, typename, value, key=key, wait=True, position=None, trace=None
             )
         except Exception as exc:  # noqa: BLE001 - the asker must not ask again: it may have run
             _log.exception("a request-reply request for %s another worker asked failed", target)
@@ -230,6 +255,8 @@ class Ingestion:
         caller: Address | None,
         key: str | None,
         position: Position | None,
+        *,
+        trace: str | None = None,
     ) -> IngestOutcome:
         """Commit the message (with its idempotency key and position): ``ACCEPTED``;
         ``DUPLICATE`` if the key was seen, ``UNAVAILABLE`` if the store could not take it
@@ -244,8 +271,8 @@ class Ingestion:
         message = None
         try:
             outcome = await timed_commit(self._store, step, self._latency)
-            if outcome.committed and outcome.seqs:  # none: stored by another worker, which
-                message = InboxMessage(outcome.seqs[0], target, caller, payload)  # says so
+            if outcome.committed and outcome.seqs:  # none: stored by another worker
+                message = InboxMessage(outcome.seqs[0], target, caller, payload, trace)
         finally:
             self._dispatcher.mailboxes.release(target, message)
         if outcome.duplicate:

@@ -87,10 +87,12 @@ class Invoker(Protocol):
     attempts_failed: int
 
     async def call(
-        self, endpoint: HttpEndpoint, typename: str, body: bytes, where: str
-    ) -> FromFunction:
+        self, endpoint: HttpEndpoint, typename: str, body: bytes, where: str, *,
+        trace: str | None = None,
+    ) -> FromFunction:  # fmt: skip
         """POST ``body`` (a ``ToFunction``) for ``typename``; its parsed reply, or
-        ``RetryableError`` once the endpoint's call budget is spent."""
+        ``RetryableError`` once the endpoint's call budget is spent. ``trace``: sent as the
+        ``traceparent`` header, so the function's own spans join the invocation's trace."""
         ...
 
     async def close(self) -> None: ...
@@ -201,8 +203,9 @@ class RemoteInvoker:
         self._routes.clear()
 
     async def call(
-        self, endpoint: HttpEndpoint, typename: str, body: bytes, where: str
-    ) -> FromFunction:
+        self, endpoint: HttpEndpoint, typename: str, body: bytes, where: str, *,
+        trace: str | None = None,
+    ) -> FromFunction:  # fmt: skip
         """POST ``body`` to the endpoint of ``typename``; retry within the call budget."""
         self.calls += 1
         url = endpoint.url_for(typename)
@@ -215,13 +218,15 @@ class RemoteInvoker:
             ) from exc
         started = time.monotonic()
         try:
-            return await self._call(route, typename, body, where, url, transport=endpoint.transport)
+            headers = _HEADERS if trace is None else {**_HEADERS, "traceparent": trace}
+            return await self._call(route, typename, body, where, url,
+                                    transport=endpoint.transport, headers=headers)  # fmt: skip
         finally:
             self._metrics.function(typename).remote_latency.observe(time.monotonic() - started)
 
     async def _call(
         self, route: _Route, typename: str, body: bytes, where: str, url: str, *,
-        transport: Transport,
+        transport: Transport, headers: dict[str, str],
     ) -> FromFunction:  # fmt: skip
         deadline = time.monotonic() + transport.call_timeout_s
         attempt = 0
@@ -229,7 +234,9 @@ class RemoteInvoker:
         while True:
             remaining = deadline - time.monotonic()
             try:
-                return await self._attempt(route, body, remaining, transport, where)
+                return await self._attempt(
+                    route, body, remaining, transport, where=where, headers=headers
+                )
             except _AttemptFailedError as exc:
                 self.attempts_failed += 1
                 self._metrics.function(typename).remote_failures += 1
@@ -252,15 +259,16 @@ class RemoteInvoker:
             await asyncio.sleep(delay)
 
     async def _attempt(
-        self, route: _Route, body: bytes, remaining_s: float, transport: Transport, where: str
-    ) -> FromFunction:
+        self, route: _Route, body: bytes, remaining_s: float, transport: Transport, *,
+        where: str, headers: dict[str, str],
+    ) -> FromFunction:  # fmt: skip
         limit = transport.payload_max_bytes
         try:
             response = await route.pool.request(
                 "POST",
                 route.target,
                 body,
-                _HEADERS,
+                headers,
                 connect_timeout_s=transport.connect_timeout_s,
                 read_timeout_s=transport.read_timeout_s,
                 total_timeout_s=max(remaining_s, 0.001),

@@ -10,12 +10,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import final
+from typing import TYPE_CHECKING, final
 
 from pystatefun.errors import ConfigurationError
 from pystatefun.http import HttpLimits
 from pystatefun.store.datadir import Durability
 from pystatefun.store.keygroups import DEFAULT_KEY_GROUPS
+
+if TYPE_CHECKING:  # OpenTelemetry is imported only when traces are asked for
+    from pystatefun.tracing import Tracer
 
 __all__ = ["RuntimeOptions", "wall_clock_ms"]
 
@@ -81,6 +84,9 @@ class RuntimeOptions:
     #: How often to look for messages written to the data dir from outside (a re-drive).
     rescan_interval_s: float = 5.0
     clock_ms: Callable[[], int] = field(default=wall_clock_ms, repr=False)
+    #: OpenTelemetry spans along each message's path (``pystatefun.tracing``; None: no
+    #: tracing, which costs nothing). ``pystatefun run`` sets it from the ``OTEL_*`` variables.
+    tracer: Tracer | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         at_least_one = {

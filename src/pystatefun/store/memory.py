@@ -168,7 +168,8 @@ class MemoryEngine(WholeStore):
         for message in messages:
             self._seq += 1
             seq = self._seq
-            self._inbox[seq] = (InboxMessage(seq, *message), now_ms)
+            stored = InboxMessage(seq, message.target, message.caller, message.payload)
+            self._inbox[seq] = (stored, now_ms)  # no trace: stores keep none
             self._by_target.setdefault(message.target, {})[seq] = None
             seqs.append(seq)
         return tuple(seqs)

@@ -41,12 +41,15 @@ class Payload(NamedTuple):
 class InboxMessage(NamedTuple):
     """A message waiting in its target's mailbox. ``seq`` orders the whole inbox; it is None
     for a message that was never stored (a request-reply message without an idempotency key
-    lives only in memory until the step that processes it commits)."""
+    lives only in memory until the step that processes it commits). ``trace``: the W3C
+    traceparent of the span that sent it, while it is held in memory (``pystatefun.tracing``;
+    never stored)."""
 
     seq: int | None
     target: Address
     caller: Address | None
     payload: Payload
+    trace: str | None = None
 
 
 class ExpireMode:

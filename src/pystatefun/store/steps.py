@@ -30,11 +30,12 @@ __all__ = [
 
 @final
 class NewMessage(NamedTuple):
-    """A message to append to ``target``'s mailbox."""
+    """A message to append to ``target``'s mailbox (``trace``: as ``InboxMessage``'s)."""
 
     target: Address
     caller: Address | None
     payload: Payload
+    trace: str | None = None
 
 
 @final

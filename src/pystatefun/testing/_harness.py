@@ -293,8 +293,9 @@ class FunctionHarness:
     attempts_failed = 0
 
     async def call(
-        self, endpoint: HttpEndpoint, typename: str, body: bytes, where: str
-    ) -> FromFunction:
+        self, endpoint: HttpEndpoint, typename: str, body: bytes, where: str, *,
+        trace: str | None = None,
+    ) -> FromFunction:  # fmt: skip
         """Answer a request with the SDK's handler; a type not bound here is consumed with an
         empty answer (its messages are in the outbox)."""
         if typename not in self._functions.typenames:

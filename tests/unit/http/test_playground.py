@@ -42,6 +42,7 @@ class Handle:
         idempotency_key: str | None = None,
         wait_for_reply: bool = False,
         position: Position | None = None,
+        trace: str | None = None,
     ) -> IngestResult:
         assert position is None  # the playground reads from no log
         self.ingested.append((target, typename, value, idempotency_key, wait_for_reply))
