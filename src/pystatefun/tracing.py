@@ -43,19 +43,28 @@ def traceparent_of(context: trace.SpanContext) -> str:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
+def _unsampled(traceparent: str) -> bool:
+    """Whether a well-formed ``traceparent`` says its trace is not sampled (flags bit 0)."""
+    try:
+        return len(traceparent) == 55 and not int(traceparent[53:], 16) & 1
+    except ValueError:
+        return False
+
+
 @final
 class TraceSpan:
     """One started span; ``traceparent`` is what its children and sent messages carry."""
 
     __slots__ = ("_span", "_tracer", "traceparent")
 
-    def __init__(self, span: trace.Span, tracer: Tracer) -> None:
+    def __init__(self, span: trace.Span, tracer: Tracer, traceparent: str | None = None) -> None:
         self._span, self._tracer = span, tracer
-        self.traceparent = traceparent_of(span.get_span_context())
+        self.traceparent = traceparent or traceparent_of(span.get_span_context())
 
     def child(self, name: str) -> TraceSpan:
-        """A span under this one (the ``commit`` of an ``invoke``)."""
-        return self._tracer.under(self._span, name)
+        """A span under this one (the ``commit`` of an ``invoke``); none under one that is
+        not recorded (an unsampled trace)."""
+        return self._tracer.under(self._span, name) if self._span.is_recording() else self
 
     def end(self, error: str | None = None) -> None:
         """End the span; ``error`` marks it failed, with the reason."""
@@ -81,6 +90,12 @@ class Tracer:
         self._propagator = TraceContextTextMapPropagator()
         self._kinds = {"server": trace.SpanKind.SERVER, "client": trace.SpanKind.CLIENT,
                        "internal": trace.SpanKind.INTERNAL}  # fmt: skip
+        # A parent-based sampler (the default, and every parentbased_* of OTEL_TRACES_SAMPLER)
+        # records nothing under an unsampled parent: such a parent is passed on as it is,
+        # without spans, which is most of tracing's cost when few traces are sampled.
+        sampler = provider.sampler.get_description()
+        self._passes_unsampled = all(f"{side}ParentNotSampled:AlwaysOffSampler" in sampler
+                                     for side in ("remote", "local"))  # fmt: skip
 
     def _context_of(self, traceparent: str | None) -> trace.SpanContext | None:
         """The span context a ``traceparent`` names; None when absent or malformed (a bad
@@ -102,6 +117,8 @@ class Tracer:
     ) -> TraceSpan:
         """A span named ``name``, a child of the ``parent`` traceparent (None or malformed: a
         new trace), linked to the ``links`` traceparents."""
+        if parent is not None and self._passes_unsampled and _unsampled(parent):
+            return TraceSpan(self._api.INVALID_SPAN, self, parent)
         api = self._api
         parent_context = self._context_of(parent)
         span = api.INVALID_SPAN if parent_context is None else api.NonRecordingSpan(parent_context)

@@ -154,6 +154,28 @@ async def test_without_a_traceparent_the_ingress_starts_the_trace_and_a_bad_one_
         assert all(c is not None and c.split("-")[1] == trace_id for c in carried)
 
 
+async def test_an_unsampled_trace_is_passed_on_to_the_functions_without_spans(
+    tmp_path: Path,
+) -> None:
+    """Under the default (parent-based) sampler nothing is recorded under an unsampled caller;
+    its traceparent still reaches the functions, so they too know not to sample."""
+    unsampled = f"00-{TRACE_ID}-{CALLER_SPAN}-00"
+    tracer, exporter = _tracer()
+    handler, carried = RequestReplyHandler(_chain()), []
+
+    async def serve(request: web.Request) -> web.Response:
+        carried.append(request.headers.get("traceparent"))
+        return web.Response(body=await handler.handle_async(await request.read()))
+
+    async with raw_server(serve) as url:
+        module = module_file(tmp_path / "m.yaml", {"a/*": url})
+        async with running(module, tmp_path / "data", tracer=tracer) as runtime:
+            await post(f"{runtime.ingress_url}/a/first/x", b"hi", {"traceparent": unsampled})
+            assert await records(runtime, "out", 1) == ["hi"]
+    assert carried == [unsampled, unsampled]
+    assert exporter.get_finished_spans() == ()
+
+
 async def test_without_a_tracer_no_traceparent_reaches_the_functions(tmp_path: Path) -> None:
     handler, carried = RequestReplyHandler(_chain()), []
 
