@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from support.official_sdk import official_python as _official_python
 from support.processes import ListeningProcess, start_listening_process
+from support.sdk_servers import sdk_servers  # noqa: F401 - a fixture
 
 HERE = Path(__file__).parent
 # The same server script the runtime's tests use, serving this suite's functions.

@@ -3,11 +3,12 @@
 ``build(sf)`` takes either module: the code below uses only the API the two share, which is the
 porting claim itself (an import change and nothing else). Each branch exercises one part of the
 protocol: state of every kind and TTL, messages with and without a caller, delayed messages,
-cancellations, every egress builder, async functions and batches.
+cancellations, every egress builder, async functions and batches. The same logic is written with
+the Go and Java SDKs (``tests/sdks/go/interop.go``, ``tests/sdks/java/.../Interop.java``) for
+``test_sdk_equivalence.py``.
 """
 
 import asyncio
-import json
 from datetime import timedelta
 
 COMMAND_TYPENAME = "interop/Command"
@@ -72,12 +73,16 @@ def build(sf):
             setattr(context.storage, name, value)
         for name in command.get("delete", []):
             delattr(context.storage, name)
-        seen = {name: repr(getattr(context.storage, name)) for name in command.get("read", [])}
-        context.send_egress(
-            sf.egress_message_builder(
-                "interop/seen", json.dumps(seen, sort_keys=True), sf.StringType
-            )
-        )
+        # One record per state read, in its own type: any SDK can answer this alike (a text of
+        # Python reprs could only come from Python).
+        types = {spec.name: spec.type for spec in all_type_specs(sf)}
+        for name in command.get("read", []):
+            stored = getattr(context.storage, name)
+            if stored is None:
+                seen = sf.egress_message_builder("interop/seen", f"{name} is empty", sf.StringType)
+            else:
+                seen = sf.egress_message_builder("interop/seen", stored, types[name])
+            context.send_egress(seen)
 
     @functions.bind("interop/async", specs=[sf.ValueSpec("total", sf.LongType)])
     async def async_fn(context, message):

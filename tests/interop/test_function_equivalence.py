@@ -8,13 +8,23 @@ compared as messages and as bytes.
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from support.interop_cases import (
+    ALL_TYPES_SETS,
+    ALL_TYPES_STATES,
+    COUNTER_ROUNDS,
+    COUNTER_STATES,
+    EVERY_EFFECT,
+    EXISTING_STATE,
+    INVALID,
+    ZERO_LENGTH_STATE,
+    carry,
+    command,
+)
 from support.wire import to_function as batch
 from support.wire import typed as value
 
@@ -22,10 +32,6 @@ from pystatefun import sdk
 from pystatefun.protocol import FromFunction, ToFunction, TypedValue
 
 pytestmark = pytest.mark.interop
-
-COMMAND = sdk.make_json_type("interop/Command")
-COUNTER_STATES = ("count", "history", "last_name")
-ALL_TYPES_STATES = ("a_bool", "an_int", "a_long", "a_float", "a_double", "a_string", "a_json")
 
 
 def post(url: str, body: bytes) -> tuple[int, bytes]:
@@ -51,10 +57,6 @@ def ask_both(official_server, our_server, request: ToFunction) -> FromFunction:
     return ours
 
 
-def command(**fields: object) -> TypedValue:
-    return value(COMMAND, fields)
-
-
 def test_missing_state_handshake_lists_every_spec(official_server, our_server) -> None:
     reply = ask_both(
         official_server,
@@ -78,25 +80,9 @@ def test_partially_registered_state_asks_for_the_rest(official_server, our_serve
 
 
 def test_a_batch_with_every_kind_of_effect(official_server, our_server) -> None:
-    invocations = [
-        (value(sdk.StringType, "bob"), None),
-        (value(sdk.StringType, "carol"), "interop/caller/c1"),
-        (value(sdk.IntType, 250), "interop/caller/c2"),
-        (value(sdk.IntType, -250), None),
-        (command(egress="kafka", topic="t1", value="v", key="k"), None),
-        (command(egress="kafka", topic="t2", value="raw", as_bytes=True), None),
-        (command(egress="kinesis", stream="s", value="v", partition_key="p"), None),
-        (
-            command(
-                egress="kinesis", stream="s", value="v", partition_key="p", explicit_hash_key="h"
-            ),
-            None,
-        ),
-        (command(egress="generic", value={"x": [1, "ü"]}), None),
-    ]
-    state = dict.fromkeys(COUNTER_STATES)
+    state: dict[str, TypedValue | None] = dict.fromkeys(COUNTER_STATES)
     reply = ask_both(
-        official_server, our_server, batch("interop/counter", "bob", state, invocations)
+        official_server, our_server, batch("interop/counter", "bob", state, EVERY_EFFECT)
     )
     result = reply.invocation_result
     assert [m.state_name for m in result.state_mutations] == list(COUNTER_STATES)
@@ -106,15 +92,9 @@ def test_a_batch_with_every_kind_of_effect(official_server, our_server) -> None:
 
 
 def test_existing_state_is_read_modified_and_deleted(official_server, our_server) -> None:
-    state = {
-        "count": value(sdk.IntType, 41),
-        "history": value(sdk.make_json_type("interop/History"), ["x", "ü"]),
-        "last_name": value(sdk.StringType, "x"),
-        "legacy_state_nobody_declares": value(sdk.LongType, 7),
-    }
     invocations = [(value(sdk.StringType, "dave"), None), (value(sdk.IntType, 0), None)]
     reply = ask_both(
-        official_server, our_server, batch("interop/counter", "dave", state, invocations)
+        official_server, our_server, batch("interop/counter", "dave", EXISTING_STATE, invocations)
     )
     mutations = reply.invocation_result.state_mutations
     assert [(m.state_name, m.mutation_type) for m in mutations] == [
@@ -125,27 +105,16 @@ def test_existing_state_is_read_modified_and_deleted(official_server, our_server
 
 
 def test_a_zero_length_value_reads_as_the_zero_value(official_server, our_server) -> None:
-    state = dict.fromkeys(COUNTER_STATES)
-    state["count"] = TypedValue(typename="io.statefun.types/int", has_value=True, value=b"")
     reply = ask_both(
         official_server,
         our_server,
-        batch("interop/counter", "z", state, [(value(sdk.StringType, "z"), None)]),
+        batch("interop/counter", "z", ZERO_LENGTH_STATE, [(value(sdk.StringType, "z"), None)]),
     )
     count = reply.invocation_result.state_mutations[0]
     assert sdk.IntType.serializer().deserialize(count.state_value.value) == 1
 
 
 def test_every_primitive_state_round_trips(official_server, our_server) -> None:
-    sets = {
-        "a_bool": True,
-        "an_int": -(2**31),
-        "a_long": 2**63 - 1,
-        "a_float": 0.1,
-        "a_double": -1e308,
-        "a_string": "日本 🎉",
-        "a_json": {"k": [None, 1.5]},
-    }
     first = ask_both(
         official_server,
         our_server,
@@ -153,7 +122,7 @@ def test_every_primitive_state_round_trips(official_server, our_server) -> None:
             "interop/all-types",
             "t",
             dict.fromkeys(ALL_TYPES_STATES),
-            [(command(set=sets, read=list(ALL_TYPES_STATES)), None)],
+            [(command(set=ALL_TYPES_SETS, read=list(ALL_TYPES_STATES)), None)],
         ),
     )
     stored = {m.state_name: m.state_value for m in first.invocation_result.state_mutations}
@@ -168,10 +137,18 @@ def test_every_primitive_state_round_trips(official_server, our_server) -> None:
             [(command(read=list(ALL_TYPES_STATES), delete=["a_json", "a_bool"]), None)],
         ),
     )
-    [egress] = second.invocation_result.outgoing_egresses
-    seen = json.loads(sdk.StringType.serializer().deserialize(egress.argument.value))
-    assert seen["a_long"] == repr(2**63 - 1)
-    assert seen["a_string"] == repr("日本 🎉")
+    read_back = [
+        (egress.argument.typename, egress.argument.value)
+        for egress in first.invocation_result.outgoing_egresses
+    ]
+    assert read_back == [(stored[n].typename, stored[n].value) for n in ALL_TYPES_STATES]
+    seen = [e.argument for e in second.invocation_result.outgoing_egresses]
+    assert [sdk.StringType.serializer().deserialize(s.value) for s in seen[:1] + seen[-1:]] == [
+        "a_bool is empty",
+        "a_json is empty",
+    ]
+    assert sdk.LongType.serializer().deserialize(seen[2].value) == 2**63 - 1
+    assert sdk.StringType.serializer().deserialize(seen[5].value) == "日本 🎉"
 
 
 def test_a_batch_without_effects(official_server, our_server) -> None:
@@ -191,24 +168,7 @@ def test_async_functions_run_the_whole_batch(official_server, our_server) -> Non
     assert len(reply.invocation_result.outgoing_messages) == 4
 
 
-@pytest.mark.parametrize(
-    "request_",
-    [
-        pytest.param(
-            batch("interop/nobody", "x", {}, [(value(sdk.IntType, 1), None)]),
-            id="unknown-function-type",
-        ),
-        pytest.param(
-            batch(
-                "interop/counter",
-                "x",
-                {"count": value(sdk.LongType, 1), "history": None, "last_name": None},
-                [(value(sdk.StringType, "x"), None)],
-            ),
-            id="state-type-mismatch",
-        ),
-    ],
-)
+@pytest.mark.parametrize("request_", list(INVALID.values()), ids=list(INVALID))
 def test_invalid_batches_fail_on_both(official_server, our_server, request_) -> None:
     body = request_.SerializeToString()
     official_status, _ = post(official_server.url + "/", body)
@@ -218,30 +178,10 @@ def test_invalid_batches_fail_on_both(official_server, our_server, request_) -> 
     assert b"PSF-SDK" in our_body  # our answer names the error code, for the runtime's log
 
 
-NAMES = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
-COUNTER_MESSAGES = st.one_of(
-    NAMES.map(lambda n: value(sdk.StringType, n)),
-    st.integers(-(2**31), 2**31 - 1).map(lambda n: value(sdk.IntType, n)),
-    st.builds(
-        lambda topic, v, key: command(egress="kafka", topic=topic or "t", value=v, key=key),
-        NAMES,
-        NAMES,
-        st.none() | NAMES,
-    ),
-)
-CALLERS = st.none() | st.sampled_from(["interop/caller/a", "interop/other/b"])
-
-
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    rounds=st.lists(
-        st.lists(st.tuples(COUNTER_MESSAGES, CALLERS), min_size=1, max_size=8),
-        min_size=1,
-        max_size=5,
-    )
-)
+@given(rounds=COUNTER_ROUNDS)
 def test_random_batches_carrying_state_forward(official_server, our_server, rounds) -> None:
     """Like a runtime would: each round's mutations become the next round's state."""
     state: dict[str, TypedValue | None] = dict.fromkeys(COUNTER_STATES)
@@ -249,6 +189,4 @@ def test_random_batches_carrying_state_forward(official_server, our_server, roun
         reply = ask_both(
             official_server, our_server, batch("interop/counter", "h", state, invocations)
         )
-        for mutation in reply.invocation_result.state_mutations:
-            keep = mutation.mutation_type == FromFunction.PersistedValueMutation.MODIFY
-            state[mutation.state_name] = mutation.state_value if keep else None
+        state = carry(state, reply)

@@ -5,3 +5,4 @@ from support.function_servers import (  # noqa: F401 - fixtures
     official_python_function_server,
     ours_function_server,
 )
+from support.sdk_servers import sdk_servers  # noqa: F401 - a fixture
