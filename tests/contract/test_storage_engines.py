@@ -396,6 +396,30 @@ async def test_timers_fire_in_time_order_and_cancel_by_token(engine: StorageEngi
     assert (await engine.commit(Step(timer_ops=[NewTimer(1, A, "two", B, text("x"))]))).committed
 
 
+async def test_the_timers_of_an_address_are_those_to_or_from_it_soonest_first(
+    engine: StorageEngine,
+) -> None:
+    await engine.commit(
+        Step(
+            timer_ops=[
+                NewTimer(9_000, A, "later", B, text("a to b, later")),
+                NewTimer(4_000, C, None, A, text("c to a")),
+                NewTimer(2_000, A, None, A, text("a to itself")),
+                NewTimer(3_000, C, None, B, text("c to b")),
+            ]
+        )
+    )
+    timers = await engine.timers_of(A)
+    assert [t.payload.value for t in timers] == [b"a to itself", b"c to a", b"a to b, later"]
+    assert (timers[2].sender, timers[2].target, timers[2].token) == (A, B, "later")
+    assert [t.fire_at_ms for t in timers] == [2_000, 4_000, 9_000]
+    await engine.commit(Step(timer_ops=[CancelTimer(A, "later")]))
+    due = await engine.due_timers(2_000, 10)
+    assert (await engine.commit(Step(fired_timers=[t.timer_id for t in due]))).committed
+    assert [t.payload.value for t in await engine.timers_of(A)] == [b"c to a"]
+    assert await engine.timers_of(Address("ns", "fn", "nobody")) == []
+
+
 async def test_cancel_then_reschedule_with_the_same_token_in_one_step(
     engine: StorageEngine,
 ) -> None:

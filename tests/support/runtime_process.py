@@ -74,11 +74,12 @@ def _forward(stream: IO[str], lines: queue.Queue[str]) -> None:
 
 def start_runtime(
     module: Path, data_dir: Path, *extra: str, timeout_s: float = 60.0,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None, log_dir: Path | None = None,
 ) -> RuntimeProcess:  # fmt: skip
     """Start ``pystatefun run`` and wait (reading its stdout) until it prints ``ready``
-    (``env``: variables to set beyond this process's own)."""
-    log = data_dir.parent / f"{data_dir.name}-runtime.log"
+    (``env``: variables to set beyond this process's own; ``log_dir``: where its stderr goes,
+    beside the data dir unless given)."""
+    log = (log_dir or data_dir.parent) / f"{data_dir.name}-runtime.log"
     with log.open("a") as stderr:
         process = subprocess.Popen(
             [PYSTATEFUN, "run", module, "--data-dir", data_dir, *extra],

@@ -1,4 +1,5 @@
-"""The admin port: ``/metrics`` (Prometheus), ``/health`` and ``/ready``, for one runtime."""
+"""The admin port: ``/metrics`` (Prometheus), ``/health``, ``/ready`` and the web console (``/``,
+over its JSON API ``/api/...``), for one runtime."""
 
 from pystatefun.admin.server import AdminServer, Observed
 

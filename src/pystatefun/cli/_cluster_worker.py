@@ -17,6 +17,7 @@ import click
 
 if TYPE_CHECKING:
     from pystatefun.runtime.options import RuntimeOptions
+    from pystatefun.store import Contents
     from pystatefun.store.jetstream import JetStreamEngine, JetStreamLoader
 
 __all__ = ["ClusterWorker", "cluster_urls"]
@@ -79,6 +80,13 @@ class ClusterWorker:
             key_groups=key_groups,
             streams=self.streams,
         )
+
+    def contents(self) -> Contents:
+        """The whole cluster's records as of one commit, read from outside (blocking): what a
+        savepoint of it holds, whichever partitions this worker serves."""
+        from pystatefun.store.jetstream import cluster_contents  # noqa: PLC0415 - cluster extra
+
+        return cluster_contents(self.servers, self.name)
 
     def engine(self, options: RuntimeOptions) -> JetStreamEngine:
         from pystatefun.store.jetstream import JetStreamEngine  # noqa: PLC0415 - cluster extra

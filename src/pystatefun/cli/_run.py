@@ -40,7 +40,7 @@ async def _serve(
 
     engine = None if cluster is None else cluster.engine(options)
     runtime = Runtime(module, options, engine=engine)
-    admin = None if access.admin_at is None else await _admin(runtime, access)
+    admin = None if access.admin_at is None else await _admin(runtime, access, cluster)
     try:
         await _run(runtime, module)
     finally:
@@ -52,9 +52,11 @@ async def _serve(
             await asyncio.to_thread(options.tracer.shutdown)
 
 
-async def _admin(runtime: Runtime, access: Access) -> AdminServer:
+async def _admin(runtime: Runtime, access: Access, cluster: ClusterWorker | None) -> AdminServer:
     """The admin port, listening before the runtime opens its store (a probe hears
-    "recovering" meanwhile); its URL on stdout at once."""
+    "recovering" meanwhile); its URL on stdout at once. Its console's SQL box reads the data
+    dir (a cluster worker's is scratch: none), and its savepoints are of the whole store (a
+    cluster's read from outside, as `savepoint create --cluster` does)."""
     from pystatefun.admin import AdminServer  # noqa: PLC0415 - keeps start-up fast
     from pystatefun.errors import DataDirError  # noqa: PLC0415
     from pystatefun.http import FrontDoor  # noqa: PLC0415
@@ -62,7 +64,13 @@ async def _admin(runtime: Runtime, access: Access) -> AdminServer:
     assert access.admin_at is not None
     host, port = access.admin_at
     door = FrontDoor(access.admin_token, runtime.front_door.tls)
-    admin = AdminServer(runtime, host=host, port=port, front_door=door)
+    data_dir = runtime.options.data_dir
+    savepoints = access.savepoint_dir or Path(f"{data_dir.resolve()}-savepoints")
+    admin = AdminServer(
+        runtime, host=host, port=port, front_door=door, savepoint_dir=savepoints,
+        data_dir=data_dir if cluster is None else None,
+        savepoint_contents=None if cluster is None else cluster.contents,
+    )  # fmt: skip
     try:
         await admin.start()
     except OSError as exc:

@@ -63,6 +63,9 @@ class IngestOutcome(Enum):
     # the store could not take it now (a cluster partition moving, its owner not answering);
     # nothing added: send it again
     UNAVAILABLE = "unavailable"
+    # the store takes no writes now (a full disk, a read-only file system: ``error`` says
+    # which); nothing added: send it again later, the runtime goes on by itself once it can
+    UNWRITABLE = "unwritable"
 
 
 @final

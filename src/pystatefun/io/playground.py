@@ -33,7 +33,7 @@ import json
 from typing import final
 from urllib.parse import unquote
 
-from pystatefun.errors import ProtocolError, StoppingError, TerminalError
+from pystatefun.errors import DataDirError, ProtocolError, StoppingError, TerminalError
 from pystatefun.http import HttpLimits, HttpRequest, HttpResponse, HttpServer
 from pystatefun.http.front_door import FrontDoor
 from pystatefun.io.api import (
@@ -48,6 +48,7 @@ from pystatefun.protocol import TypedValue
 from pystatefun.protocol.typed_values import PRIMITIVES, text_of, value_from_text
 from pystatefun.reading import Reading
 from pystatefun.store import EgressOut, Payload
+from pystatefun.store.engine import UNWRITABLE_RETRY_S
 from pystatefun.types import Address, split_typename
 
 __all__ = [
@@ -261,6 +262,13 @@ def _respond(target: Address, result: IngestResult) -> HttpResponse:
     unanswered = _unanswered(target, outcome)
     if unanswered is not None:
         return unanswered
+    if outcome is IngestOutcome.UNWRITABLE:
+        return _text(
+            503,
+            f"the message for {target} was not stored: {result.error}. Nothing was added; "
+            "send it again later (the runtime resumes by itself once it can write)",
+            {"Retry-After": str(UNWRITABLE_RETRY_S)},
+        )
     if outcome is IngestOutcome.DEAD_LETTERED:
         return _text(
             422,
@@ -341,7 +349,10 @@ class PlaygroundEgressServer(ConnectorServer):
             return _text(405, "405: Method Not Allowed", {"Allow": "GET"})
         if topic not in self._topics:
             return _text(405, f"topic {topic!r} is not declared; topics: {', '.join(self._topics)}")
-        record = await self.runtime.pop_egress(PLAYGROUND_EGRESS, topic)
+        try:
+            record = await self.runtime.pop_egress(PLAYGROUND_EGRESS, topic)
+        except DataDirError as exc:  # a full disk: popping is a write, and nothing was popped
+            return _text(503, str(exc), {"Retry-After": str(UNWRITABLE_RETRY_S)})
         if record is None:
             return HttpResponse(404)
         return HttpResponse(200, record, {"Content-Type": _TEXT})

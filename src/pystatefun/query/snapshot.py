@@ -94,10 +94,17 @@ class StateSnapshot:
             )
         return views
 
+    def limit_time(self, seconds: float) -> None:
+        """Interrupt any statement still running ``seconds`` from now (``sqlite3.Error``
+        "interrupted"): a console's runaway query must not hold the snapshot open for good."""
+        deadline = time.monotonic() + seconds
+        self._db.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+
     def query(
-        self, sql: str, parameters: tuple[Any, ...] = ()
+        self, sql: str, parameters: tuple[Any, ...] = (), *, limit: int | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run one read-only SQL statement; its column names and rows.
+        """Run one read-only SQL statement; its column names and rows (the first ``limit``
+        of them, when given).
 
         A statement that writes, or is not valid SQL, raises ``sqlite3.Error`` with SQLite's
         message; a damaged data dir raises ``DataDirDamagedError``.
@@ -105,7 +112,7 @@ class StateSnapshot:
         with self._data_dir.translating():
             cursor = self._db.execute(sql, parameters)
             columns = [d[0] for d in cursor.description or ()]
-            return columns, cursor.fetchall()
+            return columns, cursor.fetchall() if limit is None else cursor.fetchmany(limit)
 
     def rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
         """The rows of a query, one at a time (for exports larger than memory)."""

@@ -14,6 +14,10 @@ On a cluster, only the worker serving an address sees its function's reply; a re
 request that another worker received is asked of that one (``owner_requests``), which ingests
 it here as its own and sends back what became of it. While the address is between owners,
 the asking worker asks again, within the reply timeout.
+
+While the store takes no writes (a full disk: ``StorageEngine.unwritable``), a request is
+refused at once (``UNWRITABLE``: the client sends it again later), while a log-based source's
+``append`` waits for the store like any step, which pauses its partition.
 """
 
 from __future__ import annotations
@@ -145,6 +149,8 @@ class Ingestion:
         position: Position | None,
         trace: str | None,
     ) -> IngestResult:
+        if (unwritable := self._store.unwritable) is not None:  # a full disk: nothing taken
+            return IngestResult(IngestOutcome.UNWRITABLE, error=unwritable)
         if not await self._admitted(target):
             return IngestResult(IngestOutcome.STOPPING)
         caller, answer = self._replies.open() if wait else (None, None)

@@ -303,6 +303,8 @@ class Runtime:
         stopping, stopped, or why it failed."""
         if self.failure is not None:
             return False, f"failed: {self.failure}"
+        if self._phase == "serving" and (unwritable := self._store.unwritable) is not None:
+            return False, f"degraded: {unwritable}"
         return self._phase == "serving", self._phase
 
     async def observe(self) -> Observation:

@@ -114,10 +114,14 @@ class SavepointWriter:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if error is None:
-            footer = {"t": "end", "counts": self.counts, "sha256": self._digest.hexdigest()}
-            self._file.write((json.dumps(footer) + "\n").encode())
-        self._file.close()
+        try:
+            if error is None:
+                footer = {"t": "end", "counts": self.counts, "sha256": self._digest.hexdigest()}
+                self._file.write((json.dumps(footer) + "\n").encode())
+            self._file.close()  # writes what gzip still holds: on a full disk, this fails too
+        except BaseException:
+            self._partial.unlink(missing_ok=True)  # the close above closed the file anyway
+            raise
         if error is None:
             self._partial.replace(self.path)
         else:

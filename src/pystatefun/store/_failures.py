@@ -16,15 +16,19 @@ from pathlib import Path
 
 from pystatefun.errors import DataDirDamagedError, DataDirError, PystatefunError
 
-__all__ = ["storage_error", "translated"]
+__all__ = ["storage_error", "translated", "write_refusal"]
 
 _DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 _CANNOT_OPEN = {"SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH"}
 
 
-def storage_error(exc: sqlite3.Error, database: Path) -> PystatefunError | None:
+def storage_error(
+    exc: sqlite3.Error, database: Path, *, writing: bool = False
+) -> PystatefunError | None:
     """The coded error for ``exc`` raised on ``database``, or None when it is not about the
-    file itself (a bug, a constraint the caller handles)."""
+    file itself (a bug, a constraint the caller handles). ``writing``: a write of the
+    caller's own (a re-drive), for which a full or read-only disk is said as such; a write
+    through a read-only connection keeps SQLite's own error."""
     base = "_".join(str(getattr(exc, "sqlite_errorname", "")).split("_")[:2])
     if base in _DAMAGED:
         return DataDirDamagedError(
@@ -39,16 +43,50 @@ def storage_error(exc: sqlite3.Error, database: Path) -> PystatefunError | None:
             f"cannot open {database} ({exc}); check that it exists, is a file, and that this "
             "user may read (and, to run or change it, write) it and its directory"
         )
+    refusal = write_refusal(exc) if writing else None
+    if refusal is not None:
+        return DataDirError(
+            f"cannot write {database}: {refusal}; nothing was changed. Free space (or "
+            "make the file system writable) and try again"
+        )
     return None
 
 
+#: Errors after which SQLite has written nothing of the transaction (it rolls back): the same
+#: transaction can be written again once the cause is gone.
+_CANNOT_WRITE = {
+    "SQLITE_FULL": "the disk is full",
+    "SQLITE_IOERR_WRITE": "a write failed with an I/O error",
+    "SQLITE_IOERR_TRUNCATE": "a file could not be truncated (an I/O error)",
+    "SQLITE_IOERR_SHMSIZE": "the shared-memory file could not grow (disk full?)",
+    "SQLITE_IOERR_SHMMAP": "the shared-memory file could not be mapped",
+}
+
+
+def write_refusal(exc: BaseException) -> str | None:
+    """Why a write transaction failed (with SQLite's words) when the cause is the file system
+    refusing writes now (full, read-only, a failed write): the same transaction may succeed later;
+    None for anything else, a failed ``fsync`` among them: after that the outcome of what
+    was written is unknown (the kernel may have dropped the pages), so it is never retried."""
+    if isinstance(exc, DataDirError) and isinstance(exc.__cause__, sqlite3.Error):
+        exc = exc.__cause__  # translated on its way out of SQLite (``translated``)
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    if name.startswith("SQLITE_READONLY"):
+        return f"the file system or the data dir's files are read-only ({exc})"
+    reason = _CANNOT_WRITE.get(name)
+    return None if reason is None else f"{reason} ({exc})"
+
+
 @contextmanager
-def translated(database: Path) -> Iterator[None]:
-    """Re-raise SQLite errors about ``database``'s file as coded errors (see module docs)."""
+def translated(database: Path, *, writing: bool = False) -> Iterator[None]:
+    """Re-raise SQLite errors about ``database``'s file as coded errors (see module docs;
+    ``writing`` as for ``storage_error``)."""
     try:
         yield
     except sqlite3.Error as exc:
-        error = storage_error(exc, database)
+        error = storage_error(exc, database, writing=writing)
         if error is None:
             raise
         raise error from exc

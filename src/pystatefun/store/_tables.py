@@ -145,11 +145,23 @@ class Tables:
         return counts
 
     def due_timers(self, now_ms: int, limit: int) -> list[TimerRecord]:
+        return self._timers("fire_at_ms <= ? ORDER BY fire_at_ms, timer_id LIMIT ?",
+                            (now_ms, limit))  # fmt: skip
+
+    def timers_of(self, address: Address) -> list[TimerRecord]:
+        """The delayed messages to or from ``address`` (a scan: there is no index by target,
+        and this is for a person looking at one address, not for the runtime)."""
+        where = (
+            "(namespace = ? AND type = ? AND id = ?) OR (sender_namespace = ? AND "
+            "sender_type = ? AND sender_id = ?) ORDER BY fire_at_ms, timer_id"
+        )
+        return self._timers(where, (*address, *address))
+
+    def _timers(self, where: str, parameters: tuple[object, ...]) -> list[TimerRecord]:
         rows = self._db.execute(
-            "SELECT timer_id, fire_at_ms, sender_namespace, sender_type, sender_id, token, "
-            "namespace, type, id, typename, value FROM timers WHERE fire_at_ms <= ? "
-            "ORDER BY fire_at_ms, timer_id LIMIT ?",
-            (now_ms, limit),
+            "SELECT timer_id, fire_at_ms, sender_namespace, sender_type, sender_id, token, "  # noqa: S608 - our conditions, ? marks
+            f"namespace, type, id, typename, value FROM timers WHERE {where}",
+            parameters,
         ).fetchall()
         return [
             TimerRecord(
@@ -211,9 +223,14 @@ class Tables:
     # --- writes --------------------------------------------------------------------------------
 
     def apply_steps(self, steps: list[Step], now_ms: int) -> list[StepOutcome]:
-        """Apply every step in one transaction (see ``_writer``)."""
-        with self._transaction():
-            return self._writer.apply(steps, now_ms)
+        """Apply every step in one transaction (see ``_writer``); if it fails, nothing of it
+        is written, and the same steps may be applied again."""
+        try:
+            with self._transaction():
+                return self._writer.apply(steps, now_ms)
+        except BaseException:
+            self._writer.undo()
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -221,10 +238,13 @@ class Tables:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk, an I/O error): a ROLLBACK
+            # then would fail and hide the error that says why.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def egress_after(self, egress: str, after_seq: int, limit: int) -> list[EgressRecord]:
         rows = self._db.execute(

@@ -89,6 +89,21 @@ class StepWriter:
         # The seqs steps inserted since the store opened, as [first, last] ranges, oldest
         # first: a new range starts only where other rows (a re-drive's) came between.
         self._own: list[list[int]] = []
+        # What the transaction being written changed in the two above, for ``undo``.
+        self._popped: list[tuple[int, int]] = []
+        self._added: list[int] = []
+        self._own_mark: tuple[int, int | None] = (0, None)
+
+    def undo(self) -> None:
+        """Forget what the transaction being written did to the writer's own bookkeeping: it
+        was rolled back (a full disk, say), and may be written again, whole, later."""
+        for message_id in self._added:
+            self._stored.pop(message_id, None)
+        self._stored.update(self._popped)
+        ranges, last = self._own_mark
+        del self._own[ranges:]
+        if last is not None:
+            self._own[-1][1] = last
 
     def own_ranges(self) -> list[tuple[int, int]]:
         """The seqs steps inserted since the store opened, as (first, last) ranges."""
@@ -111,6 +126,8 @@ class StepWriter:
 
     def apply(self, steps: list[Step], now_ms: int) -> list[StepOutcome]:
         """Apply ``steps`` inside the caller's transaction; one outcome per step, in order."""
+        self._popped, self._added = [], []
+        self._own_mark = (len(self._own), self._own[-1][1] if self._own else None)
         outcomes: list[StepOutcome] = []
         combined = _Combined()
         for step in steps:
@@ -190,6 +207,7 @@ class StepWriter:
                 seq = self._stored.pop(message_id, None)
                 if seq is not None:
                     deletes.append(seq)
+                    self._popped.append((message_id, seq))
                 # else: consumed before its step was applied, which the runtime never does
 
     def _combine_state(self, step: Step, combined: _Combined) -> None:
@@ -243,6 +261,7 @@ class StepWriter:
             for key, seq in seqs.items():
                 if isinstance(key, int):
                     self._stored[key] = seq
+                    self._added.append(key)
             for index, keys in combined.awaiting:
                 outcomes[index] = outcomes[index]._replace(seqs=tuple(seqs[k] for k in keys))
         combined.clear()

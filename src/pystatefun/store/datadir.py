@@ -166,7 +166,7 @@ class DataDir:
         """The data dir's tables for writing, created or upgraded to the current schema, in
         the calling thread. State lives in the file: SQLite's page cache, bounded by
         ``cache_mib``, keeps the hot pages, so state can be far larger than RAM."""
-        with translated(self.database):
+        with translated(self.database, writing=True):
             db = self._connect(read_only=False)
             try:
                 synchronous = {"fsync": "FULL", "os": "NORMAL"}[durability]
@@ -324,7 +324,7 @@ class DataDir:
         groups = KeyGroups(self.info().key_groups)
         tables = self.open_tables(key_groups=groups, durability="fsync", cache_mib=8)
         try:
-            with translated(self.database):
+            with translated(self.database, writing=True):
                 yield tables
         finally:
             tables.close()

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # in annotations only: a data dir can be read without loading
     import asyncio
 
 __all__ = [
+    "UNWRITABLE_RETRY_S",
     "BulkLoader",
     "EngineStatistics",
     "OwnerMovingError",
@@ -47,6 +48,10 @@ __all__ = [
     "StorageEngine",
     "WholeStore",
 ]
+
+#: The longest wait between two tries of a write the file system refused (a full disk): how
+#: soon an ingress tells a refused client to try again (``Retry-After``).
+UNWRITABLE_RETRY_S = 2
 
 
 @final
@@ -120,6 +125,13 @@ class StorageEngine(Protocol):
     #: The most messages one step may consume (a cluster's steps are atomic batches of
     #: bounded size): the runtime sends no function more in one request.
     max_step_messages: int
+
+    @property
+    def unwritable(self) -> str | None:
+        """Why the store takes no writes now (a full disk, a read-only file system), while
+        it holds the steps it was given and tries them again; None when it writes. The
+        runtime refuses new ingress messages meanwhile and reports it on ``/ready``."""
+        ...
 
     def owns(self, address: Address) -> bool:
         """Whether this runtime serves ``address`` now (always, but on a cluster worker)."""
@@ -195,6 +207,12 @@ class StorageEngine(Protocol):
 
     async def next_timer_at(self) -> int | None:
         """When the next delayed message is due (None: none pending)."""
+        ...
+
+    async def timers_of(self, address: Address) -> list[TimerRecord]:
+        """The pending delayed messages to or from ``address``, soonest first (the console's
+        address lookup). A cluster worker sees those stored in the partitions it serves: a
+        delayed message lives in its sender's partition."""
         ...
 
     async def positions(self, source: str) -> dict[str, str]:
@@ -302,6 +320,10 @@ class WholeStore:
 
     shared = False
     max_step_messages = 1 << 30  # a transaction of any size
+
+    @property
+    def unwritable(self) -> str | None:
+        return None  # a store that can always write, unless the subclass says otherwise
 
     def owns(self, address: Address) -> bool:
         return True

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,11 +22,11 @@ from typing import TypeVar, final
 
 from pystatefun.errors import DataDirError
 from pystatefun.reading import Reading
-from pystatefun.store._failures import translated
+from pystatefun.store._failures import translated, write_refusal
 from pystatefun.store._tables import COUNTED_TABLES, INSTANCE_ID, Tables
 from pystatefun.store.contents import Contents
 from pystatefun.store.datadir import DataDir, DataDirLock, Durability
-from pystatefun.store.engine import EngineStatistics, WholeStore
+from pystatefun.store.engine import UNWRITABLE_RETRY_S, EngineStatistics, WholeStore
 from pystatefun.store.keygroups import KeyGroups
 from pystatefun.store.records import DeadLetter, EgressRecord, InboxMessage, StateValue, TimerRecord
 from pystatefun.store.steps import Step, StepOutcome
@@ -34,6 +35,7 @@ from pystatefun.types import Address
 __all__ = ["SqliteEngine"]
 
 _T = TypeVar("_T")
+_RETRY_FIRST_S = 0.05
 _log = logging.getLogger("pystatefun.store")
 
 
@@ -63,7 +65,11 @@ class SqliteEngine(WholeStore):
         self._applying: list[Step] = []  # the steps of the transaction being written
         self._next_id = -1  # provisional message ids count down from -1
         self._failed: str | None = None
+        self._unwritable: str | None = None  # why the data dir takes no writes now
+        self._unwritable_since = 0.0
+        self._write_failures = 0  # transactions the file system refused, since the start
         self._wake = asyncio.Event()
+        self._closed = asyncio.Event()  # ends the wait between two tries of a refused write
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._committer: asyncio.Task[None] | None = None
@@ -95,6 +101,7 @@ class SqliteEngine(WholeStore):
         if self._committer is not None:
             self._closing = True
             self._wake.set()
+            self._closed.set()
             await self._committer
             self._committer = None
         if self._tables is not None:
@@ -112,8 +119,15 @@ class SqliteEngine(WholeStore):
             for path in self.data_dir.path.iterdir():
                 with contextlib.suppress(OSError):
                     size += path.stat().st_size if path.is_file() else 0
-        return [Reading("store_size_bytes", "The size of the data dir's files on disk.",
-                        "gauge", size)]  # fmt: skip
+        return [
+            Reading("store_size_bytes", "The size of the data dir's files on disk.", "gauge", size),
+            Reading("store_unwritable", "1 while the data dir takes no writes (disk full, "
+                    "read-only): ingresses refuse new messages.", "gauge",
+                    int(self._unwritable is not None)),
+            Reading("store_write_refusals_total", "Write transactions the file system refused "
+                    "(each is tried again until it is written).", "counter",
+                    self._write_failures),
+        ]  # fmt: skip
 
     def statistics(self) -> EngineStatistics:
         return EngineStatistics(
@@ -124,6 +138,20 @@ class SqliteEngine(WholeStore):
         """Run ``fn`` on the store's thread; SQLite errors about the file become coded ones."""
         loop = self._loop or asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._translated, fn, args, kwargs)
+
+    async def _write(self, fn: Callable[..., _T], *args: object) -> _T:
+        """A small write transaction of its own (a pop, a delete, a re-drive); one the file
+        system refuses (a full disk) is a ``DataDirError`` that says so, and wrote nothing."""
+        try:
+            return await self._run(fn, *args)
+        except Exception as exc:
+            refusal = write_refusal(exc)
+            if refusal is None:
+                raise
+            raise DataDirError(
+                f"the data dir {self.data_dir} cannot be written: {refusal}; nothing was "
+                "changed: try again once there is room"
+            ) from exc
 
     def _translated(
         self, fn: Callable[..., _T], args: tuple[object, ...], kwargs: dict[str, object]
@@ -196,24 +224,27 @@ class SqliteEngine(WholeStore):
 
     async def _commit_batch(self, batch: list[tuple[Step, asyncio.Future[StepOutcome]]]) -> None:
         steps = self._applying = [step for step, _ in batch]
-        try:
-            outcomes = await self._run(self.tables.apply_steps, steps, self._clock_ms())
-        except Exception as exc:  # noqa: BLE001 - every waiting step learns the transaction failed
-            # Steps queued after these may depend on them (speculative delivery), so nothing
-            # more is written: the data dir stays at its last commit, which a restart recovers.
-            self._failed = (
-                f"writing to {self.data_dir} failed ({exc}); the store "
-                "takes no more steps. Fix the cause (disk full? permissions?) and restart: "
-                "the runtime recovers from the last commit, losing nothing acknowledged."
-            )
-            _log.exception("a commit of %d steps failed; none of them was written", len(steps))
-            failed = [*batch, *self._waiting]
-            self._waiting.clear()
-            self._applying = []
-            for _, future in failed:
-                if not future.done():
-                    future.set_exception(DataDirError(self._failed))
-            return
+        delay = _RETRY_FIRST_S
+        while True:
+            try:
+                outcomes = await self._run(self.tables.apply_steps, steps, self._clock_ms())
+                break
+            except Exception as exc:  # noqa: BLE001 - every waiting step learns what became of it
+                refusal = write_refusal(exc)
+                if refusal is None or self._closing:
+                    self._give_up(batch, exc)
+                    return
+                self._refused(refusal, len(steps))
+            # The very same transaction is tried again: everything queued behind it waits
+            # (a later step may consume a message of this one), and nothing is lost.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), delay)
+            delay = min(delay * 2, UNWRITABLE_RETRY_S)
+        if self._unwritable is not None:
+            _log.warning("%s takes writes again after %.1fs; the %d step(s) held meanwhile are "
+                         "written", self.data_dir, time.monotonic() - self._unwritable_since,
+                         len(steps) + len(self._waiting))  # fmt: skip
+            self._unwritable = None
         self._applying = []
         self._commits += 1
         self._steps_committed += len(steps)
@@ -221,6 +252,44 @@ class SqliteEngine(WholeStore):
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
+
+    def _refused(self, refusal: str, steps: int) -> None:
+        """The file system refused a transaction: the store is unwritable until it takes one."""
+        self._write_failures += 1
+        if self._unwritable is not None:
+            return
+        self._unwritable_since = time.monotonic()
+        self._unwritable = f"the data dir {self.data_dir} cannot be written: {refusal}"
+        _log.error("%s. The store holds the %d step(s) of that write and tries it again every "
+                   "%gs at most, losing nothing; ingresses refuse new messages meanwhile. Free "
+                   "space (or make it writable) and it goes on by itself.", self._unwritable,
+                   steps, UNWRITABLE_RETRY_S)  # fmt: skip
+
+    def _give_up(
+        self, batch: list[tuple[Step, asyncio.Future[StepOutcome]]], exc: Exception
+    ) -> None:
+        """A write failed in a way a retry cannot cure (or the store closes meanwhile)."""
+        # Steps queued after these may depend on them (speculative delivery), so nothing
+        # more is written: the data dir stays at its last commit, which a restart recovers.
+        self._failed = (
+            f"writing to {self.data_dir} failed ({exc}); the store "
+            "takes no more steps. Fix the cause (disk full? permissions?) and restart: "
+            "the runtime recovers from the last commit, losing nothing acknowledged."
+        )
+        _log.exception("a commit of %d steps failed; none of them was written", len(batch),
+                       exc_info=exc)  # fmt: skip
+        failed = [*batch, *self._waiting]
+        self._waiting.clear()
+        self._applying = []
+        for _, future in failed:
+            if not future.done():
+                future.set_exception(DataDirError(self._failed))
+
+    @property
+    def unwritable(self) -> str | None:
+        """Why the data dir takes no writes now (None: it does); the runtime refuses new
+        ingress messages meanwhile, and says so on ``/ready``."""
+        return self._unwritable
 
     # --- reads and small transactions ---------------------------------------------------------
 
@@ -247,12 +316,15 @@ class SqliteEngine(WholeStore):
     async def next_timer_at(self) -> int | None:
         return await self._run(self.tables.next_timer_at)
 
+    async def timers_of(self, address: Address) -> list[TimerRecord]:
+        return await self._run(self.tables.timers_of, address)
+
     async def counts(self, tables: tuple[str, ...] = COUNTED_TABLES) -> dict[str, int]:
         """Rows per table (by default every table; counting ``state`` reads all of it)."""
         return await self._run(self.tables.counts, tables)
 
     async def pop_egress(self, egress: str, topic: str) -> EgressRecord | None:
-        return await self._run(self.tables.pop_egress, egress, topic)
+        return await self._write(self.tables.pop_egress, egress, topic)
 
     async def egress_after(
         self, egress: str, after_seq: int, limit: int, *, shard: int | None = None
@@ -260,7 +332,7 @@ class SqliteEngine(WholeStore):
         return await self._run(self.tables.egress_after, egress, after_seq, limit)
 
     async def delete_egress(self, egress: str, up_to_seq: int, *, shard: int | None = None) -> int:
-        return await self._run(self.tables.delete_egress, egress, up_to_seq)
+        return await self._write(self.tables.delete_egress, egress, up_to_seq)
 
     @property
     def instance_id(self) -> str:
@@ -276,14 +348,14 @@ class SqliteEngine(WholeStore):
     async def redrive(self, ids: Sequence[int] | None) -> int:
         """Move dead letters (None: all) back to the end of their mailboxes; the runtime's
         rescan picks them up (they are stored rows, not in memory)."""
-        return await self._run(self.tables.redrive, ids, self._clock_ms())
+        return await self._write(self.tables.redrive, ids, self._clock_ms())
 
     async def delete_dead_letters(self, ids: Sequence[int] | None) -> int:
-        return await self._run(self.tables.delete_dead_letters, ids)
+        return await self._write(self.tables.delete_dead_letters, ids)
 
     async def purge_expired(self) -> int:
         """Delete expired idempotency keys and state values; returns how many rows."""
-        return await self._run(self.tables.purge_expired, self._clock_ms())
+        return await self._write(self.tables.purge_expired, self._clock_ms())
 
     def snapshot(self) -> Contents:
         """Every record as of the last commit, read on a connection of its own: the engine

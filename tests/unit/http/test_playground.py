@@ -140,6 +140,12 @@ async def test_ingress_refusals(
         (IngestResult(IngestOutcome.REPLY_TIMEOUT), 504, "it is processed all the same"),
         (IngestResult(IngestOutcome.WITHDRAWN), 504, "nothing happened; send it again"),
         (
+            IngestResult(IngestOutcome.UNWRITABLE, error="the data dir d cannot be written: full"),
+            503,
+            "the message for a/b/c was not stored: the data dir d cannot be written: full. "
+            "Nothing was added; send it again later",
+        ),
+        (
             IngestResult(IngestOutcome.DEAD_LETTERED, dead_letter_id=7, error="boom"),
             422,
             "is in the dead letters as dead letter 7: boom. After fixing the cause, re-drive "
@@ -158,6 +164,7 @@ async def test_ingress_refusals(
         "unanswered",
         "reply-timeout",
         "withdrawn",
+        "unwritable",
         "dead-lettered",
         "replied",
     ],
@@ -174,6 +181,20 @@ async def test_ingress_outcomes(result: IngestResult, status: int, says: str) ->
         assert answer.headers["pystatefun-dead-letter"] == "7"
     if result.outcome in (IngestOutcome.STOPPING, IngestOutcome.UNAVAILABLE):
         assert answer.headers["retry-after"] == "1"
+    if result.outcome is IngestOutcome.UNWRITABLE:
+        assert answer.headers["retry-after"] == "2"
+
+
+async def test_an_egress_pop_on_a_full_disk_is_503_and_pops_nothing() -> None:
+    class FullDisk(Handle):
+        async def pop_egress(self, egress: str, topic: str) -> bytes | None:
+            raise DataDirError("the data dir d cannot be written: the disk is full")
+
+    server = PlaygroundEgressServer(host="127.0.0.1", port=0, topics=("out",))
+    async with client(server, FullDisk()) as send:
+        got = await send("GET", "/out")
+    assert (got.status, got.headers["retry-after"]) == (503, "2")
+    assert got.body == b"the data dir d cannot be written: the disk is full [PSF-RT0003]\n"
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "DELETE", "PATCH", "OPTIONS"])

@@ -77,12 +77,13 @@ async def test_its_size_on_disk_is_read_before_the_data_dir_exists_and_after(
 ) -> None:
     """``/metrics`` may be scraped while the runtime is still opening a data dir."""
     absent = SqliteEngine(DataDir(tmp_path / "new"), durability="os", clock_ms=clock)
-    (reading,) = absent.readings()
-    assert (reading.name, reading.value) == ("store_size_bytes", 0)
+    readings = {r.name: r.value for r in absent.readings()}
+    assert readings == {"store_size_bytes": 0, "store_unwritable": 0,
+                        "store_write_refusals_total": 0}  # fmt: skip
     opened = await _open(tmp_path / "new", clock)
     try:
-        (reading,) = opened.readings()
+        size = next(r.value for r in opened.readings() if r.name == "store_size_bytes")
         files = sum(p.stat().st_size for p in (tmp_path / "new").iterdir() if p.is_file())
-        assert reading.value == files > 0
+        assert size == files > 0
     finally:
         await opened.close()

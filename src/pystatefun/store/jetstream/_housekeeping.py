@@ -197,6 +197,10 @@ class Housekeeping(EngineParts):
     async def next_timer_at(self) -> int | None:
         return min((t.fire_at_ms for t in self._timers()), default=None)
 
+    async def timers_of(self, address: Address) -> list[TimerRecord]:
+        return sorted((t for t in self._timers() if address in (t.target, t.sender)),
+                      key=lambda t: (t.fire_at_ms, t.timer_id))  # fmt: skip
+
     async def positions(self, source: str) -> dict[str, str]:
         return {key: p for (s, key), p in self.view.positions.items() if s == source}
 

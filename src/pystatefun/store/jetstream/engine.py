@@ -69,6 +69,9 @@ class JetStreamEngine(Stepping, Housekeeping):
     the cluster's own number)."""
 
     shared = True  # every worker of the cluster serves its share of it
+    #: A stream that takes no writes stalls the step that writes (retried until it is
+    #: acknowledged, see ``_commits``); a refusal for good stops the worker.
+    unwritable: str | None = None
 
     def __init__(
         self,
