@@ -133,17 +133,51 @@ class DataDir:
 
     def _connect(self, *, read_only: bool) -> sqlite3.Connection:
         if read_only:  # for reading beside a runtime: no schema changes, no writes
-            db = sqlite3.connect(
-                f"file:{self.database}?mode=ro",
-                uri=True,
-                isolation_level=None,
-                check_same_thread=False,
-            )
+            db = self._reader("mode=ro")
+            try:  # opens the write-ahead log's index (-shm), which needs room on the disk
+                db.execute("PRAGMA schema_version").fetchone()
+            except sqlite3.OperationalError as exc:
+                db.close()
+                if getattr(exc, "sqlite_errorname", "") != "SQLITE_IOERR_SHMSIZE":
+                    raise
+                db = self._reader_on_a_full_disk(exc)
         else:
             self.path.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False)
         db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         return db
+
+    def _reader(self, mode: str) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.database}?{mode}", uri=True, isolation_level=None,
+                               check_same_thread=False)  # fmt: skip
+
+    def _reader_on_a_full_disk(self, exc: sqlite3.OperationalError) -> sqlite3.Connection:
+        """A disk too full for the -shm file: a data dir that nothing writes and whose commits
+        are all in the main file (no runtime holds it, no write-ahead log left) is read as it
+        is, without one; else it cannot be read until there is a little room."""
+        wal = self.path / f"{DATABASE_FILE}-wal"
+        folded = not wal.exists() or wal.stat().st_size == 0
+        if folded and not self._in_use():
+            return self._reader("mode=ro&immutable=1")
+        raise DataDirError(
+            f"cannot read {self.database} ({exc}): the disk is full, and SQLite needs room for "
+            "its write-ahead log index while a runtime runs on the data dir or commits are "
+            "still in its log. Free a little space (a few MiB) and try again"
+        ) from exc
+
+    def _in_use(self) -> bool:
+        """Whether a process holds the data dir's lock (a runtime, which may write)."""
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     def snapshot_connection(self) -> sqlite3.Connection:
         """A read-only connection inside one read transaction: a consistent snapshot of the

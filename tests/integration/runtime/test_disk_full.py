@@ -178,3 +178,24 @@ def test_a_savepoint_onto_a_full_disk_fails_whole_with_the_cause_leaving_no_file
         assert "No space left on device" in failed.stderr
         assert "Traceback" not in failed.stderr
         assert list(small.iterdir()) == [ballast]  # no savepoint, and no partial one either
+
+
+def test_reads_of_a_stopped_data_dir_on_a_full_disk_work(tmp_path: Path) -> None:
+    """``state``, ``sql`` and ``savepoint create`` read a data dir whose disk is full (SQLite
+    cannot make its -shm file there: a data dir nothing writes is read without one)."""
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,n\n" + "".join(f"k{i},{i}\n" for i in range(20_000)))
+    with _tmpfs(tmp_path / "disk", 4) as disk:
+        data_dir = disk / "data"
+        loaded = _pystatefun("bootstrap", rows, "--type", "t/c", "--id-column", "id",
+                             "--state", "n=n:int", "--data-dir", data_dir)  # fmt: skip
+        assert loaded.returncode == 0, loaded.stderr
+        _fill(disk / "ballast")
+        got = _pystatefun("state", "get", "t/c", "k42", "--data-dir", data_dir)
+        assert (got.returncode, "42" in got.stdout) == (0, True), got.stderr
+        summed = _pystatefun("sql", 'SELECT SUM(value) AS s FROM "t/c.n"', "--data-dir",
+                             data_dir, "--format", "csv")  # fmt: skip
+        assert (summed.returncode, summed.stdout.split()) == (0, ["s", str(sum(range(20_000)))])
+        kept = _pystatefun("savepoint", "create", tmp_path / "sp.jsonl", "--data-dir", data_dir)
+        assert kept.returncode == 0, kept.stderr
+        assert "20,000 state" in kept.stdout + kept.stderr
