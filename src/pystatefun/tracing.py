@@ -12,9 +12,9 @@ reads the standard variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_TRACES_EXP
 ``OTEL_SERVICE_NAME``, ``OTEL_TRACES_SAMPLER``, ...) and returns None when none asks for traces,
 so a runtime without them pays one ``is None`` test per step.
 
-A trace context travels with a message in memory, not in the store: a message read back from
-the data dir (after a restart, a re-drive, a delayed message firing, or on a cluster from
-another worker) starts a new trace.
+A trace context travels with a message in memory, and a delayed message keeps it in the store
+(``TimerRecord.trace``) until it fires; any other message read back from the data dir (after a
+restart, a re-drive, or on a cluster from another worker) starts a new trace.
 """
 
 from __future__ import annotations

@@ -396,6 +396,24 @@ async def test_timers_fire_in_time_order_and_cancel_by_token(engine: StorageEngi
     assert (await engine.commit(Step(timer_ops=[NewTimer(1, A, "two", B, text("x"))]))).committed
 
 
+async def test_a_delayed_message_keeps_the_trace_context_it_was_sent_with(
+    engine: StorageEngine,
+) -> None:
+    """So that it continues its sender's trace when it fires (``pystatefun.tracing``)."""
+    traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    await engine.commit(
+        Step(
+            timer_ops=[
+                NewTimer(1_000, A, None, B, text("traced"), traced),
+                NewTimer(2_000, A, None, B, text("not")),
+            ]
+        )
+    )
+    due = await engine.due_timers(5_000, 10)
+    assert [(t.payload.value, t.trace) for t in due] == [(b"traced", traced), (b"not", None)]
+    assert [t.trace for t in await engine.timers_of(A)] == [traced, None]
+
+
 async def test_the_timers_of_an_address_are_those_to_or_from_it_soonest_first(
     engine: StorageEngine,
 ) -> None:

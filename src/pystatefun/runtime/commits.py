@@ -24,6 +24,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, final
 
@@ -37,6 +38,7 @@ from pystatefun.store import (
     DeadLetterEntry,
     InboxMessage,
     NewMessage,
+    NewTimer,
     StateValue,
     Step,
     StepOutcome,
@@ -116,6 +118,9 @@ class Commits:
         started = time.monotonic()
         trace = None if span is None else span.traceparent
         commit_span = None if span is None else span.child("commit")
+        if trace is not None and step.timer_ops:  # delayed messages carry it to when they fire
+            step.timer_ops = [replace(op, trace=trace) if isinstance(op, NewTimer) else op
+                              for op in step.timer_ops]  # fmt: skip
         if self._speculative(address, step):
             self._commit_speculatively(address, step, replies, batch=batch, stored=stored,
                                        started=started, span=span,

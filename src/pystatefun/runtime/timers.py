@@ -80,7 +80,7 @@ class TimerService:
         due = await self._store.due_timers(self._clock_ms(), _FIRE_BATCH_MAX)
         if not due:
             return False
-        messages = [NewMessage(t.target, t.sender, t.payload) for t in due]
+        messages = [NewMessage(t.target, t.sender, t.payload, t.trace) for t in due]
         step = Step(fired_timers=[t.timer_id for t in due], messages=messages)
         outcome = await timed_commit(self._store, step, self._latency)
         if not outcome.committed:
@@ -89,5 +89,6 @@ class TimerService:
             return False
         self.fired += len(due)
         for message, seq in zip(messages, outcome.seqs, strict=True):
-            self._deliver(InboxMessage(seq, message.target, message.caller, message.payload))
+            self._deliver(InboxMessage(seq, message.target, message.caller, message.payload,
+                                       message.trace))  # fmt: skip
         return True

@@ -53,7 +53,7 @@ PUT_STATE = "INSERT OR REPLACE INTO state VALUES (?,?,?,?,?,?,?,?,?,?)"
 DELETE_STATE = "DELETE FROM state WHERE namespace = ? AND type = ? AND id = ? AND name = ?"
 INSERT_TIMER = (
     "INSERT INTO timers (fire_at_ms, sender_namespace, sender_type, sender_id, token, "
-    "namespace, type, id, typename, value) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    "namespace, type, id, typename, value, trace) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_EGRESS = (
     "INSERT INTO egress (egress, topic, typename, value, created_at_ms) VALUES (?,?,?,?,?)"
@@ -128,10 +128,11 @@ def state_row(address: Address, value: StateValue, *, key_group: int) -> Row:
 
 
 def timer_row(
-    *, fire_at_ms: int, sender: Address, token: str | None, target: Address, payload: Payload
-) -> Row:
+    *, fire_at_ms: int, sender: Address, token: str | None, target: Address, payload: Payload,
+    trace: str | None = None,
+) -> Row:  # fmt: skip
     """A ``timers`` row (for ``INSERT_TIMER``): a delayed message."""
-    return (fire_at_ms, *sender, token, *target, payload.typename, payload.value)
+    return (fire_at_ms, *sender, token, *target, payload.typename, payload.value, trace)
 
 
 def egress_row(egress: str, topic: str, payload: Payload, *, at_ms: int) -> Row:

@@ -8,12 +8,13 @@ ownership without rehashing; the other tables are keyed by an address too. The `
 ``state`` expiry indexes serve the periodic purge of expired rows.
 
 Versions: 1 had no ``positions``; 2 added it (``CREATE TABLE IF NOT EXISTS`` upgrades a version 1
-data dir in place when it is opened for writing).
+data dir in place when it is opened for writing); 3 added ``timers.trace`` (``UPGRADES`` adds the
+column to an older data dir opened for writing).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -44,7 +45,8 @@ STATEMENTS = (
         sender_namespace TEXT NOT NULL, sender_type TEXT NOT NULL, sender_id TEXT NOT NULL,
         token TEXT,
         namespace TEXT NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL,
-        typename TEXT NOT NULL, value BLOB
+        typename TEXT NOT NULL, value BLOB,
+        trace TEXT
     )""",
     """CREATE INDEX IF NOT EXISTS timers_by_time ON timers (fire_at_ms)""",
     """CREATE UNIQUE INDEX IF NOT EXISTS timers_by_token
@@ -81,3 +83,7 @@ STATEMENTS = (
         PRIMARY KEY (dead_letter_id, position)
     ) WITHOUT ROWID""",
 )
+
+#: Columns added after their table was first made: (table, column, its definition), each added
+#: when missing (``ALTER TABLE ... ADD COLUMN``).
+UPGRADES = (("timers", "trace", "TEXT"),)

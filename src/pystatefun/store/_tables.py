@@ -42,6 +42,10 @@ def create_schema(connection: sqlite3.Connection, where: object) -> None:
     """Create (or upgrade to) the current schema; refuse a data dir made by a newer version."""
     for statement in _schema.STATEMENTS:
         connection.execute(statement)
+    for table, column, definition in _schema.UPGRADES:
+        columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
     stored = meta_value(connection, "schema_version")
     if stored is not None and int(stored) > _schema.SCHEMA_VERSION:
         raise DataDirError(
@@ -160,7 +164,7 @@ class Tables:
     def _timers(self, where: str, parameters: tuple[object, ...]) -> list[TimerRecord]:
         rows = self._db.execute(
             "SELECT timer_id, fire_at_ms, sender_namespace, sender_type, sender_id, token, "  # noqa: S608 - our conditions, ? marks
-            f"namespace, type, id, typename, value FROM timers WHERE {where}",
+            f"namespace, type, id, typename, value, trace FROM timers WHERE {where}",
             parameters,
         ).fetchall()
         return [
@@ -171,6 +175,7 @@ class Tables:
                 r[5],
                 required_address_at(r, 6),
                 payload_at(r[9], r[10]),
+                r[11],
             )
             for r in rows
         ]

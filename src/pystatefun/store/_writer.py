@@ -317,5 +317,6 @@ class StepWriter:
             token=op.token,
             target=op.target,
             payload=op.payload,
+            trace=op.trace,
         )
         self._db.execute(INSERT_TIMER, row)

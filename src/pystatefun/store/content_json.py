@@ -61,9 +61,10 @@ def content_to_json(content: Content) -> dict[str, Any]:
                 "enqueued_at_ms": content.enqueued_at_ms}  # fmt: skip
     if isinstance(content, TimerRecord):
         payload = content.payload
+        traced = {} if content.trace is None else {"trace": content.trace}
         return {"t": "timer", "fire_at_ms": content.fire_at_ms, "sender": list(content.sender),
                 "token": content.token, "target": list(content.target),
-                "typename": payload.typename, "value": _b64(payload.value)}  # fmt: skip
+                "typename": payload.typename, "value": _b64(payload.value), **traced}  # fmt: skip
     if isinstance(content, DeadLetterContent):
         messages = [{"caller": _addr(c), "typename": p.typename, "value": _b64(p.value)}
                     for c, p in content.messages]  # fmt: skip
@@ -95,7 +96,7 @@ def content_from_json(record: dict[str, Any]) -> Content:
     if kind == "timer":
         payload = Payload(record["typename"], _unb64(record["value"]))
         return TimerRecord(0, record["fire_at_ms"], Address(*record["sender"]), record["token"],
-                           Address(*record["target"]), payload)  # fmt: skip
+                           Address(*record["target"]), payload, record.get("trace"))  # fmt: skip
     if kind == "dead_letter":
         messages = tuple((_unaddr(m["caller"]), Payload(m["typename"], _unb64(m["value"])))
                          for m in record["messages"])  # fmt: skip

@@ -193,7 +193,7 @@ class MemoryEngine(WholeStore):
             return
         timer_id = self._next_id()
         self._timers[timer_id] = TimerRecord(
-            timer_id, op.fire_at_ms, op.sender, op.token, op.target, op.payload
+            timer_id, op.fire_at_ms, op.sender, op.token, op.target, op.payload, op.trace
         )
         if op.token:
             self._tokens[(op.sender, op.token)] = timer_id

@@ -43,7 +43,7 @@ class InboxMessage(NamedTuple):
     for a message that was never stored (a request-reply message without an idempotency key
     lives only in memory until the step that processes it commits). ``trace``: the W3C
     traceparent of the span that sent it, while it is held in memory (``pystatefun.tracing``;
-    never stored)."""
+    a stored message keeps none)."""
 
     seq: int | None
     target: Address
@@ -74,7 +74,9 @@ class StateValue(NamedTuple):
 @final
 @dataclass(frozen=True, slots=True)
 class TimerRecord:
-    """A delayed message: due at ``fire_at_ms``, cancellable by ``token`` (scoped to ``sender``)."""
+    """A delayed message: due at ``fire_at_ms``, cancellable by ``token`` (scoped to ``sender``).
+    ``trace``: the W3C traceparent of the invocation that sent it, when traced, so that the
+    message continues its trace when it fires (``pystatefun.tracing``)."""
 
     timer_id: int
     fire_at_ms: int
@@ -82,6 +84,7 @@ class TimerRecord:
     token: str | None
     target: Address
     payload: Payload
+    trace: str | None = None
 
 
 @final

@@ -41,13 +41,15 @@ class NewMessage(NamedTuple):
 @final
 @dataclass(frozen=True, slots=True)
 class NewTimer:
-    """A delayed message from ``sender``; ``token`` (if any) must be unique among its pending."""
+    """A delayed message from ``sender``; ``token`` (if any) must be unique among its pending
+    (``trace``: as ``TimerRecord``'s)."""
 
     fire_at_ms: int
     sender: Address
     token: str | None
     target: Address
     payload: Payload
+    trace: str | None = None
 
 
 @final

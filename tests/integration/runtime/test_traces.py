@@ -9,6 +9,7 @@ is checked in ``test_trace_export.py`` against a stand-in collector.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -237,3 +238,36 @@ async def test_embedded_functions_continue_the_trace_through_their_early_commits
     assert first.kind is SpanKind.INTERNAL
     commits = sorted(_parent_id(s) or "" for s in spans if s.name == "commit")
     assert commits == sorted([_span_id(first), _span_id(second)])
+
+
+async def test_a_delayed_message_continues_its_senders_trace_when_it_fires(
+    tmp_path: Path,
+) -> None:
+    """The delayed message is stored with the sender's context (a timer in the data dir),
+    and its invocation, a moment later, is a child of the invocation that sent it."""
+    functions = StatefulFunctions()
+
+    @functions.bind("a/first")
+    def first(context: Context, message: Message) -> None:
+        later = message_builder("a/second", context.address.id, str_value=message.as_string())
+        context.send_after(timedelta(milliseconds=50), later)
+
+    @functions.bind("a/second")
+    def second(context: Context, message: Message) -> None:
+        emit(context, message.as_string())
+
+    tracer, exporter = _tracer()
+    handler = RequestReplyHandler(functions)
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(body=await handler.handle_async(await request.read()))
+
+    async with raw_server(serve) as url:
+        module = module_file(tmp_path / "m.yaml", {"a/*": url})
+        async with running(module, tmp_path / "data", tracer=tracer) as runtime:
+            await post(f"{runtime.ingress_url}/a/first/x", b"hi", {"traceparent": TRACEPARENT})
+            assert await records(runtime, "out", 1) == ["hi"]
+            await wait_for(lambda: len(exporter.get_finished_spans()) == 5)
+    spans = _by_name(exporter.get_finished_spans())
+    assert _parent_id(spans["invoke a/second"]) == _span_id(spans["invoke a/first"])
+    assert {f"{s.context.trace_id:032x}" for s in spans.values() if s.context} == {TRACE_ID}

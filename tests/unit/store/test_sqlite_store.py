@@ -3,6 +3,7 @@ the page cache, one runtime at a time holds a data dir, and its key groups are f
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from pystatefun.errors import DataDirError
 from pystatefun.store import (
     DataDir,
+    NewTimer,
     Payload,
     SqliteEngine,
     StateValue,
@@ -87,3 +89,28 @@ async def test_its_size_on_disk_is_read_before_the_data_dir_exists_and_after(
         assert size == files > 0
     finally:
         await opened.close()
+
+
+async def test_a_version_2_data_dir_gets_the_timers_trace_column_when_opened(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """Schema version 3 added ``timers.trace``: an older data dir, with a delayed message
+    pending, is upgraded in place and keeps it."""
+    store = await _open(tmp_path / "d", clock)
+    await store.commit(Step(timer_ops=[NewTimer(5, A, None, B, Payload("t/x", b"old"))]))
+    await store.close()
+    db = sqlite3.connect(tmp_path / "d" / "pystatefun.sqlite3")
+    db.execute("ALTER TABLE timers DROP COLUMN trace")  # as version 2 made it
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    store = await _open(tmp_path / "d", clock)
+    try:
+        traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        await store.commit(Step(timer_ops=[NewTimer(6, A, None, B, Payload("t/x", b"new"),
+                                                     traced)]))  # fmt: skip
+        due = await store.due_timers(10, 10)
+        assert [(t.payload.value, t.trace) for t in due] == [(b"old", None), (b"new", traced)]
+        assert DataDir(tmp_path / "d").info().schema_version == 3
+    finally:
+        await store.close()

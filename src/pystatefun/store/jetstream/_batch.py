@@ -282,7 +282,9 @@ class Batch:
                 self._tokens[at] = None
                 continue
             subject = self.layout.subject("tm", home, self.token())
-            timer = TimerRecord(0, op.fire_at_ms, op.sender, op.token, op.target, op.payload)
+            timer = TimerRecord(
+                0, op.fire_at_ms, op.sender, op.token, op.target, op.payload, op.trace
+            )
             records.append(Record(subject, timer))
             if op.token:
                 self._tokens[(op.sender, op.token)] = subject

@@ -172,7 +172,7 @@ class ClusterView:
             self.by_target.setdefault(content.target, {})[seq] = None
         elif isinstance(content, TimerRecord):
             timer = TimerRecord(seq, content.fire_at_ms, content.sender, content.token,
-                                content.target, content.payload)  # fmt: skip
+                                content.target, content.payload, content.trace)  # fmt: skip
             self.timers[seq] = timer
             if timer.token:
                 self.tokens[(timer.sender, timer.token)] = seq
