@@ -254,8 +254,8 @@ class Runtime:
             since_purge += self.options.rescan_interval_s
             try:
                 await self._dispatcher.rescan()
-                if since_purge >= _PURGE_INTERVAL_S:
-                    since_purge = 0.0
+                if since_purge >= _PURGE_INTERVAL_S and self._store.unwritable is None:
+                    since_purge = 0.0  # (a full disk: the purge waits for room, quietly)
                     await self._store.purge_expired()
             except Exception:  # noqa: BLE001 - housekeeping must not die; the next round retries
                 _log.exception("housekeeping failed; retrying in the next round")
