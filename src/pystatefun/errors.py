@@ -20,6 +20,8 @@
     │   │                                by another process, made with other key groups)
     │   ├── DataDirDamagedError          the data dir's files are damaged (truncated, overwritten):
     │   │                                restore the last savepoint into a new data dir
+    │   ├── WriteOutcomeUnknownError     a write's fsync failed: it may or may not be on disk;
+    │   │                                the runtime stops, and a restart reads what is there
     │   └── ClusterStorageError          cluster mode cannot use its NATS JetStream cluster
     │                                    (unreachable, partitions taken over): see the message
     ├── LocalClusterError                ``pystatefun cluster up``/``down`` cannot start or stop
@@ -70,6 +72,7 @@ __all__ = [
     "StoppingError",
     "TerminalError",
     "UnknownFunctionError",
+    "WriteOutcomeUnknownError",
 ]
 
 
@@ -254,6 +257,16 @@ class DataDirDamagedError(DataDirError):
 
     def __reduce__(self) -> tuple[object, tuple[str]]:
         return partial(DataDirDamagedError, path=self.path), (self.message,)
+
+
+class WriteOutcomeUnknownError(DataDirError):
+    """A write's ``fsync`` failed: the kernel may have kept the written pages or dropped them,
+    so whether the steps it held are on disk is unknown (PostgreSQL's "fsyncgate"). They are
+    not acknowledged, never written again, and the store takes no more steps: a restart reads
+    what the disk holds. A client whose message was in such a write must check, or resend it
+    with an ``Idempotency-Key``."""
+
+    code = "PSF-ST0003"
 
 
 class ClusterStorageError(DataDirError):

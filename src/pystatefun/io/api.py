@@ -58,7 +58,8 @@ class IngestOutcome(Enum):
     STOPPING = "stopping"  # the runtime is shutting down; nothing added
     # request-reply through a cluster worker that does not serve the address: the worker
     # that does took it and then never answered (it stopped or was cut off): the message may
-    # or may not have been processed
+    # or may not have been processed. Also any message whose write's fsync failed (``error``
+    # says so): it may or may not be stored
     UNANSWERED = "unanswered"
     # the store could not take it now (a cluster partition moving, its owner not answering);
     # nothing added: send it again

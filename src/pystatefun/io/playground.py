@@ -220,8 +220,16 @@ def _decoded(path: str) -> str:
         return path
 
 
-def _unanswered(target: Address, outcome: IngestOutcome) -> HttpResponse | None:
+def _unanswered(target: Address, result: IngestResult) -> HttpResponse | None:  # noqa: PLR0911 - one per outcome
     """The answer to a request that got no reply (or took nothing); None for the others."""
+    outcome = result.outcome
+    if outcome is IngestOutcome.UNANSWERED and result.error is not None:
+        return _text(
+            504,
+            f"the message for {target} may or may not have been stored: {result.error}. Check "
+            "before sending it again (a request with an Idempotency-Key may always be sent "
+            "again)",
+        )
     if outcome is IngestOutcome.STOPPING:
         stopping = StoppingError(
             "the runtime is stopping and took nothing; send the message again once it has restarted"
@@ -259,7 +267,7 @@ def _unanswered(target: Address, outcome: IngestOutcome) -> HttpResponse | None:
 
 def _respond(target: Address, result: IngestResult) -> HttpResponse:
     outcome = result.outcome
-    unanswered = _unanswered(target, outcome)
+    unanswered = _unanswered(target, result)
     if unanswered is not None:
         return unanswered
     if outcome is IngestOutcome.UNWRITABLE:

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import final
 
-from pystatefun.errors import DataDirError, StoppingError
+from pystatefun.errors import DataDirError, StoppingError, WriteOutcomeUnknownError
 from pystatefun.io.api import IngestOutcome, IngestResult, IngressMessage
 from pystatefun.runtime.dispatcher import Dispatcher
 from pystatefun.runtime.metrics import RuntimeMetrics, timed_commit
@@ -166,10 +166,7 @@ class Ingestion:
                 ) is not IngestOutcome.ACCEPTED:
                     return IngestResult(added)
             except DataDirError as exc:
-                # The store takes no more steps (a cluster worker whose partitions were taken
-                # over, a disk that failed): the runtime stops; the client retries later.
-                self._on_fatal(f"an ingress step could not be committed: {exc}")
-                return IngestResult(IngestOutcome.STOPPING)
+                return self._store_failed(exc)
             if answer is None:
                 return IngestResult(IngestOutcome.ACCEPTED)
             # A timer rather than asyncio.wait_for: no extra task on the hot path.
@@ -180,6 +177,15 @@ class Ingestion:
             if caller is not None:
                 self._replies.close(caller)
         return self._answered(reply, held)
+
+    def _store_failed(self, exc: DataDirError) -> IngestResult:
+        """The store takes no more steps (a cluster worker whose partitions were taken over,
+        a disk that failed): the runtime stops; the client retries later, or checks first
+        when the write's outcome is unknown (its fsync failed: it may be on disk after all)."""
+        self._on_fatal(f"an ingress step could not be committed: {exc}")
+        if isinstance(exc, WriteOutcomeUnknownError):
+            return IngestResult(IngestOutcome.UNANSWERED, error=str(exc))
+        return IngestResult(IngestOutcome.STOPPING)
 
     async def _through_owner(self, request: AskedRequest) -> IngestResult:
         """A request-reply request for an address another worker serves, asked of that

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pystatefun.errors import DataDirDamagedError, DataDirError, PystatefunError
 
-__all__ = ["storage_error", "translated", "write_refusal"]
+__all__ = ["fsync_failed", "storage_error", "translated", "write_refusal"]
 
 _DAMAGED = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 _CANNOT_OPEN = {"SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH"}
@@ -77,6 +77,15 @@ def write_refusal(exc: BaseException) -> str | None:
         return f"the file system or the data dir's files are read-only ({exc})"
     reason = _CANNOT_WRITE.get(name)
     return None if reason is None else f"{reason} ({exc})"
+
+
+def fsync_failed(exc: BaseException) -> bool:
+    """Whether a write failed in its ``fsync``: its outcome is unknown (see
+    ``WriteOutcomeUnknownError``)."""
+    if isinstance(exc, DataDirError) and isinstance(exc.__cause__, sqlite3.Error):
+        exc = exc.__cause__
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    return name in ("SQLITE_IOERR_FSYNC", "SQLITE_IOERR_DIR_FSYNC")
 
 
 @contextmanager

@@ -179,6 +179,24 @@ class DataDir:
             os.close(fd)
         return False
 
+    def forget_cached_pages(self) -> None:
+        """Drop the kernel's cached pages of the database and its log, so that the next read
+        is of what the disk holds. After a failed ``fsync`` Linux may keep pages it never
+        wrote, marked clean: a restart would read them as if they were durable."""
+        if not hasattr(os, "posix_fadvise"):  # not on macOS: nothing to ask
+            return
+        for name in (DATABASE_FILE, f"{DATABASE_FILE}-wal"):
+            try:
+                fd = os.open(self.path / name, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            except OSError:
+                pass  # advice, not a promise: the restart reads what the kernel gives it
+            finally:
+                os.close(fd)
+
     def snapshot_connection(self) -> sqlite3.Connection:
         """A read-only connection inside one read transaction: a consistent snapshot of the
         data dir as of one commit, beside a running runtime (a WAL reader blocks no writer; a

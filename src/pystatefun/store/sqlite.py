@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, final
 
-from pystatefun.errors import DataDirError
+from pystatefun.errors import DataDirError, WriteOutcomeUnknownError
 from pystatefun.reading import Reading
-from pystatefun.store._failures import translated, write_refusal
+from pystatefun.store._failures import fsync_failed, translated, write_refusal
 from pystatefun.store._tables import COUNTED_TABLES, INSTANCE_ID, Tables
 from pystatefun.store.contents import Contents
 from pystatefun.store.datadir import DataDir, DataDirLock, Durability
@@ -271,19 +271,28 @@ class SqliteEngine(WholeStore):
         """A write failed in a way a retry cannot cure (or the store closes meanwhile)."""
         # Steps queued after these may depend on them (speculative delivery), so nothing
         # more is written: the data dir stays at its last commit, which a restart recovers.
+        unknown = fsync_failed(exc)
         self._failed = (
             f"writing to {self.data_dir} failed ({exc}); the store "
             "takes no more steps. Fix the cause (disk full? permissions?) and restart: "
             "the runtime recovers from the last commit, losing nothing acknowledged."
-        )
-        _log.exception("a commit of %d steps failed; none of them was written", len(batch),
-                       exc_info=exc)  # fmt: skip
-        failed = [*batch, *self._waiting]
+        ) if not unknown else (
+            f"an fsync of {self.data_dir} failed ({exc}): whether the last write is on disk is "
+            "unknown, so it is not acknowledged and the store takes no more steps. Check the "
+            "disk (the kernel log says more), then restart: the runtime reads what the disk "
+            "holds, losing nothing that was acknowledged."
+        )  # fmt: skip
+        if unknown:
+            self.data_dir.forget_cached_pages()
+        said = "whether it is on disk is unknown" if unknown else "none of them was written"
+        _log.error("a commit of %d steps failed; %s", len(batch), said, exc_info=exc)
+        waiting = [(future, DataDirError) for _, future in self._waiting]  # never written
+        written = WriteOutcomeUnknownError if unknown else DataDirError
         self._waiting.clear()
         self._applying = []
-        for _, future in failed:
+        for future, error in [*((f, written) for _, f in batch), *waiting]:
             if not future.done():
-                future.set_exception(DataDirError(self._failed))
+                future.set_exception(error(self._failed))
 
     @property
     def unwritable(self) -> str | None:

@@ -140,6 +140,12 @@ async def test_ingress_refusals(
         (IngestResult(IngestOutcome.REPLY_TIMEOUT), 504, "it is processed all the same"),
         (IngestResult(IngestOutcome.WITHDRAWN), 504, "nothing happened; send it again"),
         (
+            IngestResult(IngestOutcome.UNANSWERED, error="an fsync of d failed"),
+            504,
+            "the message for a/b/c may or may not have been stored: an fsync of d failed. Check "
+            "before sending it again",
+        ),
+        (
             IngestResult(IngestOutcome.UNWRITABLE, error="the data dir d cannot be written: full"),
             503,
             "the message for a/b/c was not stored: the data dir d cannot be written: full. "
@@ -164,6 +170,7 @@ async def test_ingress_refusals(
         "unanswered",
         "reply-timeout",
         "withdrawn",
+        "fsync-failed",
         "unwritable",
         "dead-lettered",
         "replied",
