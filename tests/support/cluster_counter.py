@@ -10,13 +10,16 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPMessage
 from pathlib import Path
 
 from pystatefun.store.jetstream import cluster_status
 from support.runtime_process import RuntimeProcess, start_runtime
 
 __all__ = [
+    "answered",
     "asked",
+    "counted",
     "counter_module",
     "drained",
     "popped",
@@ -80,18 +83,38 @@ def send_counts(worker: RuntimeProcess, ids: list[str]) -> None:
             assert response.status == 202
 
 
+def answered(
+    request: urllib.request.Request | str, *, timeout_s: float = 60
+) -> tuple[int, str, HTTPMessage]:
+    """A request's status, body and headers, an error status (4xx, 5xx) included."""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, response.read().decode(), response.headers
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode(), error.headers
+
+
 def asked(worker: RuntimeProcess, address_id: str, key: str | None = None) -> tuple[int, str]:
     """A request-reply request to ``cl/echo``: the status and the answer (or the refusal)."""
     headers = {"Pystatefun-Request-Reply": "true", **({"Idempotency-Key": key} if key else {})}
     request = urllib.request.Request(
         f"{worker.ingress}/cl/echo/{address_id}", data=b"", method="POST", headers=headers
     )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, error.read().decode()
+    status, body, _ = answered(request)
+    return status, body
+
+
+def counted(
+    worker: RuntimeProcess, address_id: str, *, key: str, body: bytes = b"",
+    timeout_s: float = 60,
+) -> tuple[int, str, str | None]:  # fmt: skip
+    """A message to ``cl/counter`` with an idempotency key: the status, the answer and its
+    ``Retry-After``."""
+    request = urllib.request.Request(f"{worker.ingress}/cl/counter/{address_id}", data=body,
+                                     method="POST", headers={"Idempotency-Key": key})  # fmt: skip
+    status, said, headers = answered(request, timeout_s=timeout_s)
+    return status, said, headers.get("Retry-After")
 
 
 def popped(worker: RuntimeProcess, count: int, deadline_s: float = 60) -> list[str]:

@@ -68,8 +68,6 @@ def write_refusal(exc: BaseException) -> str | None:
     refusing writes now (full, read-only, a failed write): the same transaction may succeed later;
     None for anything else, a failed ``fsync`` among them: after that the outcome of what
     was written is unknown (the kernel may have dropped the pages), so it is never retried."""
-    if isinstance(exc, DataDirError) and isinstance(exc.__cause__, sqlite3.Error):
-        exc = exc.__cause__  # translated on its way out of SQLite (``translated``)
     if not isinstance(exc, sqlite3.Error):
         return None
     name = str(getattr(exc, "sqlite_errorname", ""))
@@ -82,8 +80,6 @@ def write_refusal(exc: BaseException) -> str | None:
 def fsync_failed(exc: BaseException) -> bool:
     """Whether a write failed in its ``fsync``: its outcome is unknown (see
     ``WriteOutcomeUnknownError``)."""
-    if isinstance(exc, DataDirError) and isinstance(exc.__cause__, sqlite3.Error):
-        exc = exc.__cause__
     name = str(getattr(exc, "sqlite_errorname", ""))
     return name in ("SQLITE_IOERR_FSYNC", "SQLITE_IOERR_DIR_FSYNC")
 

@@ -18,15 +18,13 @@ import os
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from support.cluster_counter import counter_module, popped
+from support.cluster_counter import answered, counted, counter_module, popped
 from support.runtime_process import PYSTATEFUN, RuntimeProcess, start_runtime
 
 from pystatefun.store import DataDir
@@ -51,16 +49,7 @@ def _tmpfs(path: Path, size_mib: int) -> Iterator[Path]:
 
 def _send(worker: RuntimeProcess, n: int) -> tuple[int, str, str | None]:
     """Message ``n`` (with an idempotency key): status, body and ``Retry-After``."""
-    request = urllib.request.Request(
-        f"{worker.ingress}/cl/counter/u{n % IDS}", data=BODY, method="POST",
-        headers={"Idempotency-Key": f"m{n}"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, response.read().decode(), None
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, error.read().decode(), error.headers.get("Retry-After")
+    return counted(worker, f"u{n % IDS}", key=f"m{n}", body=BODY, timeout_s=120)
 
 
 def _fill(path: Path) -> None:
@@ -72,12 +61,8 @@ def _fill(path: Path) -> None:
 
 
 def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, error.read().decode()
+    status, body, _ = answered(url, timeout_s=30)
+    return status, body
 
 
 def _until(check: Callable[[], bool], what: str, deadline_s: float = 60.0) -> None:

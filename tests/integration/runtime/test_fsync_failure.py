@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
-from support.cluster_counter import counter_module, popped
+from support.cluster_counter import answered, counted, counter_module, popped
 from support.runtime_process import RuntimeProcess, start_runtime
 
 _SHIM = r"""
@@ -63,16 +61,8 @@ def _shim(tmp_path: Path) -> Path:
 
 
 def _send(worker: RuntimeProcess, n: int) -> tuple[int, str]:
-    request = urllib.request.Request(
-        f"{worker.ingress}/cl/counter/u{n % 3}", data=b"", method="POST",
-        headers={"Idempotency-Key": f"m{n}"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, error.read().decode()
+    status, body, _ = counted(worker, f"u{n % 3}", key=f"m{n}")
+    return status, body
 
 
 def test_a_failed_fsync_is_never_acknowledged_and_a_restart_reads_what_the_disk_holds(
@@ -100,14 +90,11 @@ def test_a_failed_fsync_is_never_acknowledged_and_a_restart_reads_what_the_disk_
         again = _send(restarted, 9)  # its Idempotency-Key tells whether it was stored
         assert again[0] in (200, 202), again
         records = popped(restarted, 1, deadline_s=30)
-        extra = urllib.request.Request(f"{restarted.egress}/out")
-        with pytest.raises(urllib.error.HTTPError) as nothing:
-            urllib.request.urlopen(extra, timeout=30)
-        nothing.value.close()
+        nothing, _, _ = answered(f"{restarted.egress}/out")
     finally:
         restarted.terminate()
     # The nine acknowledged messages were popped before the failure, once each; the tenth is
     # applied once in all: stored before the failure after all (its resend a duplicate), or
     # stored by its resend.
     assert records == ["u0:4"]
-    assert nothing.value.code == 404
+    assert nothing == 404

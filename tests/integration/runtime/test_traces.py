@@ -67,13 +67,18 @@ def _by_name(spans: tuple[ReadableSpan, ...]) -> dict[str, ReadableSpan]:
     return named
 
 
-async def _traced_chain(
-    tmp_path: Path, headers: dict[str, str]
-) -> tuple[dict[str, ReadableSpan], list[str | None]]:
-    """Send one message with ``headers`` through the chain; its spans, and the traceparent
-    each function request carried (in order)."""
-    tracer, exporter = _tracer()
-    handler, carried = RequestReplyHandler(_chain()), []
+async def _through(
+    tmp_path: Path,
+    headers: dict[str, str],
+    *,
+    tracer: Tracer | None,
+    functions: StatefulFunctions | None = None,
+    spans: InMemorySpanExporter | None = None,
+) -> list[str | None]:
+    """Send one message, ``hi`` with ``headers``, to ``a/first/x`` of ``functions`` (the
+    chain) served over HTTP, until its record is out and, with ``spans``, its 5 spans ended;
+    the traceparent each function request carried, in order."""
+    handler, carried = RequestReplyHandler(functions or _chain()), []
 
     async def serve(request: web.Request) -> web.Response:
         carried.append(request.headers.get("traceparent"))
@@ -82,10 +87,21 @@ async def _traced_chain(
     async with raw_server(serve) as url:
         module = module_file(tmp_path / "m.yaml", {"a/*": url})
         async with running(module, tmp_path / "data", tracer=tracer) as runtime:
-            status, _, _ = await post(f"{runtime.ingress_url}/a/first/x", b"hello", headers)
+            status, _, _ = await post(f"{runtime.ingress_url}/a/first/x", b"hi", headers)
             assert status == 202
-            assert await records(runtime, "out", 1) == ["hello"]
-            await wait_for(lambda: len(exporter.get_finished_spans()) == 5)
+            assert await records(runtime, "out", 1) == ["hi"]
+            if spans is not None:
+                await wait_for(lambda: len(spans.get_finished_spans()) == 5)
+    return carried
+
+
+async def _traced_chain(
+    tmp_path: Path, headers: dict[str, str]
+) -> tuple[dict[str, ReadableSpan], list[str | None]]:
+    """Send one message with ``headers`` through the chain; its spans, and the traceparent
+    each function request carried (in order)."""
+    tracer, exporter = _tracer()
+    carried = await _through(tmp_path, headers, tracer=tracer, spans=exporter)
     return _by_name(exporter.get_finished_spans()), carried
 
 
@@ -116,17 +132,7 @@ async def test_a_traceparent_is_continued_through_invocations_commits_and_sent_m
 
 async def test_each_invocation_has_its_commit_under_it(tmp_path: Path) -> None:
     tracer, exporter = _tracer()
-    handler = RequestReplyHandler(_chain())
-
-    async def serve(request: web.Request) -> web.Response:
-        return web.Response(body=await handler.handle_async(await request.read()))
-
-    async with raw_server(serve) as url:
-        module = module_file(tmp_path / "m.yaml", {"a/*": url})
-        async with running(module, tmp_path / "data", tracer=tracer) as runtime:
-            await post(f"{runtime.ingress_url}/a/first/x", b"hi", {"traceparent": TRACEPARENT})
-            assert await records(runtime, "out", 1) == ["hi"]
-            await wait_for(lambda: len(exporter.get_finished_spans()) == 5)
+    await _through(tmp_path, {"traceparent": TRACEPARENT}, tracer=tracer, spans=exporter)
     spans = exporter.get_finished_spans()
     invokes = {_span_id(s): s.name for s in spans if s.name.startswith("invoke")}
     commits = [s for s in spans if s.name == "commit"]
@@ -162,33 +168,13 @@ async def test_an_unsampled_trace_is_passed_on_to_the_functions_without_spans(
     its traceparent still reaches the functions, so they too know not to sample."""
     unsampled = f"00-{TRACE_ID}-{CALLER_SPAN}-00"
     tracer, exporter = _tracer()
-    handler, carried = RequestReplyHandler(_chain()), []
-
-    async def serve(request: web.Request) -> web.Response:
-        carried.append(request.headers.get("traceparent"))
-        return web.Response(body=await handler.handle_async(await request.read()))
-
-    async with raw_server(serve) as url:
-        module = module_file(tmp_path / "m.yaml", {"a/*": url})
-        async with running(module, tmp_path / "data", tracer=tracer) as runtime:
-            await post(f"{runtime.ingress_url}/a/first/x", b"hi", {"traceparent": unsampled})
-            assert await records(runtime, "out", 1) == ["hi"]
+    carried = await _through(tmp_path, {"traceparent": unsampled}, tracer=tracer)
     assert carried == [unsampled, unsampled]
     assert exporter.get_finished_spans() == ()
 
 
 async def test_without_a_tracer_no_traceparent_reaches_the_functions(tmp_path: Path) -> None:
-    handler, carried = RequestReplyHandler(_chain()), []
-
-    async def serve(request: web.Request) -> web.Response:
-        carried.append(request.headers.get("traceparent"))
-        return web.Response(body=await handler.handle_async(await request.read()))
-
-    async with raw_server(serve) as url:
-        module = module_file(tmp_path / "m.yaml", {"a/*": url})
-        async with running(module, tmp_path / "data") as runtime:
-            await post(f"{runtime.ingress_url}/a/first/x", b"hi", {"traceparent": TRACEPARENT})
-            assert await records(runtime, "out", 1) == ["hi"]
+    carried = await _through(tmp_path, {"traceparent": TRACEPARENT}, tracer=None)
     assert carried == [None, None]
 
 
@@ -257,17 +243,8 @@ async def test_a_delayed_message_continues_its_senders_trace_when_it_fires(
         emit(context, message.as_string())
 
     tracer, exporter = _tracer()
-    handler = RequestReplyHandler(functions)
-
-    async def serve(request: web.Request) -> web.Response:
-        return web.Response(body=await handler.handle_async(await request.read()))
-
-    async with raw_server(serve) as url:
-        module = module_file(tmp_path / "m.yaml", {"a/*": url})
-        async with running(module, tmp_path / "data", tracer=tracer) as runtime:
-            await post(f"{runtime.ingress_url}/a/first/x", b"hi", {"traceparent": TRACEPARENT})
-            assert await records(runtime, "out", 1) == ["hi"]
-            await wait_for(lambda: len(exporter.get_finished_spans()) == 5)
+    headers = {"traceparent": TRACEPARENT}
+    await _through(tmp_path, headers, tracer=tracer, functions=functions, spans=exporter)
     spans = _by_name(exporter.get_finished_spans())
     assert _parent_id(spans["invoke a/second"]) == _span_id(spans["invoke a/first"])
     assert {f"{s.context.trace_id:032x}" for s in spans.values() if s.context} == {TRACE_ID}
